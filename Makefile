@@ -1,0 +1,46 @@
+# resdiff — `make test` (the CI command) and `make all-figures` work on a fresh clone:
+# they create .venv and install what they need.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PRESET ?= quick
+# MNIST: the project's shared copy when present (never committed), else the user's
+# RESDIFF_DATA_DIR or cache (see README).
+SHARED_MNIST := $(abspath ../shared/mnist)
+ifneq ($(wildcard $(SHARED_MNIST)/train-images-idx3-ubyte.gz),)
+export RESDIFF_DATA_DIR ?= $(SHARED_MNIST)
+endif
+# keep BLAS from oversubscribing the two cores numba already uses
+export OPENBLAS_NUM_THREADS ?= 1
+export MKL_NUM_THREADS ?= 1
+
+.PHONY: install test test-slow bench all-figures clean $(addprefix fig,1 2 3 4 5 6 7 8)
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# the CPU build of PyTorch first: a bare `torch` requirement would pull CUDA wheels
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev,train]'
+	touch $@
+
+install: $(VENV)/.installed
+
+test: install
+	$(PY) -m pytest -q
+
+test-slow: install
+	$(PY) -m pytest -q -m slow
+
+bench: install
+	$(PY) -m bench.run --out BENCHMARKS.md
+
+all-figures: install
+	$(VENV)/bin/resdiff fig all --preset $(PRESET)
+
+fig%: install
+	$(VENV)/bin/resdiff fig $* --preset $(PRESET)
+
+clean:
+	rm -rf $(VENV) figures/data .pytest_cache build dist *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

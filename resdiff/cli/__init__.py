@@ -1,0 +1,84 @@
+"""The ``resdiff`` command line: a thin click layer over :mod:`resdiff.experiments`.
+
+Subcommands live in their own modules and are imported only when used, so
+``resdiff --help`` stays fast (no numba, pandas or matplotlib at start-up).
+Every failure the user can fix is one line on stderr and exit code 2; an interrupt
+(Ctrl-C, SIGTERM) is one line and exit code 130, and leaves no output file.
+"""
+import importlib
+import signal
+import sys
+
+import click
+
+from .. import __version__
+
+# name -> "module:attribute"; one line per subcommand
+COMMANDS = {
+    "kde": "resdiff.cli.kde:kde",
+    "fig": "resdiff.cli.fig:fig",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"],
+                                              "max_content_width": 100})
+@click.version_option(__version__, prog_name="resdiff")
+def cli():
+    """Regenerate the figures of "Doubly infinite residual networks: a diffusion
+    process approach" (Peluchetti & Favaro).
+
+    Each subcommand writes a tidy CSV (--out) and a JSON sidecar PATH.json recording
+    every parameter, the seed, the version, the git commit, the thread count and the
+    wall time. `resdiff fig N` runs what figure N needs and draws it.
+    """
+
+
+class _Terminated(Exception):
+    pass
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+def _error(message):
+    click.echo(f"resdiff: error: {message}", err=True)
+
+
+def main(argv=None):
+    """Console entry point: click's own errors are reduced to one line."""
+    from ..errors import UserError
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        cli.main(args=argv, prog_name="resdiff", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # bare `resdiff`: show help
+        click.echo(exc.ctx.get_help())
+        sys.exit(0)
+    except click.UsageError as exc:
+        _error(exc.format_message().replace("\n", " "))
+        sys.exit(2)
+    except click.ClickException as exc:  # e.g. a file error from click itself
+        _error(exc.format_message().replace("\n", " "))
+        sys.exit(2)
+    except UserError as exc:
+        _error(str(exc).replace("\n", " "))
+        sys.exit(2)
+    except (KeyboardInterrupt, click.exceptions.Abort, _Terminated):
+        _error("interrupted; no output was written for the unfinished step")
+        sys.exit(130)
+    except BrokenPipeError:  # e.g. `resdiff eoc | head`
+        sys.exit(0)
+    sys.exit(0)

@@ -1,0 +1,87 @@
+"""Options shared by the subcommands, and the validation CLI.md requires.
+
+Sizes are positive integers, variances non-negative, ``--draws`` at least 2; any
+violation is a one-line usage error naming the option (exit code 2).
+"""
+import time
+
+import click
+
+from .. import progress as _progress
+
+POSITIVE = click.IntRange(min=1)
+DRAWS = click.IntRange(min=2)
+VARIANCE = click.FloatRange(min=0.0)
+ACTIVATION = click.Choice(["tanh", "swish", "relu"])
+
+
+class IntList(click.ParamType):
+    """Comma-separated positive integers, e.g. ``10,20,50``."""
+    name = "INT,INT,..."
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (list, tuple)):
+            return list(value)
+        items = [v.strip() for v in str(value).split(",")]
+        try:
+            out = [int(v) for v in items]
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of integers", param, ctx)
+        if not out or min(out) < 1:
+            self.fail(f"{value!r}: every size must be a positive integer", param, ctx)
+        return out
+
+
+class FloatList(click.ParamType):
+    name = "X,X,..."
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (list, tuple)):
+            return [float(v) for v in value]
+        try:
+            return [float(v) for v in str(value).split(",")]
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of numbers", param, ctx)
+
+
+def common(default_out):
+    """``--seed``, ``--out`` and ``--quiet``, which every subcommand has."""
+    def decorate(f):
+        f = click.option("--quiet", "-q", is_flag=True,
+                         help="No progress bars or informational lines on stderr.")(f)
+        f = click.option("--out", "-o", type=click.Path(dir_okay=False), default=default_out,
+                         show_default=True,
+                         help="Tidy CSV to write; its JSON sidecar goes to OUT.json.")(f)
+        f = click.option("--seed", type=int, default=0, show_default=True,
+                         help="Seed: the same seed gives the same numbers for any thread "
+                              "count.")(f)
+        return f
+    return decorate
+
+
+def sigma_options(default_w2=1.0, default_b2=1.0):
+    def decorate(f):
+        f = click.option("--sigma-b2", type=VARIANCE, default=default_b2, show_default=True,
+                         help="Bias variance sigma_b^2 (eq. 16).")(f)
+        f = click.option("--sigma-w2", type=VARIANCE, default=default_w2, show_default=True,
+                         help="Weight variance sigma_w^2 (eq. 16).")(f)
+        return f
+    return decorate
+
+
+def run_and_write(command, experiment, params, out, quiet):
+    """Validate ``out``, run ``experiment(**params)``, write CSV + sidecar atomically.
+
+    Returns the :class:`~resdiff.experiments.Result`.
+    """
+    from .. import io
+    _progress.set_quiet(quiet)
+    io.check_writable(out)
+    started = time.time()
+    result = experiment(**params)
+    for line in result.warnings:
+        _progress.warn(line)
+    io.write_result(out, result.frame, params, result.meta, command=command, started=started)
+    _progress.info(f"resdiff {command}: wrote {out} ({len(result.frame)} rows) in "
+                   f"{time.time() - started:.1f} s")
+    return result

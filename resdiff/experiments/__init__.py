@@ -1,0 +1,16 @@
+"""One function per subcommand: keyword parameters -> :class:`Result`.
+
+Experiments compute; they never parse options, write files or plot. The keyword
+parameters of an experiment are exactly what its sidecar records, and what the figure
+registry (:mod:`resdiff.figures`) passes for each preset.
+"""
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+
+@dataclass
+class Result:
+    frame: pd.DataFrame          # tidy: one row per observation
+    meta: dict = field(default_factory=dict)  # e.g. divergent-draw counts, timings
+    warnings: list = field(default_factory=list)  # lines to show the user

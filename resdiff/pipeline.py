@@ -1,0 +1,108 @@
+"""``resdiff fig``: run (or reuse) a figure's experiments, then draw and save it.
+
+CSVs go to ``OUT_DIR/data/PRESET/figN-NAME.csv`` with their sidecars; a CSV is reused
+only when its sidecar records the same parameters, seed and package version
+(:func:`resdiff.io.cached`). Figures are written atomically as PDF and PNG, with the
+preset and the sidecars they were drawn from in their metadata.
+"""
+import importlib
+import json
+import os
+import time
+from pathlib import Path
+
+from . import __version__, io
+from .errors import UserError
+from .figures import FIGURES, PRESETS
+from .progress import info, warn
+
+
+def _load(target):
+    module, attr = target.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def figure_spec(number):
+    if number not in FIGURES:
+        known = ", ".join(str(n) for n in sorted(FIGURES))
+        raise UserError(f"figure {number} is not available (available: {known})")
+    return FIGURES[number]
+
+
+def data_path(out_dir, preset, number, name):
+    return Path(out_dir) / "data" / preset / f"fig{number}-{name}.csv"
+
+
+def show_params(number, preset, out_dir):
+    """The parameters of every dataset of a figure, and what its sidecars recorded."""
+    spec = figure_spec(number)
+    lines = [f"figure {number}: {spec.title} (preset {preset})"]
+    for name in spec.datasets:
+        path = data_path(out_dir, preset, number, name)
+        lines.append(f"  {name}: {spec.datasets[name].experiment}")
+        lines.append(f"    params: {json.dumps(spec.params(name, preset), sort_keys=True)}")
+        side = io.read_sidecar(path)
+        if side is None:
+            lines.append(f"    csv: {path} (not computed yet)")
+        else:
+            state = "cached" if io.cached(path, spec.params(name, preset)) else "stale"
+            lines.append(f"    csv: {path} ({state}; version {side.get('version')}, "
+                         f"commit {side.get('git_commit')}, {side.get('wall_time_s')} s, "
+                         f"{side.get('threads')} threads)")
+    return "\n".join(lines)
+
+
+def make_figure(number, preset, out_dir, force=False, data_dir=None):
+    """Compute what figure ``number`` needs (reusing valid caches) and save it."""
+    if preset not in PRESETS:
+        raise UserError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
+    spec = figure_spec(number)
+    out_dir = Path(out_dir)
+    frames, sidecars = {}, {}
+    started = time.time()
+    for name, dataset in spec.datasets.items():
+        params = spec.params(name, preset)
+        path = data_path(out_dir, preset, number, name)
+        io.check_writable(path)
+        if not force and io.cached(path, params):
+            info(f"fig {number}: reusing {path}")
+        else:
+            info(f"fig {number}: computing {name} ({preset} preset)")
+            t0 = time.time()
+            kwargs = dict(params, data_dir=data_dir) if dataset.needs_mnist else params
+            result = _load(dataset.experiment)(**kwargs)
+            for line in result.warnings:
+                warn(f"fig {number} {name}: {line}")
+            meta = dict(result.meta)
+            if dataset.needs_mnist:
+                meta["data_dir"] = str(data_dir) if data_dir else os.environ.get("RESDIFF_DATA_DIR")
+            io.write_result(path, result.frame, params, meta,
+                            command=f"fig {number} --preset {preset}", started=t0)
+        import pandas as pd
+        frames[name] = pd.read_csv(path)
+        sidecars[name] = io.read_sidecar(path)
+    fig = _load(spec.plot)(frames, sidecars, preset)
+    provenance = {
+        "resdiff": __version__, "figure": number, "preset": preset,
+        "sidecars": {name: str(data_path(out_dir, preset, number, name) ) + ".json"
+                     for name in spec.datasets},
+        "commits": sorted({str(s.get("git_commit")) for s in sidecars.values()}),
+    }
+    written = []
+    for ext in ("pdf", "png"):
+        target = out_dir / f"fig{number}.{ext}"
+        tmp = target.with_name(f".{target.name}.tmp")
+        meta = ({"Subject": json.dumps(provenance), "Creator": f"resdiff {__version__}"}
+                if ext == "pdf" else {"Description": json.dumps(provenance),
+                                      "Software": f"resdiff {__version__}"})
+        try:
+            fig.savefig(tmp, format=ext, metadata=meta)
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        written.append(target)
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    info(f"fig {number}: wrote {', '.join(map(str, written))} in {time.time() - started:.1f} s")
+    return written

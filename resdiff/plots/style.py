@@ -1,0 +1,42 @@
+"""The one look of every resdiff figure (paper-like sizes, colour-blind-safe colours)."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+# Okabe-Ito; the paper draws function samples in blue and quantiles in orange.
+BLUE = "#0072B2"
+ORANGE = "#E69F00"
+GREEN = "#009E73"
+GREY = "#777777"
+VERMILLION = "#D55E00"
+PURPLE = "#CC79A7"
+METHOD_COLOURS = {"resnet": BLUE, "sde": ORANGE, "analytic": GREEN}
+DPI = 200
+
+RC = {
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "axes.labelsize": 8,
+    "legend.fontsize": 7,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "figure.dpi": 100,
+    "savefig.dpi": DPI,
+    "pdf.fonttype": 42,
+}
+
+
+def new_figure(ncols, nrows=1, width=6.75, height=None, **kwargs):
+    """A figure of paper text width (inches) with a grid of axes."""
+    plt.rcParams.update(RC)
+    height = height or width / ncols * 0.85 * nrows
+    return plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False,
+                        constrained_layout=True, **kwargs)
+
+
+def caption(fig, text):
+    """A small provenance line at the bottom of the figure."""
+    fig.supxlabel(text, fontsize=5.5, color=GREY, ha="center")

@@ -1,0 +1,157 @@
+"""Counter-based Gaussian streams for Numba kernels.
+
+Every random quantity in resdiff is a pure function of ``(seed, purpose, draw)``:
+a draw's generator state is derived from the user's seed (through
+``numpy.random.SeedSequence``), a purpose tag naming the experiment and method, and
+the draw index. Draws are therefore identical whatever the thread count, the chunking
+of the work or the order in which threads run them.
+
+The generator is xoshiro256** (Blackman & Vigna) seeded by splitmix64; normals come
+from the 256-layer ziggurat in the form numpy uses (one 64-bit word per normal on the
+fast path, exact rejection in the wedges and the tail).
+"""
+import math
+import zlib
+
+import numpy as np
+from numba import njit
+
+_U64 = np.uint64
+_SPLITMIX_GAMMA = _U64(0x9E3779B97F4A7C15)
+_SPLITMIX_M1 = _U64(0xBF58476D1CE4E5B9)
+_SPLITMIX_M2 = _U64(0x94D049BB133111EB)
+
+
+def stream_key(seed, purpose):
+    """The 64-bit key of the streams for ``purpose`` (a short string) under ``seed``."""
+    tag = zlib.crc32(purpose.encode())
+    words = np.random.SeedSequence([int(seed), tag]).generate_state(1, np.uint64)
+    return np.uint64(words[0])
+
+
+# --- ziggurat tables (Marsaglia & Tsang 2000, 256 layers, 52-bit mantissa) -------------
+_ZIG_R = 3.6541528853610088
+_ZIG_INV_R = 1.0 / _ZIG_R
+_ZIG_V = 0.00492867323399
+
+
+def _ziggurat_tables():
+    m1 = 2.0 ** 52
+    ki = np.zeros(256, np.uint64)
+    wi = np.zeros(256)
+    fi = np.zeros(256)
+    dn = tn = _ZIG_R
+    q = _ZIG_V / math.exp(-0.5 * dn * dn)
+    ki[0] = np.uint64(int((dn / q) * m1))
+    ki[1] = 0
+    wi[0] = q / m1
+    wi[255] = dn / m1
+    fi[0] = 1.0
+    fi[255] = math.exp(-0.5 * dn * dn)
+    for i in range(254, 0, -1):
+        dn = math.sqrt(-2.0 * math.log(_ZIG_V / dn + math.exp(-0.5 * dn * dn)))
+        ki[i + 1] = np.uint64(int((dn / tn) * m1))
+        tn = dn
+        fi[i] = math.exp(-0.5 * dn * dn)
+        wi[i] = dn / m1
+    return ki, wi, fi
+
+
+ZIG_KI, ZIG_WI, ZIG_FI = _ziggurat_tables()
+
+
+# --- generator ------------------------------------------------------------------------
+@njit(inline="always")
+def _rotl(x, k):
+    return (x << _U64(k)) | (x >> _U64(64 - k))
+
+
+@njit(inline="always")
+def _splitmix64(x):
+    x = x + _SPLITMIX_GAMMA
+    z = x
+    z = (z ^ (z >> _U64(30))) * _SPLITMIX_M1
+    z = (z ^ (z >> _U64(27))) * _SPLITMIX_M2
+    return x, z ^ (z >> _U64(31))
+
+
+@njit(cache=True)
+def new_state(key, stream, substream):
+    """xoshiro256** state of stream ``(key, stream, substream)``, seeded by splitmix64."""
+    s = np.empty(4, np.uint64)
+    x = key ^ (_U64(stream) * _U64(0xD1B54A32D192ED03))
+    x, _ = _splitmix64(x)
+    x = x ^ (_U64(substream) * _U64(0x8CB92BA72F3D8DD7))
+    for i in range(4):
+        x, z = _splitmix64(x)
+        s[i] = z
+    return s
+
+
+@njit(inline="always")
+def next_u64(s):
+    result = _rotl(s[1] * _U64(5), 7) * _U64(9)
+    t = s[1] << _U64(17)
+    s[2] ^= s[0]
+    s[3] ^= s[1]
+    s[1] ^= s[2]
+    s[0] ^= s[3]
+    s[2] ^= t
+    s[3] = _rotl(s[3], 45)
+    return result
+
+
+@njit(inline="always")
+def next_double(s):
+    """Uniform on [0, 1) with 53 random bits."""
+    return (next_u64(s) >> _U64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(inline="always")
+def _normal_slow(s, idx, rabs, x):
+    # wedge or tail of the ziggurat: exact rejection (numpy's random_standard_normal)
+    if idx == 0:
+        while True:
+            xx = -_ZIG_INV_R * math.log1p(-next_double(s))
+            yy = -math.log1p(-next_double(s))
+            if yy + yy > xx * xx:
+                if (rabs >> _U64(8)) & _U64(1):
+                    return -(_ZIG_R + xx)
+                return _ZIG_R + xx
+    if (ZIG_FI[idx - 1] - ZIG_FI[idx]) * next_double(s) + ZIG_FI[idx] < math.exp(-0.5 * x * x):
+        return x
+    return np.nan  # rejected: caller draws again
+
+
+@njit(inline="always")
+def next_normal(s):
+    """One standard normal from state ``s`` (tables are compile-time constants)."""
+    while True:
+        r = next_u64(s)
+        idx = np.int64(r & _U64(0xFF))
+        r = r >> _U64(8)
+        rabs = (r >> _U64(1)) & _U64(0x000FFFFFFFFFFFFF)
+        x = np.int64(rabs) * ZIG_WI[idx]  # rabs < 2**52: exact signed conversion
+        if r & _U64(1):
+            x = -x
+        if rabs < ZIG_KI[idx]:
+            return x
+        y = _normal_slow(s, idx, rabs, x)
+        if not math.isnan(y):
+            return y
+
+
+@njit(cache=True)
+def fill_normal(s, out):
+    """Fill the flat view of ``out`` with standard normals from state ``s``."""
+    flat = out.reshape(-1)
+    for i in range(flat.size):
+        flat[i] = next_normal(s)
+
+
+def normals(seed, purpose, stream, size):
+    """Standard normals of one stream, for tests and small non-jitted uses."""
+    s = new_state(stream_key(seed, purpose), stream, 0)
+    out = np.empty(size)
+    fill_normal(s, out)
+    return out
