@@ -17,6 +17,7 @@ from .. import __version__
 COMMANDS = {
     "kde": "resdiff.cli.kde:kde",
     "fig": "resdiff.cli.fig:fig",
+    "ntk-convergence": "resdiff.cli.ntk:ntk_convergence",
 }
 
 

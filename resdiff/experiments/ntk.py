@@ -1,0 +1,95 @@
+"""Figure 3: the finite NTK of the ``resnet`` model against its doubly infinite limit.
+
+For each size ``L = D`` the NTK (eq. 30) between two inputs, split into ``K_W`` and
+``K_b`` (Section 5.3), is computed exactly for ``draws`` independent networks
+(:mod:`resdiff.ntk`); ``kind = limit`` rows hold ``K_W^inf`` and ``K_b^inf`` when the
+paper gives them (phi''(0) = 0).
+"""
+import time
+
+import numpy as np
+import pandas as pd
+
+from .. import limits, rng
+from ..errors import AllDiverged
+from ..models import activation as get_activation
+from ..ntk import K_B, K_W, memory_bytes, ntk_draws
+from ..sampling import driver
+from ..sampling.resnet import resnet_inputs
+from . import Result
+
+COMPONENTS = (("W", K_W), ("b", K_B))
+
+
+def analytic_limits(z, sigma_w2, sigma_b2, act, T=1.0):
+    """``{"W": K_W^inf, "b": K_b^inf}`` (Section 5.3), or None when phi''(0) != 0.
+
+    ``lambda_0 = z z'`` for ``x_0 = z 1_D``. At ``sigma_w2 = 0`` the formulas are read
+    as their limit: ``K_W^inf = 0``, ``K_b^inf = sigma_b^2 phi'(0)^2 T``.
+    """
+    if act.d2_at_0 != 0.0:
+        return None
+    lam0 = float(z[0]) * float(z[1])
+    if sigma_w2 == 0.0:
+        return {"W": 0.0, "b": sigma_b2 * act.d1_at_0 ** 2 * T}
+    k_w, k_b = limits.ntk_limits(lam0, sigma_w2, sigma_b2, act.d1_at_0, T)
+    return {"W": k_w, "b": k_b}
+
+
+def ntk_convergence(*, sizes, draws, z, sigma_w2, sigma_b2, activation, seed):
+    act = get_activation(activation)
+    z = [float(v) for v in z]
+    if len(z) != 2:
+        raise ValueError("ntk_convergence needs exactly two inputs z")
+    sizes = sorted({int(s) for s in sizes})
+    import numba
+    threads = numba.get_num_threads()
+    driver.check_memory(memory_bytes(max(sizes), max(sizes), threads) + 64 * draws * len(sizes),
+                        "ntk-convergence")
+    meta = {"divergent": {}, "seconds": {}, "mean": {}, "sd": {}, "limit": None,
+            "lambda0": z[0] * z[1]}
+    warnings = []
+    frames = []
+    for size in sizes:
+        x0 = resnet_inputs(z, size)
+        key = rng.stream_key(seed, f"ntk-convergence/{size}")
+
+        def kernel(start, count, x0=x0, size=size, key=key):
+            return ntk_draws(key, start, count, x0, size, sigma_w2, sigma_b2, act.code)
+
+        t0 = time.time()
+        out = driver.run_chunked(kernel, draws, f"ntk L=D={size:<4d}")
+        meta["seconds"][str(size)] = round(time.time() - t0, 3)
+        bad = driver.divergent_rows(out[:, :2])
+        meta["divergent"][str(size)] = int(bad.sum())
+        if bad.any():
+            warnings.append(f"L = D = {size}: {int(bad.sum())} of {draws} draws diverged "
+                            "(non-finite); they are NaN in the CSV and left out of every "
+                            "statistic")
+        for name, col in COMPONENTS:
+            good = out[~bad, col]
+            meta["mean"].setdefault(name, {})[str(size)] = (float(good.mean()) if good.size
+                                                            else None)
+            meta["sd"].setdefault(name, {})[str(size)] = (float(good.std(ddof=1))
+                                                          if good.size > 1 else None)
+            frames.append(pd.DataFrame({
+                "size": size, "draw": np.arange(draws), "component": name,
+                "value": out[:, col], "kind": "empirical"}))
+    if all(meta["divergent"][str(s)] == draws for s in sizes):
+        raise AllDiverged(f"every draw of every size diverged ({activation}, "
+                          f"sigma_w2={sigma_w2}, sigma_b2={sigma_b2})")
+    lim = analytic_limits(z, sigma_w2, sigma_b2, act)
+    if lim is None:
+        warnings.append(f"{activation} has phi''(0) = {act.d2_at_0:g} != 0: the paper gives "
+                        "no NTK limit for this case (Section 5.3 assumes phi''(0) = 0); no "
+                        "limit rows written")
+    else:
+        meta["limit"] = lim
+        frames.append(pd.DataFrame({"size": [pd.NA] * 2, "draw": [pd.NA] * 2,
+                                    "component": ["W", "b"],
+                                    "value": [lim["W"], lim["b"]], "kind": "limit"}))
+    frame = pd.concat(frames, ignore_index=True)
+    frame["size"] = frame["size"].astype("Int64")
+    frame["draw"] = frame["draw"].astype("Int64")
+    return Result(frame, meta, warnings)
+
