@@ -112,6 +112,7 @@ def test_md5_table_matches_shared_md5sums():
 
 
 def test_locate_missing_explains(tmp_path, monkeypatch):
+    monkeypatch.delenv("RESDIFF_NO_DOWNLOAD", raising=False)
     monkeypatch.setattr(data, "_download", lambda names, d: "no network (test)")
     target = tmp_path / "nowhere"
     with pytest.raises(UserError) as err:
@@ -120,6 +121,15 @@ def test_locate_missing_explains(tmp_path, monkeypatch):
     assert str(target) in msg and "--data-dir" in msg and "RESDIFF_DATA_DIR" in msg
     assert "no network (test)" in msg and "\n" not in msg
     assert not target.exists()
+
+
+def test_locate_no_download(tmp_path, monkeypatch):
+    def boom(names, d):
+        raise AssertionError("must not download")
+    monkeypatch.setattr(data, "_download", boom)
+    monkeypatch.setenv("RESDIFF_NO_DOWNLOAD", "1")
+    with pytest.raises(UserError, match="not downloaded"):
+        data.locate(tmp_path)
 
 
 def test_locate_order(tmp_path, monkeypatch):

@@ -18,6 +18,7 @@ COMMANDS = {
     "kde": "resdiff.cli.kde:kde",
     "fig": "resdiff.cli.fig:fig",
     "ntk-convergence": "resdiff.cli.ntk:ntk_convergence",
+    "mnist-kernel": "resdiff.cli.mnist:mnist_kernel",
 }
 
 

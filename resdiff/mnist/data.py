@@ -4,8 +4,9 @@ Where the files are looked for, in order: ``data_dir`` (``--data-dir``), else th
 environment variable ``RESDIFF_DATA_DIR``, else a per-user cache directory
 (``$XDG_CACHE_HOME/resdiff/mnist``, by default ``~/.cache/resdiff/mnist``). Only the first
 of these that applies is used. Missing files are downloaded into it from the canonical
-mirrors (MD5-checked in memory, written only when complete); when that fails the error
-says where the tool looked and how to provide the files.
+mirrors (MD5-checked in memory, written only when complete; never when the environment
+variable ``RESDIFF_NO_DOWNLOAD`` is set); when that fails the error says where the tool
+looked and how to provide the files.
 
 Every file is checked against its MD5 sum (:data:`MD5`) and decoded with its IDX magic
 number, dimensions and length validated; any failure is a :class:`UserError` naming the
@@ -59,6 +60,7 @@ MIRRORS = (
     "http://yann.lecun.com/exdb/mnist/",
 )
 ENV_VAR = "RESDIFF_DATA_DIR"
+NO_DOWNLOAD_VAR = "RESDIFF_NO_DOWNLOAD"  # set (non-empty, not 0) to never download
 DOWNLOAD_TIMEOUT_S = 15
 
 # IDX: two zero bytes, a type code, the number of dimensions; then big-endian uint32 sizes
@@ -109,12 +111,15 @@ def locate(data_dir=None, download=True):
     """
     directory, how = _candidate(data_dir)
     missing = _missing(directory)
-    failure = None
+    reason = ""
     if missing and download:
-        failure = _download(missing, directory)
-        missing = _missing(directory)
+        if os.environ.get(NO_DOWNLOAD_VAR, "0") in ("", "0"):
+            failure = _download(missing, directory)
+            reason = f"; download failed ({failure})" if failure else ""
+            missing = _missing(directory)
+        else:
+            reason = f"; not downloaded (${NO_DOWNLOAD_VAR} is set)"
     if missing:
-        reason = f"; download failed ({failure})" if failure else ""
         what = "the four MNIST files" if len(missing) == len(FILES) else ", ".join(missing)
         raise UserError(
             f"MNIST data not found: looked in {directory} (from {how}) for {what}"
