@@ -52,10 +52,42 @@ def derivative_numpy(code, x):
     return (x > 0).astype(float)
 
 
+def _tanh_pade(n=9):
+    """Coefficients (in y = x^2) of Lambert's continued fraction for tanh truncated
+    after 2n+1: tanh x ~ x Q(y) / P(y). For n = 9 the relative error is below 5e-16
+    (2 ulp) on |x| <= 1.5 (tests/test_models.py)."""
+    from numpy.polynomial import polynomial as poly
+    a_prev, a, b_prev, b = np.array([1.0]), np.array([1.0]), np.array([0.0]), np.array([1.0])
+    for k in range(1, n + 1):
+        a_prev, a = a, poly.polyadd((2 * k + 1) * a, poly.polymul([0.0, 1.0], a_prev))
+        b_prev, b = b, poly.polyadd((2 * k + 1) * b, poly.polymul([0.0, 1.0], b_prev))
+    return tuple(a[::-1]), tuple(b[::-1])  # highest degree first, for Horner
+
+
+TANH_P, TANH_Q = _tanh_pade()
+TANH_PADE_MAX = 1.5
+
+
+@njit(inline="always")
+def tanh(x):
+    """tanh to 2 ulp, ~4x faster than libm: Pade form on |x| <= 1.5 (where ResNet
+    pre-activations, of variance O(dt), almost always are), libm elsewhere."""
+    if abs(x) > TANH_PADE_MAX:
+        return math.tanh(x)
+    y = x * x
+    p = 0.0
+    for c in TANH_P:
+        p = p * y + c
+    q = 0.0
+    for c in TANH_Q:
+        q = q * y + c
+    return x * q / p
+
+
 @njit(inline="always")
 def phi(code, x):
     if code == TANH:
-        return math.tanh(x)
+        return tanh(x)
     if code == SWISH:
         # x * sigmoid(x), written to avoid overflow of exp for large |x|
         if x >= 0.0:
@@ -68,7 +100,7 @@ def phi(code, x):
 @njit(inline="always")
 def dphi(code, x):
     if code == TANH:
-        t = math.tanh(x)
+        t = tanh(x)
         return 1.0 - t * t
     if code == SWISH:
         if x >= 0.0:

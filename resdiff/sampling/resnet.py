@@ -23,7 +23,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ..models import dphi, phi  # noqa: F401  (dphi re-exported for the NTK kernels)
+from ..models import RELU, SWISH, TANH, phi, tanh
 from ..rng import fill_normal, new_state, next_normal
 from .linalg import pivoted_cholesky
 
@@ -31,10 +31,25 @@ RESNET, SDE = 0, 1
 CHOL_REL_TOL = 1e-13
 
 
+@njit(inline="always")
+def _add_phi(x, h, act):
+    """x += phi(h), with the activation branch outside the loop."""
+    if act == TANH:
+        for d in range(x.size):
+            x[d] += tanh(h[d])
+    elif act == SWISH:
+        for d in range(x.size):
+            x[d] += phi(SWISH, h[d])
+    else:
+        for d in range(x.size):
+            x[d] += phi(RELU, h[d])
+
+
 @njit(cache=True)
 def _gram_draw(s, x0, depth, sigma_w2, sigma_b2, act, d1, d2, mode, X, S, F, Z):
     """One draw of the final states into ``X`` (N x D); returns False on divergence."""
     n, width = X.shape
+    h = np.empty(width)
     dt = 1.0 / depth
     X[:, :] = x0
     for _ in range(depth):
@@ -50,15 +65,18 @@ def _gram_draw(s, x0, depth, sigma_w2, sigma_b2, act, d1, d2, mode, X, S, F, Z):
         k = pivoted_cholesky(S, F, CHOL_REL_TOL)
         fill_normal(s, Z[:k])
         for a in range(n):
-            drift = 0.5 * d2 * S[a, a]  # eq. (29) drift: phi''(0)/2 (sigma_b^2 + sigma_w^2 q) dt
-            for d in range(width):
-                h = 0.0
-                for j in range(k):
-                    h += F[a, j] * Z[j, d]
-                if mode == RESNET:
-                    X[a, d] += phi(act, h)
-                else:
-                    X[a, d] += d1 * h + drift
+            # pre-activations of input a at every coordinate: h = F[a, :k] @ Z[:k]
+            h[:] = 0.0
+            for j in range(k):
+                f = F[a, j]
+                for d in range(width):
+                    h[d] += f * Z[j, d]
+            if mode == RESNET:
+                _add_phi(X[a], h, act)  # eq. (26)
+            else:
+                drift = 0.5 * d2 * S[a, a]  # eq. (29): phi''(0)/2 (sigma_b^2 + sigma_w^2 q) dt
+                for d in range(width):
+                    X[a, d] += d1 * h[d] + drift
     return np.isfinite(X).all()
 
 

@@ -1,0 +1,44 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args, env=None, timeout=600, cwd=None):
+    """Run ``python -m resdiff ARGS`` in a subprocess; returns CompletedProcess."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "resdiff", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout,
+                          env=full_env, cwd=cwd or ROOT)
+
+
+def max_abs_z(samples, mean, cov):
+    """Largest |z-score| of the sample means, variances and covariances of ``samples``
+    (draws x N) against ``mean`` and ``cov``, using Gaussian standard errors:
+    SE(mean_i) = sqrt(C_ii / n), SE(C_ij) = sqrt((C_ii C_jj + C_ij^2) / n).
+    """
+    samples = np.asarray(samples)
+    n = samples.shape[0]
+    mean = np.asarray(mean, dtype=float)
+    cov = np.asarray(cov, dtype=float)
+    z = [(samples.mean(0) - mean) / np.sqrt(np.diag(cov) / n)]
+    emp = np.cov(samples.T, ddof=1)
+    se = np.sqrt((np.outer(np.diag(cov), np.diag(cov)) + cov ** 2) / n)
+    z.append(((emp - cov) / se).ravel())
+    return float(np.max(np.abs(np.concatenate([np.ravel(a) for a in z]))))
+
+
+# |z| < Z_CRIT for every checked statistic: with k statistics of a correct implementation
+# the false-failure rate is at most k * 2 * (1 - Phi(4.5)) ~ k * 7e-6.
+Z_CRIT = 4.5
+
+
+@pytest.fixture
+def cli():
+    return run_cli
