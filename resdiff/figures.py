@@ -59,3 +59,18 @@ register(Figure(
         smoke=dict(depth=50, width=50, draws=2000),
     ))},
 ))
+
+
+# --- Figure 3: finite NTK vs its doubly infinite limit, z = 1, 2 (Section 6.1) ---------
+# quick keeps every size of the paper (the L = D = 500 end is what shows convergence) with
+# 40 draws, enough for the +/- 2 sd band; L = D = 500 costs ~0.75 s of CPU per draw.
+register(Figure(
+    3, "Finite NTK K_W, K_b against L = D and their limits (tanh)",
+    "resdiff.plots.fig3:plot",
+    {"ntk": Dataset("resdiff.experiments.ntk:ntk_convergence", _by_preset(
+        dict(z=[1.0, 2.0], sigma_w2=1.0, sigma_b2=1.0, activation="tanh", seed=0),
+        paper=dict(sizes=[10, 20, 50, 100, 200, 500], draws=100),
+        quick=dict(sizes=[10, 20, 50, 100, 200, 500], draws=40),
+        smoke=dict(sizes=[10, 20, 50, 100], draws=20),
+    ))},
+))
