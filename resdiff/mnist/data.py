@@ -283,7 +283,9 @@ def training_subset(n_train, seed):
 def as_features(images):
     """Pixels / 255, flattened: float64 (N, 784)."""
     images = np.asarray(images)
-    return images.reshape(images.shape[0], -1).astype(np.float64) / 255.0
+    out = images.reshape(images.shape[0], -1).astype(np.float64)  # always a fresh copy
+    out /= 255.0
+    return out
 
 
 def one_hot(labels, classes=N_CLASSES):
