@@ -36,7 +36,10 @@ def kde(*, depth, width, draws, z, sigma_w2, sigma_b2, activation, methods, seed
     act = get_activation(activation)
     z = np.asarray(z, dtype=float)
     x0 = resnet_inputs(z, width)
-    driver.check_memory(draws * len(z) * 8 * 3 + 64 * len(z) * width * 8, "kde")
+    n_in = len(z)
+    # outputs (float64) ~6 copies per method through concat and the DataFrame, plus
+    # per-thread states X, Z, h of N x D
+    driver.check_memory(8 * (6 * draws * n_in * len(methods) + 3 * n_in * width * 64), "kde")
     values, meta, warnings = {}, {"divergent": {}}, []
     for method in methods:
         if method == "analytic":

@@ -1,0 +1,100 @@
+"""Bad input: exit code 2, one clear line naming the option or file, no traceback, no
+output file left behind (CLI.md; issue 9)."""
+import gzip
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+SMALL_KDE = ["kde", "--depth", "4", "--width", "4", "--draws", "4"]
+
+# (id, argv, a word the message must contain); "{out}" is a fresh path in tmp_path
+CASES = [
+    ("depth-zero", ["kde", "--depth", "0"], "--depth"),
+    ("width-negative", ["kde", "--width", "-3"], "--width"),
+    ("draws-one", ["kde", "--draws", "1"], "--draws"),
+    ("sigma-w2-negative", ["kde", "--sigma-w2", "-1"], "--sigma-w2"),
+    ("sigma-b2-negative", ["kde", "--sigma-b2", "-0.5"], "--sigma-b2"),
+    ("activation-unknown", ["kde", "--activation", "sigmoid"], "--activation"),
+    ("methods-unknown", ["kde", "--methods", "resnet,foo"], "--methods"),
+    ("memory-too-large", ["kde", "--draws", "4000000000"], "GiB"),
+    ("samples-model", ["samples", "--model", "cnn"], "--model"),
+    ("samples-activation", ["samples", "--activation", "gelu"], "--activation"),
+    ("samples-zrange", ["samples", "--z-min", "2", "--z-max", "1"], "--z-min"),
+    ("samples-inputs-zero", ["samples", "--inputs", "0"], "--inputs"),
+    ("samples-draws-one", ["samples", "--draws", "1"], "--draws"),
+    ("samples-input-dim", ["samples", "--input-dim", "3"], "--input-dim"),
+    ("samples-depth-zero", ["samples", "--depth", "0"], "--depth"),
+    ("samples-memory", ["samples", "--model", "resnet", "--width", "100000", "--depth", "2",
+                        "--inputs", "100000", "--draws", "100000"], "GiB"),
+    ("correlation-grid-one", ["correlation", "--grid", "1"], "--grid"),
+    ("correlation-zrange", ["correlation", "--z-min", "1", "--z-max", "1"], "--z-min"),
+    ("ntk-sizes-malformed", ["ntk-convergence", "--sizes", "10,x"], "--sizes"),
+    ("ntk-sizes-zero", ["ntk-convergence", "--sizes", "0,10"], "--sizes"),
+    ("ntk-draws-one", ["ntk-convergence", "--draws", "1"], "--draws"),
+    ("eoc-activation", ["eoc", "--activation", "gelu"], "--activation"),
+    ("eoc-sigma-b2", ["eoc", "--sigma-b2", "-1"], "--sigma-b2"),
+    ("kernel-missing-dir", ["mnist-kernel", "--data-dir", "/nonexistent/mnist"], "/nonexistent/mnist"),
+    ("kernel-n-train", ["mnist-kernel", "--n-train", "0"], "--n-train"),
+    ("train-optimizer", ["mnist-train", "--optimizer", "rmsprop"], "--optimizer"),
+    ("train-arch", ["mnist-train", "--arch", "rnn"], "--arch"),
+    ("train-size", ["mnist-train", "--size", "0"], "--size"),
+    ("train-missing-dir", ["mnist-train", "--data-dir", "/nonexistent/mnist", "--epochs", "1"],
+     "/nonexistent/mnist"),
+    ("fig-unknown", ["fig", "9"], "9"),
+    ("fig-preset", ["fig", "2", "--preset", "nosuch"], "--preset"),
+    ("out-under-a-file", SMALL_KDE + ["--out", "/etc/hostname/k.csv"], "/etc/hostname"),
+    ("unknown-subcommand", ["frobnicate"], "frobnicate"),
+]
+
+
+def assert_clean_failure(res, word):
+    assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)
+    err = res.stderr.strip()
+    assert "Traceback" not in res.stderr
+    assert len(err.splitlines()) == 1, err
+    assert word in err, err
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_exit_2(case, tmp_path):
+    _, argv, word = case
+    out = tmp_path / "out.csv"
+    argv = list(argv)
+    if "--out" not in argv and argv[0] not in ("fig", "frobnicate"):
+        argv += ["--out", str(out)]
+    res = run_cli(*argv, env={"RESDIFF_DATA_DIR": str(tmp_path / "no-mnist")}, cwd=tmp_path)
+    assert_clean_failure(res, word)
+    assert not out.exists() and not Path(str(out) + ".json").exists()
+    assert not list(tmp_path.glob("**/*.csv*")) and not list(tmp_path.glob("**/*.tmp"))
+
+
+def test_corrupted_mnist_names_the_file(tmp_path):
+    data = tmp_path / "mnist"
+    data.mkdir()
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        with gzip.open(data / name, "wb") as fh:
+            fh.write(b"\x00\x00\x08\x03not mnist")
+    out = tmp_path / "k.csv"
+    res = run_cli("mnist-kernel", "--data-dir", data, "--out", out)
+    assert_clean_failure(res, "idx")
+    assert not out.exists()
+
+
+def test_out_in_a_missing_directory_is_created(tmp_path):
+    out = tmp_path / "new" / "dir" / "k.csv"
+    res = run_cli(*SMALL_KDE, "--out", out)
+    assert res.returncode == 0, res.stderr
+    assert out.exists() and Path(str(out) + ".json").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only directories")
+def test_unwritable_out(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    res = run_cli(*SMALL_KDE, "--out", ro / "k.csv")
+    assert_clean_failure(res, "--out")

@@ -1,0 +1,71 @@
+"""Every figure at the smoke preset (issue 7): valid PDF and PNG files, provenance,
+cache reuse and clean errors."""
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from resdiff.figures import FIGURES, PRESETS
+from tests.conftest import run_cli
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def smoke_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("figs")
+    res = run_cli("fig", "all", "--preset", "smoke", "--out-dir", out, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return out
+
+
+def test_registry_has_all_eight_figures_with_every_preset():
+    assert sorted(FIGURES) == list(range(1, 9))
+    for fig in FIGURES.values():
+        for dataset in fig.datasets.values():
+            assert set(dataset.params) == set(PRESETS)
+            for params in dataset.params.values():
+                assert "seed" in params
+
+
+@pytest.mark.parametrize("number", range(1, 9))
+def test_smoke_figure_files_are_valid_images(smoke_dir, number):
+    import matplotlib.image as mpimg
+    png = smoke_dir / f"fig{number}.png"
+    pdf = smoke_dir / f"fig{number}.pdf"
+    assert png.read_bytes()[:8] == PNG_MAGIC
+    img = mpimg.imread(png)
+    assert img.shape[0] > 200 and img.shape[1] > 200
+    assert img[..., :3].std() > 0.01  # not blank
+    head = pdf.read_bytes()
+    assert head.startswith(b"%PDF-") and b"%%EOF" in head[-1024:]
+    # provenance: preset and sidecars in the PNG metadata
+    from PIL import Image
+    meta = json.loads(Image.open(png).info["Description"])
+    assert meta["preset"] == "smoke" and meta["figure"] == number
+    for side in meta["sidecars"].values():
+        assert Path(side).is_file()
+
+
+def test_second_run_reuses_the_cache(smoke_dir):
+    res = run_cli("fig", "2", "--preset", "smoke", "--out-dir", smoke_dir)
+    assert res.returncode == 0, res.stderr
+    assert "reusing" in res.stderr and "computing" not in res.stderr
+
+
+def test_changed_parameters_are_not_reused(smoke_dir, tmp_path):
+    csv = smoke_dir / "data" / "smoke" / "fig2-kde.csv"
+    side = Path(str(csv) + ".json")
+    record = json.loads(side.read_text())
+    record["params"]["draws"] += 1  # as if computed with other parameters
+    side.write_text(json.dumps(record))
+    res = run_cli("fig", "2", "--preset", "smoke", "--out-dir", smoke_dir)
+    assert res.returncode == 0, res.stderr
+    assert "computing" in res.stderr
+
+
+def test_show_params_prints_provenance(smoke_dir):
+    res = run_cli("fig", "3", "--preset", "smoke", "--out-dir", smoke_dir, "--show-params")
+    assert res.returncode == 0, res.stderr
+    assert "params:" in res.stdout and "cached" in res.stdout
