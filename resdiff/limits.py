@@ -17,6 +17,11 @@ import numpy as np
 EXPLOSION_Q = 1e12  # q beyond this counts as exploded (numerical ODE solve)
 
 
+def _expm1_over(C):
+    """(e^C - 1) / C, with its limit 1 at C = 0."""
+    return 1.0 if C == 0.0 else math.expm1(C) / C
+
+
 @dataclass(frozen=True)
 class Moments:
     """``m`` (N,), ``q`` (N,), ``lam`` (N x N, diagonal = q) at time ``t``."""
@@ -51,11 +56,9 @@ def moment_paths(start, sigma_w2, sigma_b2, d1, d2, T=1.0, steps=20000, closed_f
     """
     if d2 == 0.0 and closed_form:
         # closed form: m_T = m_0, lambda_T = lambda_0 + (lambda_0 + sb2/sw2)(E - 1)
-        E = math.exp(d1 ** 2 * sigma_w2 * T)
-        if sigma_w2 > 0:
-            lam = start.lam + (start.lam + sigma_b2 / sigma_w2) * (E - 1.0)
-        else:  # sigma_w2 -> 0 limit of the same formula
-            lam = start.lam + sigma_b2 * d1 ** 2 * T
+        C = d1 ** 2 * sigma_w2 * T
+        # lambda_0 + (lambda_0 + sb2/sw2)(E - 1), written to stay finite at sigma_w2 = 0
+        lam = start.lam * math.exp(C) + sigma_b2 * d1 ** 2 * T * _expm1_over(C)
         return Moments(start.m.copy(), np.diag(lam).copy(), lam)
     m, lam = start.m.astype(float).copy(), start.lam.astype(float).copy()
     h = T / steps
@@ -122,9 +125,9 @@ def ntk_limits(lam0, sigma_w2, sigma_b2, d1, T=1.0):
     """``(K_W^inf, K_b^inf)`` of Section 5.3 (phi''(0) = 0), ``C = phi'(0)^2 sigma_w^2 T``."""
     C = d1 ** 2 * sigma_w2 * T
     E = math.exp(C)
-    ratio = sigma_b2 / sigma_w2
-    K_W = lam0 * C * E + ratio * (C * E - (E - 1.0))
-    K_b = ratio * (E - 1.0)
+    bias = sigma_b2 * d1 ** 2 * T  # (sigma_b^2 / sigma_w^2) C, finite at sigma_w2 = 0
+    K_W = lam0 * C * E + bias * (E - _expm1_over(C))  # ratio (C E - (E - 1))
+    K_b = bias * _expm1_over(C)  # ratio (E - 1)
     return K_W, K_b
 
 
@@ -139,10 +142,10 @@ def completed_kernel(kind, sigma_w2, sigma_b2, sigma_z2, sigma_y2=1.0, d1=1.0, T
     """Kernel of the completed model: ``"nngp"`` (eq. 35-36) or ``"ntk"`` (eq. 37)."""
     C = d1 ** 2 * sigma_w2 * T
     E = math.exp(C)
-    ratio = sigma_b2 / sigma_w2
+    bias = sigma_b2 * d1 ** 2 * T  # (sigma_b^2 / sigma_w^2) C, finite at sigma_w2 = 0
     if kind == "nngp":
-        return AffineKernel(sigma_y2 * sigma_z2 * E, sigma_y2 * ratio * (E - 1.0))
-    if kind == "ntk":
+        return AffineKernel(sigma_y2 * sigma_z2 * E, sigma_y2 * bias * _expm1_over(C))
+    if kind == "ntk":  # ratio (C E + E - 1)
         return AffineKernel(sigma_y2 * sigma_z2 * (C + 2.0) * E,
-                            sigma_y2 * ratio * (C * E + E - 1.0))
+                            sigma_y2 * bias * (E + _expm1_over(C)))
     raise ValueError(f"unknown kernel {kind!r} (known: ntk, nngp)")

@@ -66,3 +66,16 @@ def test_completed_kernels():
     nngp = limits.completed_kernel("nngp", 1.0, 0.01, 1 / 784)
     assert nngp.slope == pytest.approx(E / 784)
     assert nngp.offset == pytest.approx(0.01 * (E - 1))
+
+
+def test_zero_weight_variance_is_the_continuous_limit():
+    start = _start([0.5, 1.0])
+    for sw2 in (1e-9, 0.0):
+        end = limits.moment_paths(start, sw2, 0.3, 1.0, 0.0)
+        np.testing.assert_allclose(end.lam, start.lam + 0.3, rtol=1e-8)
+    a, b = limits.ntk_limits(2.0, 0.0, 0.3, 1.0), limits.ntk_limits(2.0, 1e-9, 0.3, 1.0)
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
+    for kind in ("ntk", "nngp"):
+        k0 = limits.completed_kernel(kind, 0.0, 0.3, 0.5)
+        k1 = limits.completed_kernel(kind, 1e-9, 0.3, 0.5)
+        assert k0.slope == pytest.approx(k1.slope) and k0.offset == pytest.approx(k1.offset)

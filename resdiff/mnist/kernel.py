@@ -27,17 +27,12 @@ def coefficients(kind, sigma_w2, sigma_b2, sigma_z2=SIGMA_Z2, sigma_y2=SIGMA_Y2,
                  T=1.0):
     """``(slope, offset)`` of the kernel: ``"ntk"`` (eq. 37) or ``"nngp"`` (eq. 35-36).
 
-    ``d1 = phi'(0)`` (1 for tanh). At ``sigma_w2 = 0`` the ratio ``sigma_b^2/sigma_w^2``
-    of the paper's formulas is replaced by its limit (``E - 1 ~ C``).
+    ``d1 = phi'(0)`` (1 for tanh); finite at ``sigma_w2 = 0`` (limits.completed_kernel).
     """
     if kind not in KINDS:
         raise UserError(f"unknown kernel {kind!r}; choose from {', '.join(KINDS)}")
-    if sigma_w2 > 0:
-        k = limits.completed_kernel(kind, sigma_w2, sigma_b2, sigma_z2, sigma_y2, d1, T)
-        return float(k.slope), float(k.offset)
-    # sigma_w2 -> 0: C -> 0, E -> 1, (sigma_b2/sigma_w2)(E - 1) -> sigma_b2 d1^2 T
-    factor = 2.0 if kind == "ntk" else 1.0  # eq. 37: (C + 2) E -> 2, C E + E - 1 ~ 2 C
-    return (factor * sigma_y2 * sigma_z2, factor * sigma_y2 * sigma_b2 * d1 ** 2 * T)
+    k = limits.completed_kernel(kind, sigma_w2, sigma_b2, sigma_z2, sigma_y2, d1, T)
+    return float(k.slope), float(k.offset)
 
 
 def kernel_matrix(z1, z2, slope, offset):
