@@ -1,0 +1,207 @@
+"""`make bench`: fixed workloads, medians of repeats, written to BENCHMARKS.md.
+
+Measures the machine's own limits first (Gaussian variates/s of resdiff's generator and
+of numpy's, BLAS FLOP/s), then the paper-scale workload of each figure (at reduced
+draws for the heaviest, extrapolated linearly in the number of draws, which is exact for
+work that is a loop over independent draws), and the plain-numpy baseline (explicit
+weights, numpy RNG) that the speed-ups are measured against. Benchmarks never gate tests.
+"""
+import argparse
+import math
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+
+def _median_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def machine():
+    model = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import numba
+    return {"cpu": model, "cores": os.cpu_count(), "threads": numba.get_num_threads(),
+            "python": platform.python_version(), "numpy": np.__version__,
+            "numba": numba.__version__}
+
+
+# --- machine limits -------------------------------------------------------------------
+def rng_throughput(repeats=3):
+    """Normals/s of resdiff's generator (all threads, parallel streams) and numpy's."""
+    from numba import njit, prange
+    from resdiff import rng
+
+    @njit(parallel=True)
+    def fill(key, out):
+        n_blocks = out.shape[0]
+        for b in prange(n_blocks):
+            s = rng.new_state(key, b, 0)
+            rng.fill_normal(s, out[b])
+
+    out = np.empty((64, 1_000_000))
+    key = rng.stream_key(0, "bench")
+    fill(key, np.empty((2, 10)))
+    ours = out.size / _median_time(lambda: fill(key, out), repeats)
+    g = np.random.default_rng(0)
+    flat = out.reshape(-1)
+    theirs = flat.size / _median_time(lambda: g.standard_normal(out=flat), repeats)
+    return ours, theirs
+
+
+def blas_flops(n=2000, repeats=3):
+    a = np.random.default_rng(0).standard_normal((n, n))
+    a @ a
+    return 2 * n ** 3 / _median_time(lambda: a @ a, repeats)
+
+
+# --- plain-numpy baseline (explicit weights, numpy RNG) --------------------------------
+def numpy_resnet_draw(rs, z, depth, width, sigma_w2=1.0, sigma_b2=1.0):
+    """One draw of y = x_{T,1} at inputs z: the obvious numpy code (eq. 16, 26)."""
+    dt = 1.0 / depth
+    x = np.repeat(np.asarray(z, float)[None, :], width, axis=0)  # D x N
+    for _ in range(depth):
+        W = rs.standard_normal((width, width)) * math.sqrt(sigma_w2 * dt / width)
+        b = rs.standard_normal((width, 1)) * math.sqrt(sigma_b2 * dt)
+        x = x + np.tanh(W @ x + b)
+    return x[0]
+
+
+# --- workloads -----------------------------------------------------------------------
+def time_experiment(target, params, repeats):
+    import importlib
+    module, attr = target.split(":")
+    fn = getattr(importlib.import_module(module), attr)
+    from resdiff import progress
+    progress.set_quiet(True)
+    small = dict(params)
+    for key in ("draws",):
+        if key in small:
+            small[key] = 2
+    if "sizes" in small:
+        small["sizes"] = small["sizes"][:1]
+    fn(**small)  # compile / load numba's cache outside the timing
+    return _median_time(lambda: fn(**params), repeats)
+
+
+def figure_workloads(budget_draws):
+    """(label, experiment, params actually run, factor to the paper preset)."""
+    from resdiff.figures import FIGURES
+    rows = []
+    for number in sorted(FIGURES):
+        if number in (6, 7):  # training: seconds per epoch are in docs/training.md
+            continue
+        fig = FIGURES[number]
+        for name, ds in fig.datasets.items():
+            params = dict(ds.params["paper"])
+            factor = 1.0
+            if "draws" in params and params["draws"] > budget_draws.get(number, 10 ** 9):
+                factor = params["draws"] / budget_draws[number]
+                params["draws"] = budget_draws[number]
+            rows.append((f"fig {number} {name}", ds.experiment, params, factor))
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--out", default="BENCHMARKS.md")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="fewer draws everywhere (a check)")
+    args = ap.parse_args()
+
+    info = machine()
+    print(f"machine: {info}", flush=True)
+    ours, numpy_rate = rng_throughput()
+    flops = blas_flops()
+    print(f"normals/s: resdiff {ours:.3g}, numpy {numpy_rate:.3g}; BLAS {flops / 1e9:.1f} GFLOP/s",
+          flush=True)
+
+    # plain numpy baseline at the Fig. 2 scale, extrapolated from a few draws
+    rs = np.random.default_rng(0)
+    n_base = 2 if args.quick else 4
+    t_draw = _median_time(lambda: numpy_resnet_draw(rs, [0.0, 1.0], 500, 500), n_base)
+    baseline_fig2 = t_draw * 10000  # resnet method only; sde costs the same in numpy
+    print(f"numpy baseline: {t_draw:.3f} s/draw -> {baseline_fig2:.0f} s for 10,000 draws",
+          flush=True)
+
+    # Fig. 2 at paper scale, all three methods (the headline target: <= 45 s)
+    from resdiff.experiments.kde import kde
+    from resdiff import progress
+    progress.set_quiet(True)
+    kde_params = dict(depth=500, width=500, draws=1000 if args.quick else 10000,
+                      z=[0.0, 1.0], sigma_w2=1.0, sigma_b2=1.0, activation="tanh",
+                      methods=["resnet", "sde", "analytic"], seed=0)
+    kde(**{**kde_params, "draws": 4})
+    reps = 1 if not args.quick else args.repeats
+    t_kde = _median_time(lambda: kde(**kde_params), reps)
+    t_kde *= 10000 / kde_params["draws"]
+    normals = 2 * 10000 * 500 * 500 * 2  # two simulated methods, D x N per layer
+    bound_rng = normals / ours
+    print(f"fig 2 paper: {t_kde:.1f} s (RNG bound {bound_rng:.1f} s)", flush=True)
+
+    budget = {1: 500, 4: 500, 5: 500, 8: 10 ** 9, 3: 10 ** 9} if not args.quick else \
+        {1: 50, 4: 50, 5: 50, 8: 10 ** 9, 3: 10}
+    rows = []
+    total = 0.0
+    for label, target, params, factor in figure_workloads(budget):
+        if label.startswith("fig 2"):
+            t = t_kde
+            run = "10,000 draws, measured" if not args.quick else "extrapolated"
+        else:
+            t = time_experiment(target, params, 1) * factor
+            run = ("measured" if factor == 1 else
+                   f"{params.get('draws')} draws measured, x{factor:g} (linear in draws)")
+        total += t
+        rows.append((label, t, run))
+        print(f"{label}: {t:.1f} s ({run})", flush=True)
+
+    lines = [
+        "# Benchmarks", "",
+        f"Generated by `make bench` (`python -m bench.run`) on {time.strftime('%Y-%m-%d')}.",
+        "Timings never gate tests.", "",
+        "## Machine", "",
+        "| cpu | cores | numba threads | python | numpy | numba |",
+        "|---|---|---|---|---|---|",
+        f"| {info['cpu']} | {info['cores']} | {info['threads']} | {info['python']} | "
+        f"{info['numpy']} | {info['numba']} |", "",
+        "## Limits measured by the suite", "",
+        "| what | throughput |", "|---|---|",
+        f"| resdiff normals (xoshiro256** + ziggurat, all threads) | {ours / 1e9:.2f} G/s |",
+        f"| numpy `default_rng().standard_normal` (1 thread) | {numpy_rate / 1e9:.2f} G/s |",
+        f"| BLAS dgemm 2000x2000 | {flops / 1e9:.1f} GFLOP/s |", "",
+        "## Figure 2 at paper scale (L = D = 500, 10,000 draws, resnet + sde + analytic)", "",
+        "| what | seconds |", "|---|---|",
+        f"| resdiff (Gram sampler, all methods) | {t_kde:.1f} |",
+        f"| plain numpy, explicit weights, resnet only ({t_draw:.3f} s/draw x 10,000) | "
+        f"{baseline_fig2:.0f} |",
+        f"| speed-up over plain numpy (resnet + sde vs 2 x baseline) | "
+        f"{2 * baseline_fig2 / t_kde:.0f}x |",
+        f"| RNG lower bound ({normals:.2g} normals at the measured rate) | {bound_rng:.1f} |",
+        f"| fraction of the RNG limit reached | {bound_rng / t_kde:.0%} |", "",
+        "## Paper preset per figure (1, 2, 3, 4, 5, 8)", "",
+        "| workload | seconds | how |", "|---|---|---|",
+    ]
+    lines += [f"| {label} | {t:.0f} | {run} |" for label, t, run in rows]
+    lines += [f"| **total** | **{total:.0f}** ({total / 60:.1f} min) | |", ""]
+    with open(args.out, "w") as fh:
+        fh.write("\n".join(lines))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
