@@ -20,7 +20,7 @@ def plot(frames, sidecars, preset):
     fig, axes = new_figure(3, width=6.75, height=2.3)
     ax2d, ax1, ax2 = axes[0]
     sns.kdeplot(data=wide, x=z1, y=z2, hue="method", hue_order=methods, palette=palette,
-                levels=6, gridsize=80, ax=ax2d, linewidths=0.8)
+                levels=6, gridsize=80, ax=ax2d, linewidths=0.8, legend=False)
     ax2d.set_xlabel(f"y(z = {z1:g})")
     ax2d.set_ylabel(f"y(z = {z2:g})")
     for ax, z in ((ax1, z1), (ax2, z2)):
