@@ -1,0 +1,67 @@
+import os
+
+import click
+
+from . import options
+
+OPTIMIZER_HELP = ("gd: full-batch gradient descent; sgd: mini-batch (--batch-size) gradient "
+                  "descent; adam-full: full-batch Adam; adam: mini-batch Adam.")
+
+
+@click.command("mnist-train")
+@click.option("--arch", type=click.Choice(["fc", "conv"]), default="fc", show_default=True,
+              help="fc: completed FC ResNet (Fig. 6); conv: completed conv ResNet (Fig. 7).")
+@click.option("--size", type=options.POSITIVE, default=10, show_default=True,
+              help="Width and depth D = L.")
+@click.option("--optimizer", type=click.Choice(["gd", "sgd", "adam", "adam-full"]),
+              default="sgd", show_default=True, help=OPTIMIZER_HELP)
+@click.option("--batch-size", type=options.POSITIVE, default=200, show_default=True,
+              help="Mini-batch size (ignored by gd and adam-full).")
+@click.option("--epochs", type=options.POSITIVE, default=120, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0.0, min_open=True), default=None,
+              help="Learning rate [default: the tuned rate of --arch and --optimizer, "
+                   "docs/lr_sweep.md].")
+@click.option("--n-train", type=click.IntRange(1, 60000), default=20000, show_default=True,
+              help="Training images, a random subset drawn by --seed.")
+@click.option("--n-test", type=click.IntRange(1, 10000), default=None,
+              help="Test images, a seeded subset [default: all 10,000].")
+@options.sigma_options(1.0, 0.01)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True, help="auto: CUDA when PyTorch sees a GPU, else CPU.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="MNIST directory (else $RESDIFF_DATA_DIR, else the user cache).")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
+              help="Checkpoint written after every epoch [default: OUT.ckpt]; removed "
+                   "when the run completes.")
+@click.option("--resume", is_flag=True,
+              help="Continue from the checkpoint of an interrupted run with the same "
+                   "parameters (starts afresh when there is none).")
+@options.common("mnist-train.csv")
+def mnist_train(arch, size, optimizer, batch_size, epochs, lr, n_train, n_test, sigma_w2,
+                sigma_b2, device, data_dir, checkpoint, resume, seed, out, quiet):
+    """Figures 6-7: train the completed ResNet (D = L = SIZE, tanh, NTK
+    parametrisation, all layers trained) on MNIST with mean-squared-error loss on
+    one-hot targets; report the test accuracy after every epoch.
+
+    CSV columns: arch, optimizer, size, epoch, train_loss, test_accuracy, diverged,
+    seconds, lr (one row per epoch).
+    """
+    from ..experiments import mnist_train as exp
+    from ..progress import info
+    exp.require_torch()  # one line and exit 2 when the `train` extra is missing
+    if lr is None:
+        lr = exp.default_lr(arch, optimizer)
+    checkpoint = checkpoint or f"{out}.ckpt"
+    params = dict(arch=arch, size=size, optimizer=optimizer, batch_size=batch_size,
+                  epochs=epochs, lr=lr, n_train=n_train, n_test=n_test, sigma_w2=sigma_w2,
+                  sigma_b2=sigma_b2, seed=seed, device=device, data_dir=data_dir,
+                  checkpoint=checkpoint, resume=resume)
+    try:
+        options.run_and_write("mnist-train", exp.mnist_train, params, out, quiet)
+    except KeyboardInterrupt:
+        if os.path.exists(checkpoint):
+            info(f"resdiff mnist-train: the last finished epoch is in {checkpoint}; "
+                 "rerun the same command with --resume to continue")
+        raise
+    if os.path.exists(checkpoint):
+        os.unlink(checkpoint)

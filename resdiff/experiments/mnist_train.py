@@ -1,0 +1,226 @@
+"""Figures 6 and 7: MNIST training of the completed ResNets (Sections 6.3 and 6.4).
+
+:func:`mnist_train` trains one model (``D = L = size``) and returns one row per epoch;
+:func:`mnist_train_sizes` does that for a list of sizes (a figure's curve), keeping a
+checkpoint per size in the user cache so an interrupted ``resdiff fig`` continues where
+it stopped. PyTorch is imported only when training starts.
+
+Data (FIGURES.md, Fig. 6): ``n_train`` training images drawn by ``seed`` with
+:func:`resdiff.mnist.data.training_subset` (the same subset as ``mnist-kernel``),
+pixels / 255, one-hot targets; the full test set, or a seeded subset of ``n_test``
+images for the reduced presets.
+"""
+import contextlib
+import hashlib
+import json
+import os
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..errors import UserError
+from . import Result
+
+OPTIMIZERS = ("gd", "sgd", "adam-full", "adam")
+ARCHS = ("fc", "conv")
+INSTALL_HINT = ("mnist-train needs PyTorch, the optional extra 'train': "
+                "pip install 'resdiff[train]' (CPU build: pip install torch==2.13.0 "
+                "--index-url https://download.pytorch.org/whl/cpu)")
+
+# Learning rates tuned for final test accuracy by scripts/lr_sweep.py at reduced scale;
+# the sweep's table and its scale are in docs/lr_sweep.md.
+TUNED_LR = {
+    ("fc", "gd"): 1.0,
+    ("fc", "sgd"): 1.0,
+    ("fc", "adam-full"): 1e-3,
+    ("fc", "adam"): 1e-3,
+    ("conv", "gd"): 1.0,
+    ("conv", "sgd"): 1.0,
+    ("conv", "adam-full"): 1e-3,
+    ("conv", "adam"): 1e-3,
+}
+
+_TEST_SUBSET_TAG = zlib.crc32(b"mnist-train/test_subset")
+
+
+def default_lr(arch, optimizer):
+    return TUNED_LR[(arch, optimizer)]
+
+
+def require_torch():
+    """Import PyTorch (the ``train`` extra) or raise a :class:`UserError` saying how.
+
+    Before the first import, OpenMP threads are told to sleep rather than spin while
+    idle (``OMP_WAIT_POLICY=PASSIVE`` unless set): on a machine whose cores are shared
+    with other processes, spinning threads made small operations 10-400x slower here
+    (docs/training.md); on an idle machine the difference is within noise.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise UserError(INSTALL_HINT) from None
+
+
+def test_subset(n_test, seed):
+    """Sorted indices of ``n_test`` test images (None or 10000: all of them)."""
+    if n_test is None or n_test >= 10000:
+        return np.arange(10000)
+    ss = np.random.SeedSequence([int(seed), _TEST_SUBSET_TAG])
+    return np.sort(np.random.default_rng(ss).choice(10000, size=int(n_test), replace=False))
+
+
+def load_split(n_train, seed, n_test=None, data_dir=None):
+    """``(x_train float32 (n, 784), y_train one-hot, x_test, test_labels, directory)``."""
+    from ..mnist import data
+    subset = data.training_subset(n_train, seed)     # validates n_train and seed
+    mnist = data.load_mnist(data_dir)
+    test = test_subset(n_test, seed)
+    x_train = data.as_features(mnist.train_images[subset]).astype(np.float32)
+    y_train = data.one_hot(mnist.train_labels[subset]).astype(np.float32)
+    x_test = data.as_features(mnist.test_images[test]).astype(np.float32)
+    return x_train, y_train, x_test, mnist.test_labels[test].astype(np.int64), mnist.directory
+
+
+def _validate(arch, size, optimizer, batch_size, epochs, lr, n_train, n_test):
+    if arch not in ARCHS:
+        raise UserError(f"--arch must be fc or conv, got {arch!r}")
+    if optimizer not in OPTIMIZERS:
+        raise UserError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+    for name, value in (("--size", size), ("--batch-size", batch_size), ("--epochs", epochs)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise UserError(f"{name} must be a positive integer, got {value!r}")
+    if n_test is not None and not 1 <= n_test <= 10000:
+        raise UserError(f"--n-test must be from 1 to 10000, got {n_test!r}")
+    if lr is not None and not (lr > 0 and np.isfinite(lr)):
+        raise UserError(f"--lr must be a positive number, got {lr!r}")
+
+
+def _train_one(split, *, arch, size, optimizer, batch_size, epochs, lr, n_train, seed,
+               device, sigma_w2, sigma_b2, n_test, checkpoint, resume, label):
+    from ..mnist import models, train
+    dev = train.pick_device(device)
+    x_train, y_train, x_test, test_labels = split[:4]
+    if arch == "conv":
+        x_train, x_test = (models.as_model_input("conv", a) for a in (x_train, x_test))
+    data = train.TrainData.from_numpy(x_train, y_train, x_test, test_labels, dev)
+    model = models.build(arch, size, seed=seed, sigma_w2=sigma_w2, sigma_b2=sigma_b2)
+    config = dict(arch=arch, size=int(size), optimizer=optimizer,
+                  batch_size=int(batch_size), epochs=int(epochs), lr=float(lr),
+                  n_train=int(n_train), seed=int(seed), sigma_w2=float(sigma_w2),
+                  sigma_b2=float(sigma_b2), n_test=None if n_test is None else int(n_test),
+                  version=__version__)
+    rows, meta = train.fit(model, data, optimizer=optimizer, lr=float(lr),
+                           batch_size=batch_size, epochs=epochs, seed=seed, device=dev,
+                           config=config, checkpoint=checkpoint, resume=resume, label=label)
+    frame = pd.DataFrame(rows, columns=["epoch", "train_loss", "test_accuracy", "diverged",
+                                        "seconds"])
+    frame.insert(0, "size", int(size))
+    frame.insert(0, "optimizer", optimizer)
+    frame.insert(0, "arch", arch)
+    frame["lr"] = float(lr)
+    meta.update(depth=int(size), width=int(size), lr=float(lr),
+                full_batch=optimizer in train.FULL_BATCH, torch=_torch_version(),
+                loss="mean squared error over all N x 10 one-hot entries",
+                train_loss="mean of the epoch's step losses (before each step)")
+    return frame, meta
+
+
+def _torch_version():
+    import torch
+    return torch.__version__
+
+
+def mnist_train(*, arch, size, optimizer, batch_size=200, epochs=120, lr=None,
+                n_train=20000, seed=0, device="auto", sigma_w2=1.0, sigma_b2=0.01,
+                n_test=None, data_dir=None, checkpoint=None, resume=False):
+    """Train the completed ``arch`` ResNet with ``D = L = size``; one row per epoch."""
+    _validate(arch, size, optimizer, batch_size, epochs, lr, n_train, n_test)
+    require_torch()
+    lr = default_lr(arch, optimizer) if lr is None else lr
+    split = load_split(n_train, seed, n_test, data_dir)
+    frame, meta = _train_one(split, arch=arch, size=size, optimizer=optimizer,
+                             batch_size=batch_size, epochs=epochs, lr=lr, n_train=n_train,
+                             seed=seed, device=device, sigma_w2=sigma_w2, sigma_b2=sigma_b2,
+                             n_test=n_test, checkpoint=checkpoint, resume=resume,
+                             label=f"{arch} {optimizer} D=L={size}")
+    meta["data_dir"] = str(split[4])
+    meta["n_test_images"] = int(split[2].shape[0])
+    warnings = []
+    if meta["diverged_epoch"] is not None:
+        warnings.append(f"{arch} {optimizer} D=L={size} lr={lr:g}: training diverged "
+                        f"(non-finite loss) at epoch {meta['diverged_epoch']}")
+    return Result(frame, meta, warnings)
+
+
+# --- figure curves: several sizes, resumable -------------------------------------------
+def cache_root():
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "resdiff" / "train"
+
+
+def _run_key(params):
+    text = json.dumps({**params, "version": __version__}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def mnist_train_sizes(*, arch, sizes, optimizer, batch_size=200, epochs=120, lr=None,
+                      n_train=20000, seed=0, device="auto", sigma_w2=1.0, sigma_b2=0.01,
+                      n_test=None, data_dir=None):
+    """:func:`mnist_train` for each ``D = L`` in ``sizes``, rows concatenated.
+
+    Each size checkpoints every epoch under ``~/.cache/resdiff/train/KEY/`` (KEY: a
+    hash of its parameters and the version) and records its rows there when done, so a
+    rerun after an interruption skips finished sizes and resumes the unfinished one.
+    Once every size is done those files are removed.
+    """
+    for size in sizes:
+        _validate(arch, size, optimizer, batch_size, epochs, lr, n_train, n_test)
+    require_torch()
+    lr = default_lr(arch, optimizer) if lr is None else lr
+    split = None
+    frames, metas, warnings, finished = [], {}, [], []
+    for size in sizes:
+        params = dict(arch=arch, size=int(size), optimizer=optimizer,
+                      batch_size=int(batch_size), epochs=int(epochs), lr=float(lr),
+                      n_train=int(n_train), seed=int(seed), sigma_w2=float(sigma_w2),
+                      sigma_b2=float(sigma_b2), n_test=n_test)
+        folder = cache_root() / _run_key(params)
+        done = folder / "rows.json"
+        if done.is_file():
+            with open(done) as fh:
+                saved = json.load(fh)
+            frame, meta = pd.DataFrame(saved["rows"]), saved["meta"]
+            meta["reused"] = str(done)
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            if split is None:
+                split = load_split(n_train, seed, n_test, data_dir)
+            t0 = time.time()
+            frame, meta = _train_one(split, **params, device=device,
+                                     checkpoint=str(folder / "checkpoint.pt"), resume=True,
+                                     label=f"{arch} {optimizer} D=L={size}")
+            meta["wall_s"] = round(time.time() - t0, 3)
+            tmp = done.with_name(f".rows.{os.getpid()}.tmp")
+            with open(tmp, "w") as fh:
+                json.dump({"params": params, "rows": frame.to_dict("records"),
+                           "meta": meta}, fh)
+            os.replace(tmp, done)
+            (folder / "checkpoint.pt").unlink(missing_ok=True)
+        if meta.get("diverged_epoch") is not None:
+            warnings.append(f"{arch} {optimizer} D=L={size} lr={lr:g}: training diverged "
+                            f"(non-finite loss) at epoch {meta['diverged_epoch']}")
+        frames.append(frame)
+        metas[str(size)] = meta
+        finished.append(folder)
+    # every size is done: the figure's CSV is now the record (`fig --force` recomputes)
+    for folder in finished:
+        (folder / "rows.json").unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+    frame = pd.concat(frames, ignore_index=True)
+    return Result(frame, {"runs": metas, "lr": float(lr)}, warnings)
