@@ -19,6 +19,7 @@ COMMANDS = {
     "fig": "resdiff.cli.fig:fig",
     "ntk-convergence": "resdiff.cli.ntk:ntk_convergence",
     "mnist-kernel": "resdiff.cli.mnist:mnist_kernel",
+    "mnist-train": "resdiff.cli.train:mnist_train",
 }
 
 
