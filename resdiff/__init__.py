@@ -1,3 +1,30 @@
 """resdiff: regenerate the figures of "Doubly infinite residual networks: a diffusion
 process approach" (Peluchetti & Favaro)."""
+import hashlib
+import os
+from pathlib import Path
+
 __version__ = "0.1.0"
+
+
+def _numba_cache_dir():
+    """A Numba cache directory keyed on a hash of resdiff's own sources.
+
+    Numba's ``cache=True`` re-validates a cached function against its own file only, not
+    against the modules it inlines (the RNG, the activations): after an edit to
+    ``rng.py`` a stale cache would silently keep the old generator. Keying the cache on
+    every source file makes any edit recompile everything once.
+    """
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    base = os.environ.get("RESDIFF_NUMBA_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "resdiff", "numba")
+    return os.path.join(base, digest.hexdigest()[:16])
+
+
+os.environ["NUMBA_CACHE_DIR"] = _numba_cache_dir()
+if "numba.core.config" in __import__("sys").modules:  # numba imported before resdiff
+    __import__("numba").core.config.reload_config()

@@ -1,3 +1,4 @@
+import resdiff  # noqa: F401  (first: keys the Numba cache on the sources)
 import os
 import subprocess
 import sys
