@@ -17,6 +17,9 @@ from .. import __version__
 COMMANDS = {
     "kde": "resdiff.cli.kde:kde",
     "fig": "resdiff.cli.fig:fig",
+    "samples": "resdiff.cli.samples:samples",
+    "correlation": "resdiff.cli.samples:correlation",
+    "eoc": "resdiff.cli.eoc:eoc",
     "ntk-convergence": "resdiff.cli.ntk:ntk_convergence",
     "mnist-kernel": "resdiff.cli.mnist:mnist_kernel",
     "mnist-train": "resdiff.cli.train:mnist_train",

@@ -1,0 +1,42 @@
+"""``resdiff eoc``: the edge of chaos of a feedforward network."""
+import click
+
+from . import options
+
+
+@click.command()
+@click.option("--activation", type=options.ACTIVATION, default="tanh", show_default=True)
+@click.option("--sigma-b2", type=options.VARIANCE, default=None,
+              help="Bias variance sigma_b^2 (default: 0.05; relu 0).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Unused (the solution is deterministic); accepted like every subcommand.")
+@click.option("--out", "-o", type=click.Path(dir_okay=False), default=None,
+              help="Also write a one-row CSV (activation, sigma_b2, sigma_w2, q_star, chi_1) "
+                   "and its sidecar OUT.json.")
+@click.option("--quiet", "-q", is_flag=True, help="No informational lines on stderr.")
+def eoc(activation, sigma_b2, seed, out, quiet):
+    """Solve the edge of chaos: the variance fixed point q* = sigma_w2 E[phi(sqrt(q*) Z)^2]
+    + sigma_b2 and chi_1 = sigma_w2 E[phi'(sqrt(q*) Z)^2] = 1 (Gauss-Hermite quadrature,
+    bisection). Prints sigma_w2 and q_star (NaN for relu, where every q is a fixed point).
+    """
+    from ..experiments import Result
+    if sigma_b2 is None:
+        sigma_b2 = 0.0 if activation == "relu" else 0.05
+
+    def run(activation, sigma_b2, seed):
+        import pandas as pd
+        from ..eoc import GH_NODES, edge_of_chaos
+        sol = edge_of_chaos(activation, sigma_b2)
+        frame = pd.DataFrame([{"activation": activation, "sigma_b2": sol.sigma_b2,
+                               "sigma_w2": sol.sigma_w2, "q_star": sol.q_star,
+                               "chi_1": sol.chi_1}])
+        return Result(frame, {"gauss_hermite_nodes": GH_NODES})
+
+    params = dict(activation=activation, sigma_b2=sigma_b2, seed=seed)
+    if out is None:
+        result = run(**params)
+    else:
+        result = options.run_and_write("eoc", run, params, out, quiet)
+    row = result.frame.iloc[0]
+    click.echo(f"sigma_w2 = {row['sigma_w2']:.10g}")
+    click.echo(f"q_star = {row['q_star']:.10g}")

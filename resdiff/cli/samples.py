@@ -1,0 +1,113 @@
+"""``resdiff samples`` (Figs. 1, 4, 8) and ``resdiff correlation`` (Fig. 5)."""
+import click
+
+from . import options
+
+NODES_HELP = ("Where each draw is simulated: 0 = at every input; K >= 2 = at K Chebyshev "
+              "nodes per axis, then interpolated (smooth activations). Default: automatic "
+              "(ReLU without bias: the two points +-1, exact by homogeneity; resnet tanh/"
+              "swish: K from a 16-draw pilot so that the interpolation error stays below "
+              "1e-6, checked a posteriori; feedforward: every input).")
+ESTIMATOR_HELP = ("How quantiles and correlations are estimated: empirical (from the draws) "
+                  "or conditional (feedforward only: the output is Gaussian given the last "
+                  "hidden layer, and each draw contributes that Gaussian; same target, much "
+                  "smaller Monte Carlo error). auto: conditional for feedforward.")
+
+
+def _model_options(f):
+    f = click.option("--estimator", type=click.Choice(["auto", "empirical", "conditional"]),
+                     default="auto", show_default=True, help=ESTIMATOR_HELP)(f)
+    f = click.option("--nodes", type=click.IntRange(min=0), default=None,
+                     help=NODES_HELP)(f)
+    f = click.option("--sigma-b2", type=options.VARIANCE, default=None,
+                     help="Bias variance sigma_b^2 (default: resnet 1; feedforward its "
+                          "edge of chaos: relu 0, otherwise 0.05).")(f)
+    f = click.option("--sigma-w2", type=options.VARIANCE, default=None,
+                     help="Weight variance sigma_w^2 (default: resnet 1; feedforward its "
+                          "edge of chaos: relu 2, tanh ~1.7610 from `resdiff eoc`).")(f)
+    f = click.option("--draws", type=options.DRAWS, default=1000, show_default=True,
+                     help="Independent network draws.")(f)
+    f = click.option("--z-max", type=float, default=2.0, show_default=True,
+                     help="Largest input.")(f)
+    f = click.option("--z-min", type=float, default=-2.0, show_default=True,
+                     help="Smallest input.")(f)
+    f = click.option("--width", "-D", type=options.POSITIVE, default=500, show_default=True,
+                     help="Width D (feedforward: units per layer).")(f)
+    f = click.option("--depth", "-L", type=options.POSITIVE, default=500, show_default=True,
+                     help="Depth: residual layers L (dt = 1/L), or feedforward layers.")(f)
+    f = click.option("--activation", type=options.ACTIVATION, default="tanh",
+                     show_default=True)(f)
+    f = click.option("--model", type=click.Choice(["resnet", "feedforward"]), default="resnet",
+                     show_default=True,
+                     help="resnet: the paper's F (x_0 = z 1_D, y = x_{T,1}); feedforward: "
+                          "its E (y = pre-activation 1 of the last layer).")(f)
+    return f
+
+
+def _check_common(model, activation, z_min, z_max, sigma_w2, sigma_b2, nodes):
+    """Validation shared by both commands; returns the resolved (sigma_w2, sigma_b2)."""
+    if not z_min < z_max:
+        raise click.BadParameter(f"--z-min ({z_min:g}) must be smaller than --z-max "
+                                 f"({z_max:g})", param_hint="'--z-min'/'--z-max'")
+    if nodes == 1:
+        raise click.BadParameter("use 0 (every input) or at least 2 nodes",
+                                 param_hint="'--nodes'")
+    from ..experiments.samples import resolve_sigmas
+    return resolve_sigmas(model, activation, sigma_w2, sigma_b2)
+
+
+@click.command()
+@_model_options
+@click.option("--inputs", type=click.IntRange(min=2), default=400, show_default=True,
+              help="Number of inputs, evenly spaced on [z-min, z-max], both ends included "
+                   "(per axis with --input-dim 2).")
+@click.option("--input-dim", type=click.Choice(["1", "2"]), default="1", show_default=True,
+              help="2: inputs (z1, z2) on an INPUTS x INPUTS grid; the resnet puts z1 on "
+                   "coordinates d <= D/2 and z2 on the rest.")
+@click.option("--keep-draws", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Draws written to the CSV (the first ones that did not diverge).")
+@click.option("--quantiles", type=options.FloatList(), default="0.05,0.5,0.95",
+              show_default=True, help="Quantile levels computed per input.")
+@options.common("samples.csv")
+def samples(model, activation, depth, width, z_min, z_max, draws, sigma_w2, sigma_b2, nodes,
+            estimator, inputs, input_dim, keep_draws, quantiles, seed, out, quiet):
+    """Figures 1, 4 and 8: function draws of the output over an input range (or a 2-D
+    grid), and per-input quantiles. Divergent draws (swish can explode) are counted,
+    reported and left out.
+
+    CSV columns: z (and z2 for 2-D inputs), kind (draw/quantile), id (draw number or
+    quantile level), value.
+    """
+    from ..experiments.samples import samples as run
+    if any(not 0.0 <= q <= 1.0 for q in quantiles):
+        raise click.BadParameter(f"levels must lie in [0, 1] (got {quantiles})",
+                                 param_hint="'--quantiles'")
+    sigma_w2, sigma_b2 = _check_common(model, activation, z_min, z_max, sigma_w2, sigma_b2,
+                                       nodes)
+    params = dict(model=model, activation=activation, depth=depth, width=width, inputs=inputs,
+                  z_min=z_min, z_max=z_max, input_dim=int(input_dim), draws=draws,
+                  keep_draws=keep_draws, quantiles=list(quantiles), sigma_w2=sigma_w2,
+                  sigma_b2=sigma_b2, nodes=nodes, estimator=estimator, seed=seed)
+    options.run_and_write("samples", run, params, out, quiet)
+
+
+@click.command()
+@_model_options
+@click.option("--grid", type=click.IntRange(min=2), default=80, show_default=True,
+              help="Grid points per axis, evenly spaced on [z-min, z-max], both ends "
+                   "included (the default 80 on [-2, 2] excludes 0).")
+@options.common("correlation.csv")
+def correlation(model, activation, depth, width, z_min, z_max, draws, sigma_w2, sigma_b2,
+                nodes, estimator, grid, seed, out, quiet):
+    """Figure 5: the correlation rho[y(z1), y(z2)] of the output over a GRID x GRID
+    lattice of inputs. Divergent draws are counted, reported and left out.
+
+    CSV columns: z1, z2, rho (z1 varies slowest).
+    """
+    from ..experiments.samples import correlation as run
+    sigma_w2, sigma_b2 = _check_common(model, activation, z_min, z_max, sigma_w2, sigma_b2,
+                                       nodes)
+    params = dict(model=model, activation=activation, depth=depth, width=width, grid=grid,
+                  z_min=z_min, z_max=z_max, draws=draws, sigma_w2=sigma_w2,
+                  sigma_b2=sigma_b2, nodes=nodes, estimator=estimator, seed=seed)
+    options.run_and_write("correlation", run, params, out, quiet)
