@@ -66,6 +66,7 @@ SE_BATCHES = 10
 # overflow past ~1e308: one bound below both makes the count independent of the sampler.
 DIVERGENCE_BOUND = 1e150
 _MEMO_BYTES = 512 * 2**20
+MIN_CHUNK_WORK = 5e7       # multiply-adds per chunk at least (~25 ms on one core)
 _memo = OrderedDict()     # point draws shared by samples() and correlation() in a process
 
 
@@ -215,6 +216,7 @@ def _run(model, act, depth, width, sigma_w2, sigma_b2, points, draws, key, sampl
          want_cov, label):
     """Simulate; returns a dict with ``y`` (and for feedforward ``var``, ``cov_sum``,
     ``rank``)."""
+    chunk = _chunk(model, sampler, points.shape[0], width, depth, draws)
     if model == "resnet":
         x0 = rn.resnet_inputs(points, width)
         if sampler == "gram":
@@ -226,14 +228,13 @@ def _run(model, act, depth, width, sigma_w2, sigma_b2, points, draws, key, sampl
                 return rn.explicit_outputs(key, start, count, x0, depth, sigma_w2, sigma_b2,
                                            act.code, 0)
         with np.errstate(over="ignore", invalid="ignore"):
-            y = driver.run_chunked(kernel, draws, label)
+            y = driver.run_chunked(kernel, draws, label, chunk=chunk)
         return {"y": y}
     zz = ff.as_inputs(points)
     fn = ff.gram_paths if sampler == "gram" else ff.explicit_paths
     parts = {"var": [], "cov": [], "rank": []}
     m = zz.shape[0]
     # bound the per-chunk conditional covariances (chunk x M x M) to about 64 MiB
-    chunk = driver.default_chunk(draws)
     if want_cov:
         chunk = max(1, min(chunk, (64 * 2**20) // (8 * m * m)))
 
@@ -250,6 +251,17 @@ def _run(model, act, depth, width, sigma_w2, sigma_b2, points, draws, key, sampl
     return {"y": y, "var": np.concatenate(parts["var"]),
             "cov_sum": np.sum(parts["cov"], axis=0) if want_cov else None,
             "rank": np.concatenate(parts["rank"])}
+
+
+def _chunk(model, sampler, n_points, width, depth, draws):
+    """Draws per chunk: about 100 chunks (progress, prompt Ctrl-C), but at least
+    MIN_CHUNK_WORK multiply-adds each, so that small networks do not pay a parallel-region
+    start-up (and, on a busy machine, an OpenMP spin-wait stall) per few draws."""
+    per_draw = max(1.0, layer_cost(model, sampler, n_points, width) * depth)
+    import numba
+    threads = numba.get_num_threads()
+    least = int(np.ceil(MIN_CHUNK_WORK / per_draw / threads)) * threads
+    return min(draws, max(driver.default_chunk(draws), least))
 
 
 def point_draws(model, activation, depth, width, sigma_w2, sigma_b2, points, draws, seed,
@@ -367,9 +379,26 @@ def _simulate(model, activation, depth, width, sigma_w2, sigma_b2, z_out, z_min,
     return sim, bad, P, meta, warnings
 
 
+def _scaling_map(P):
+    """For a map whose rows hold at most one entry, all >= 0 (the homogeneous plan), the
+    column and the factor of each row; else None."""
+    if P is None or np.any(P < 0) or np.any((P != 0).sum(axis=1) > 1):
+        return None
+    return P.argmax(axis=1), P.max(axis=1)
+
+
 def _quantiles(sim, good, P, levels, estimator, cols=None):
     """Quantiles (len(levels), n_out) of the outputs ``cols`` (default: all)."""
     levels = np.asarray(levels, dtype=float)
+    scaling = _scaling_map(P)
+    if scaling is not None:
+        # quantiles are positively homogeneous: q_p(c y) = c q_p(y) for c >= 0, so
+        # those of the simulated points give every output exactly
+        col, factor = scaling
+        if cols is not None:
+            col, factor = col[cols], factor[cols]
+        q = _quantiles(sim, good, None, levels, estimator)
+        return q[:, col] * factor
     if estimator == "conditional":
         var = sim["var"][good]
         if P is not None:

@@ -1,11 +1,18 @@
 """Figure 1: function samples of the feedforward network at the edge of chaos, tanh
 (left) and ReLU (right): a few draws (blue) and the per-input 5%, 50%, 95% quantiles
 (orange). :func:`draw_samples` is shared with Figure 4."""
+import textwrap
+
 import numpy as np
 
 from .style import BLUE, ORANGE, caption, new_figure
 
 NAMES = {"tanh": "tanh", "swish": "swish", "relu": "ReLU"}
+
+
+def wrapped(text, width=150):
+    """A caption broken into lines that fit the figure width."""
+    return "\n".join(textwrap.wrap(text, width))
 
 
 def model_label(params, meta):
@@ -50,7 +57,7 @@ def plot(frames, sidecars, preset):
         notes.append(f"{NAMES[name]}: {params['draws']} draws, {_estimate_note(meta)} "
                      "quantiles")
     n_in = frames["tanh"]["z"].nunique()
-    caption(fig, f"resdiff fig 1 ({preset} preset): feedforward at the edge of chaos, {n_in} "
+    caption(fig, wrapped(f"resdiff fig 1 ({preset} preset): feedforward at the edge of chaos, {n_in} "
                  f"inputs; blue: draws, orange: 5/50/95% quantiles; " + "; ".join(notes)
-                 + f"; seed {sidecars['tanh']['params']['seed']}")
+                 + f"; seed {sidecars['tanh']['params']['seed']}"))
     return fig

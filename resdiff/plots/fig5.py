@@ -4,7 +4,7 @@ right), on one colour scale."""
 import numpy as np
 from matplotlib import colors
 
-from .fig1 import model_label
+from .fig1 import model_label, wrapped
 from .style import caption, new_figure
 
 LAYOUT = (("resnet-tanh", "resnet-swish"), ("feedforward-tanh", "feedforward-relu"))
@@ -22,7 +22,7 @@ def plot(frames, sidecars, preset):
     finite = np.concatenate([m[2][np.isfinite(m[2])] for m in mats.values()])
     vmin = float(np.floor(finite.min() * 10) / 10) if finite.size else -1.0
     norm = colors.Normalize(vmin=max(-1.0, vmin), vmax=1.0)
-    fig, axes = new_figure(2, nrows=2, width=5.6, height=5.0)
+    fig, axes = new_figure(2, nrows=2, width=6.0, height=5.1)
     image = None
     notes = []
     for r, row in enumerate(LAYOUT):
@@ -46,6 +46,6 @@ def plot(frames, sidecars, preset):
                          + extra)
     fig.colorbar(image, ax=axes, shrink=0.8, label=r"$\rho[y(z^{(1)}), y(z^{(2)})]$")
     p = sidecars[LAYOUT[0][0]]["params"]
-    caption(fig, f"resdiff fig 5 ({preset}): {p['grid']} x {p['grid']} grid; draws "
-                 + ", ".join(notes) + f"; seed {p['seed']}")
+    caption(fig, wrapped(f"resdiff fig 5 ({preset} preset): {p['grid']} x {p['grid']} grid; "
+                         "draws " + ", ".join(notes) + f"; seed {p['seed']}", 120))
     return fig

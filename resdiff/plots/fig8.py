@@ -1,11 +1,12 @@
 """Figure 8: 2-D function samples of the ResNet output x_{T,1} on a square of inputs,
 tanh (left) and swish (right), a few draws drawn as surfaces."""
 import numpy as np
+from matplotlib import colors
 
-from .fig1 import model_label
-from .style import BLUE, caption, new_figure
+from .fig1 import model_label, wrapped
+from .style import caption, new_figure
 
-COLOURS = ("#56B4E9", BLUE, "#a6cee3", "#1f78b4", "#cfe3f3")
+CMAPS = ("Blues", "PuBu", "GnBu", "BuPu", "YlGnBu")  # one per draw, all blue
 
 
 def _surfaces(frame):
@@ -24,12 +25,16 @@ def plot(frames, sidecars, preset):
     for ax, name in zip(axes[0], ("tanh", "swish")):
         side = sidecars[name]
         params, meta = side["params"], side.get("meta", {})
-        for i, (z1, z2, v) in enumerate(_surfaces(frames[name])):
+        surfaces = _surfaces(frames[name])
+        values = np.concatenate([v[np.isfinite(v)] for _, _, v in surfaces])
+        lo, hi = values.min(), values.max()
+        norm = colors.Normalize(vmin=lo - 0.35 * (hi - lo), vmax=hi)  # blues, none white
+        for i, (z1, z2, v) in enumerate(surfaces):
             Z1, Z2 = np.meshgrid(z1, z2, indexing="ij")
             v = np.ma.masked_invalid(v)
-            ax.plot_surface(Z1, Z2, v, color=COLOURS[i % len(COLOURS)], shade=True,
-                            edgecolor="white", linewidth=0.15, alpha=0.8, rcount=25,
-                            ccount=25)
+            ax.plot_surface(Z1, Z2, v, cmap=CMAPS[i % len(CMAPS)], norm=norm,
+                            edgecolor=(1, 1, 1, 0.35), linewidth=0.1, alpha=0.85,
+                            rcount=25, ccount=25, antialiased=True)
         ax.set_title(f"{model_label(params, meta)}: L = {params['depth']}, "
                      f"D = {params['width']}")
         ax.set_xlabel(r"$z_1$", labelpad=-6)
@@ -43,9 +48,9 @@ def plot(frames, sidecars, preset):
     p = sidecars["tanh"]["params"]
     bad = [f"{n}: {sidecars[n]['meta'].get('divergent')}" for n in ("tanh", "swish")
            if sidecars[n].get("meta", {}).get("divergent")]
-    caption(fig, f"resdiff fig 8 ({preset} preset): resnet, sigma_w^2 = {p['sigma_w2']:g}, "
+    caption(fig, wrapped(f"resdiff fig 8 ({preset} preset): resnet, sigma_w^2 = {p['sigma_w2']:g}, "
                  f"sigma_b^2 = {p['sigma_b2']:g}, {p['inputs']} x {p['inputs']} grid on "
                  f"[{p['z_min']:g}, {p['z_max']:g}]^2 (z1 on coordinates d <= D/2, z2 on the "
                  f"rest), {p['keep_draws']} draws per panel, seed {p['seed']}"
-                 + (f"; divergent draws excluded ({', '.join(bad)})" if bad else ""))
+                 + (f"; divergent draws excluded ({', '.join(bad)})" if bad else "")))
     return fig
