@@ -76,6 +76,48 @@ register(Figure(
 ))
 
 
+# --- Figures 6-7: MNIST training of the completed ResNets (Sections 6.3-6.4) ------------
+# One dataset per optimizer (a curve over D = L), each size resumable from a checkpoint
+# (resdiff.experiments.mnist_train:mnist_train_sizes); learning rates: the tuned defaults
+# (docs/lr_sweep.md), written out so the cache key changes when they do. quick and
+# smoke shrink sizes, images and (conv) epochs to fit a 2-core CPU; captions say so.
+def _mnist_training(arch, optimizer, **per_preset):
+    from .experiments.mnist_train import TUNED_LR
+    common = dict(arch=arch, optimizer=optimizer, lr=TUNED_LR[(arch, optimizer)],
+                  batch_size=200, seed=0, device="auto", sigma_w2=1.0, sigma_b2=0.01)
+    return Dataset("resdiff.experiments.mnist_train:mnist_train_sizes",
+                   _by_preset(common, **per_preset), needs_mnist=True)
+
+
+_FC_SCALE = dict(
+    paper=dict(sizes=[10, 20, 50, 100, 200, 500], epochs=120, n_train=20000, n_test=None),
+    quick=dict(sizes=[4, 8, 16, 32], epochs=120, n_train=2000, n_test=2000),
+    smoke=dict(sizes=[4, 8], epochs=5, n_train=500, n_test=1000),
+)
+_CONV_SCALE = dict(
+    paper=dict(sizes=[10, 25, 50, 100, 150], epochs=120, n_train=20000, n_test=None),
+    quick=dict(sizes=[2, 4, 8], epochs=10, n_train=1000, n_test=1000),
+    smoke=dict(sizes=[2, 4], epochs=1, n_train=200, n_test=200),
+)
+
+register(Figure(
+    6, "MNIST: final test accuracy of the completed FC ResNet against D = L",
+    "resdiff.plots.fig6:plot",
+    {**{opt: _mnist_training("fc", opt, **_FC_SCALE)
+        for opt in ("gd", "sgd", "adam-full", "adam")},
+     "kernel": Dataset("resdiff.experiments.mnist_kernel:mnist_kernel", _by_preset(
+         dict(noise=None, sigma_w2=1.0, sigma_b2=0.01, kernel="ntk", seed=0),
+         **{p: dict(n_train=_FC_SCALE[p]["n_train"]) for p in PRESETS}),
+         needs_mnist=True)},
+))
+
+register(Figure(
+    7, "MNIST: final test accuracy of the completed conv ResNet against D = L",
+    "resdiff.plots.fig7:plot",
+    {opt: _mnist_training("conv", opt, **_CONV_SCALE) for opt in ("sgd", "adam")},
+))
+
+
 # --- Figures 1, 4, 5, 8: function space (Sections 1 and 6.2, Appendix B) ---------------
 # Feedforward sigmas None = the edge of chaos (relu 2, 0; tanh sigma_b^2 = 0.05 and the
 # solved sigma_w^2 ~ 1.7610), resolved by the experiment and recorded in its meta.
