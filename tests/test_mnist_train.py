@@ -273,6 +273,26 @@ def _train(tmp_path=None, **kw):
 
 
 @needs_mnist
+def test_small_fc_model_learns_mnist():
+    """D = L = 10, Adam at 0.1 (the best rate for D = L = 10 in docs/lr_sweep.md; the
+    default, 0.01, is the best at D = L = 100), 3 epochs: above 80% test accuracy.
+
+    With 20,000 images (the default and the paper's number): 0.855-0.867 over seeds
+    0-2 here. With 2,000 images, as the issue first asked, 3 epochs give 0.59-0.65 at
+    any rate tried and even 30 epochs only 0.79-0.85, around the 78.1% of the limiting
+    kernel regression on those 2,000 images (docs/training.md), so that variant is
+    checked against a lower bar: far above chance after 3 epochs.
+    """
+    res = _train(size=10, optimizer="adam", lr=0.1, epochs=3, n_train=20000, n_test=None,
+                 seed=0)
+    assert res.frame["test_accuracy"].iloc[-1] > 0.80
+    assert res.frame["train_loss"].is_monotonic_decreasing
+    small = _train(size=10, optimizer="adam", lr=0.1, epochs=3, n_train=2000, n_test=None,
+                   seed=0)
+    assert small.frame["test_accuracy"].iloc[-1] > 0.5
+
+
+@needs_mnist
 def test_tiny_conv_model_runs_an_epoch():
     res = _train(arch="conv", size=2, optimizer="sgd", epochs=1, n_train=200, n_test=200)
     row = res.frame.iloc[-1]
@@ -340,3 +360,33 @@ def test_sigint_leaves_no_csv_and_resume_finishes(tmp_path):
     side = json.loads(Path(f"{out}.json").read_text())
     assert side["meta"]["resumed_from_epoch"] == done
     assert not ckpt.exists()     # removed once the run is complete
+
+
+@needs_mnist
+def test_figure_curve_resumes_after_an_interruption_and_cleans_up(tmp_path, monkeypatch):
+    from resdiff.experiments.mnist_train import cache_root, mnist_train_sizes
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    params = dict(arch="fc", sizes=[3, 4], optimizer="sgd", epochs=3, n_train=400,
+                  n_test=300, seed=2, device="cpu", data_dir=DATA_DIR)
+    whole = mnist_train_sizes(**params).frame
+    assert not any(cache_root().iterdir())          # nothing left once complete
+    real_step, calls = train._step, {"n": 0}
+
+    def interrupted(*args):      # in epoch 2 of the second size (2 steps per epoch)
+        calls["n"] += 1
+        if calls["n"] == 3 * 2 + 2 * 1 + 2:
+            raise KeyboardInterrupt
+        return real_step(*args)
+
+    monkeypatch.setattr(train, "_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        mnist_train_sizes(**params)
+    monkeypatch.setattr(train, "_step", real_step)
+    left = sorted(p.name for p in cache_root().rglob("*") if p.is_file())
+    assert left == ["checkpoint.pt", "rows.json"]   # size 3 done, size 4 at epoch 1
+    again = mnist_train_sizes(**params)
+    assert again.meta["runs"]["3"]["reused"].endswith("rows.json")
+    assert again.meta["runs"]["4"]["resumed_from_epoch"] == 1
+    cols = ["size", "epoch", "train_loss", "test_accuracy"]
+    pd.testing.assert_frame_equal(again.frame[cols], whole[cols], check_exact=True)
+    assert not any(cache_root().iterdir())

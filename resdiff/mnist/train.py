@@ -161,11 +161,13 @@ def _format_eta(seconds):
 
 
 def fit(model, data, *, optimizer, lr, batch_size, epochs, seed, device, config,
-        checkpoint=None, resume=False, label="mnist-train"):
+        checkpoint=None, resume=False, checkpoint_every=0.0, label="mnist-train"):
     """Train ``model`` in place; returns ``(rows, meta)``, one row per epoch.
 
     ``config`` (a JSON-able dict) identifies the run; a checkpoint is only resumed
-    when its config is the same.
+    when its config is the same. The checkpoint is rewritten after an epoch when
+    ``checkpoint_every`` seconds have passed since the last write (0: every epoch),
+    and always after the last one; resuming is exact from any of them.
     """
     model.to(device)
     opt = make_optimizer(optimizer, model.parameters(), lr)
@@ -203,7 +205,7 @@ def fit(model, data, *, optimizer, lr, batch_size, epochs, seed, device, config,
     remaining = max(0, epochs - start_epoch + 1)
     tty = sys.stderr.isatty()
     started = time.time()
-    last_line = 0.0
+    last_line = last_save = 0.0
     with progress(remaining * steps_per_epoch, label) as bar:
         for epoch in range(start_epoch, epochs + 1):
             t0 = time.time()
@@ -232,7 +234,9 @@ def fit(model, data, *, optimizer, lr, batch_size, epochs, seed, device, config,
             if hasattr(bar, "label"):
                 bar.label = (f"{label} epoch {epoch}/{epochs} loss {train_loss:.4g} "
                              f"acc {acc:.4f}")
-            if checkpoint:
+            if checkpoint and (diverged or epoch == epochs
+                               or time.time() - last_save >= checkpoint_every):
+                last_save = time.time()
                 save_checkpoint(checkpoint, {
                     "format": CHECKPOINT_FORMAT, "config": config, "epoch": epoch,
                     "model": model.state_dict(), "optimizer": opt.state_dict(),
