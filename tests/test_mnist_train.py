@@ -278,8 +278,8 @@ def test_small_fc_model_learns_mnist():
     default, 0.01, is the best at D = L = 100), 3 epochs: above 80% test accuracy.
 
     With 20,000 images (the default and the paper's number): 0.855-0.867 over seeds
-    0-2 here. With 2,000 images, as the issue first asked, 3 epochs give 0.59-0.65 at
-    any rate tried and even 30 epochs only 0.79-0.85, around the 78.1% of the limiting
+    0-2 here. With 2,000 images, as the issue first asked, 3 epochs give 0.55-0.61 at
+    this rate and even 30 epochs only 0.79-0.84, around the 78.1% of the limiting
     kernel regression on those 2,000 images (docs/training.md), so that variant is
     checked against a lower bar: far above chance after 3 epochs.
     """

@@ -43,8 +43,8 @@ def mnist_train(arch, size, optimizer, batch_size, epochs, lr, n_train, n_test, 
     parametrisation, all layers trained) on MNIST with mean-squared-error loss on
     one-hot targets; report the test accuracy after every epoch.
 
-    CSV columns: arch, optimizer, size, epoch, train_loss, test_accuracy, diverged,
-    seconds, lr (one row per epoch).
+    CSV columns: arch, optimizer, size, epoch, train_loss, test_accuracy, diverged, lr
+    (one row per epoch; wall times per epoch are in the sidecar).
     """
     from ..experiments import mnist_train as exp
     from ..progress import info

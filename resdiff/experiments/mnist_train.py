@@ -122,12 +122,16 @@ def _train_one(split, *, arch, size, optimizer, batch_size, epochs, lr, n_train,
                            batch_size=batch_size, epochs=epochs, seed=seed, device=dev,
                            config=config, checkpoint=checkpoint, resume=resume,
                            checkpoint_every=checkpoint_every, label=label)
-    frame = pd.DataFrame(rows, columns=["epoch", "train_loss", "test_accuracy", "diverged",
-                                        "seconds"])
+    frame = pd.DataFrame(rows, columns=["epoch", "train_loss", "test_accuracy", "diverged"])
     frame.insert(0, "size", int(size))
     frame.insert(0, "optimizer", optimizer)
     frame.insert(0, "arch", arch)
     frame["lr"] = float(lr)
+    if dev.type == "cuda":  # PyTorch's defaults: TF32 convolutions, float32 matmuls
+        import torch
+        meta.update(gpu=torch.cuda.get_device_name(dev),
+                    cudnn_allow_tf32=bool(torch.backends.cudnn.allow_tf32),
+                    matmul_allow_tf32=bool(torch.backends.cuda.matmul.allow_tf32))
     meta.update(depth=int(size), width=int(size), lr=float(lr),
                 full_batch=optimizer in train.FULL_BATCH, torch=_torch_version(),
                 loss="mean squared error over all N x 10 one-hot entries",

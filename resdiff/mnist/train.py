@@ -15,8 +15,9 @@
   checkpoint (model, optimizer state, rows). A non-finite epoch loss is a divergence:
   recorded (``diverged``), reported, and training stops.
 
-On CPU a run is deterministic for a given seed and thread count (float32, PyTorch's
-CPU kernels); on CUDA it is statistically, not bitwise, reproducible.
+On CPU a run is deterministic for a given seed (float32, PyTorch's CPU kernels; the
+thread count, ``$OMP_NUM_THREADS`` or all cores, did not change a bit in the sizes
+tested, see docs/training.md); on CUDA it is statistically, not bitwise, reproducible.
 """
 import math
 import os
@@ -39,7 +40,13 @@ _SHUFFLE_TAG = zlib.crc32(b"mnist-train/shuffle")
 
 
 def cpu_threads():
-    """The cores this process may use (affinity-aware)."""
+    """``$OMP_NUM_THREADS`` when set, else the cores this process may use."""
+    try:
+        n = int(os.environ.get("OMP_NUM_THREADS", ""))
+        if n >= 1:
+            return n
+    except ValueError:
+        pass
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
@@ -202,6 +209,7 @@ def fit(model, data, *, optimizer, lr, batch_size, epochs, seed, device, config,
     elif checkpoint and os.path.exists(checkpoint) and not resume:
         info(f"{label}: ignoring the existing checkpoint {checkpoint} (pass --resume to "
              "continue it); it will be overwritten")
+    epoch_seconds = []
     remaining = max(0, epochs - start_epoch + 1)
     tty = sys.stderr.isatty()
     started = time.time()
@@ -227,8 +235,10 @@ def fit(model, data, *, optimizer, lr, batch_size, epochs, seed, device, config,
             diverged = not math.isfinite(train_loss)
             acc = math.nan if diverged else test_accuracy(model, data, eval_chunk)
             seconds = time.time() - t0
+            # wall times go to the sidecar, not the rows: same seed, same bytes
             rows.append({"epoch": epoch, "train_loss": train_loss, "test_accuracy": acc,
-                         "diverged": diverged, "seconds": round(seconds, 4)})
+                         "diverged": diverged})
+            epoch_seconds.append(round(seconds, 4))
             done = epoch - start_epoch + 1
             eta = (time.time() - started) / done * (epochs - epoch)
             if hasattr(bar, "label"):
@@ -250,4 +260,5 @@ def fit(model, data, *, optimizer, lr, batch_size, epochs, seed, device, config,
                 info(f"{label}: epoch {epoch}/{epochs}  loss {train_loss:.5g}  test acc "
                      f"{acc:.4f}  {seconds:.2f} s/epoch  ETA {_format_eta(eta)}")
     meta["train_seconds"] = round(elapsed_before + time.time() - started, 3)
+    meta["epoch_seconds"] = epoch_seconds  # epochs run in this call (after any resume)
     return rows, meta
