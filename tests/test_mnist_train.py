@@ -154,7 +154,8 @@ def test_init_output_variance_matches_gp_kernel():
         rs.uniform(0.5, 1.0, (3, 784))
     kernel = limits.completed_kernel("nngp", 1.0, 0.01, 1.0 / 784, 1.0)
     gram = z @ z.T
-    expected = kernel.slope * gram + kernel.offset   # sigma_Z^2 E <z,z'> + (E - 1) sigma_b^2/sigma_w^2
+    # sigma_Z^2 E <z, z'> + (sigma_b^2 / sigma_w^2) (E - 1), times sigma_Y^2 = 1
+    expected = kernel.slope * gram + kernel.offset
     stats = np.empty((draws, 3, 3))
     zt = torch.as_tensor(z, dtype=torch.float32)
     with torch.no_grad():

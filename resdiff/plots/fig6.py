@@ -3,7 +3,7 @@ axis); left GD (blue) and SGD (orange), right full-batch Adam (blue) and mini-ba
 (orange); dashed grey: kernel regression with the limiting kernel (eq. 37)."""
 import numpy as np
 
-from .style import BLUE, GREY, ORANGE, VERMILLION, caption, new_figure
+from .style import BLUE, GREY, ORANGE, caption, new_figure
 
 NAMES = {"gd": "GD", "sgd": "SGD", "adam-full": "Adam (full batch)", "adam": "Adam (batch 200)"}
 
