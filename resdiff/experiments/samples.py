@@ -253,6 +253,20 @@ def _run(model, act, depth, width, sigma_w2, sigma_b2, points, draws, key, sampl
             "rank": np.concatenate(parts["rank"])}
 
 
+def memory_estimate(model, n_points, n_out, width, draws, plan):
+    """Bytes a run needs at most: the draws at the points (and conditional variances),
+    the per-thread work arrays of the sampler :func:`choose_sampler` picks (Gram: N x N
+    factor and matrix; explicit: a D x D weight matrix; both: four N x D state arrays),
+    the map P and one quantile block. Never draws x inputs: outputs are mapped in blocks."""
+    import numba
+    gram = choose_sampler(model, n_points, width) == "gram"
+    per_thread = 8 * (2 * n_points ** 2 * gram + 4 * n_points * width
+                      + width * width * (not gram))
+    outputs = 8 * draws * n_points * (3 if model == "feedforward" else 1)
+    mapping = 0 if plan == "direct" else 8 * n_out * n_points
+    return outputs + numba.get_num_threads() * per_thread + mapping + QUANTILE_BLOCK_BYTES
+
+
 def _chunk(model, sampler, n_points, width, depth, draws):
     """Draws per chunk: about 100 chunks (progress, prompt Ctrl-C), but at least
     MIN_CHUNK_WORK multiply-adds each, so that small networks do not pay a parallel-region
@@ -332,6 +346,8 @@ def _simulate(model, activation, depth, width, sigma_w2, sigma_b2, z_out, z_min,
     plan, k = evaluation_plan(model, activation, sigma_b2, input_dim, nodes, z_out.shape[0])
     pilot = None
     if plan == "chebyshev" and k is None:
+        driver.check_memory(memory_estimate(model, PILOT_NODES, z_out.shape[0], width,
+                                            draws, plan), f"{model} {activation}")
         k, pilot = choose_nodes(model, activation, depth, width, sigma_w2, sigma_b2, z_min,
                                 z_max, seed)
         if k ** input_dim >= z_out.shape[0]:
@@ -339,9 +355,8 @@ def _simulate(model, activation, depth, width, sigma_w2, sigma_b2, z_out, z_min,
     estimator = resolve_estimator(model, plan, estimator)
     points, P = _points_and_map(plan, k, z_out, z_min, z_max, input_dim)
     n_points, n_out = points.shape[0], z_out.shape[0]
-    driver.check_memory(8 * draws * n_points * 3 + 8 * n_points * width * 6 * 2
-                        + 8 * n_out * n_points + QUANTILE_BLOCK_BYTES,
-                        f"{model} {activation}")
+    driver.check_memory(memory_estimate(model, n_points, n_out, width, draws, plan),
+                        f"{model} {activation} ({n_points} simulated points, {draws} draws)")
     sim = point_draws(model, activation, depth, width, sigma_w2, sigma_b2, points, draws,
                       seed, label, want_cov=want_cov and estimator == "conditional")
     bad = ~np.isfinite(sim["y"]).all(axis=1)
