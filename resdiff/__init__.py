@@ -26,5 +26,8 @@ def _numba_cache_dir():
 
 
 os.environ["NUMBA_CACHE_DIR"] = _numba_cache_dir()
+# Parallel regions here are few and long (one per chunk of draws): threads that sleep
+# instead of spinning between them cost nothing and stop stalls on shared cores.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 if "numba.core.config" in __import__("sys").modules:  # numba imported before resdiff
     __import__("numba").core.config.reload_config()

@@ -28,7 +28,7 @@ CASES = [
     ("samples-input-dim", ["samples", "--input-dim", "3"], "--input-dim"),
     ("samples-depth-zero", ["samples", "--depth", "0"], "--depth"),
     ("samples-memory", ["samples", "--model", "resnet", "--width", "100000", "--depth", "2",
-                        "--inputs", "100000", "--draws", "100000"], "GiB"),
+                        "--inputs", "100000", "--draws", "100000", "--nodes", "0"], "GiB"),
     ("correlation-grid-one", ["correlation", "--grid", "1"], "--grid"),
     ("correlation-zrange", ["correlation", "--z-min", "1", "--z-max", "1"], "--z-min"),
     ("ntk-sizes-malformed", ["ntk-convergence", "--sizes", "10,x"], "--sizes"),

@@ -35,6 +35,15 @@ FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
 @njit(inline="always")
+def _all_finite(X):
+    """Like ``np.isfinite(X).all()`` without allocating a temporary."""
+    for v in X.flat:
+        if not math.isfinite(v):
+            return False
+    return True
+
+
+@njit(inline="always")
 def _add_phi(x, h, act, buf):
     """x += phi(h), with the activation branch outside the loops."""
     if act == TANH:
@@ -65,8 +74,9 @@ def _gram_draw(s, x0, depth, sigma_w2, sigma_b2, act, d1, d2, mode, X, S, F, Z):
                 for d in range(width):
                     acc += X[a, d] * X[b, d]
                 S[a, b] = S[b, a] = dt * (sigma_w2 * acc / width + sigma_b2)
-        if not np.isfinite(S).all():
-            return False
+        for a in range(n):  # an overflowed state shows on the diagonal (no allocation)
+            if not math.isfinite(S[a, a]):
+                return False
         k = pivoted_cholesky(S, F, CHOL_REL_TOL)
         fill_normal(s, Z[:k])
         for a in range(n):
@@ -82,7 +92,7 @@ def _gram_draw(s, x0, depth, sigma_w2, sigma_b2, act, d1, d2, mode, X, S, F, Z):
                 drift = 0.5 * d2 * S[a, a]  # eq. (29): phi''(0)/2 (sigma_b^2 + sigma_w^2 q) dt
                 for d in range(width):
                     X[a, d] += d1 * h[d] + drift
-    return np.isfinite(X).all()
+    return _all_finite(X)
 
 
 @njit(parallel=True, cache=True)
@@ -133,7 +143,7 @@ def _explicit_draw(key, draw, x0, depth, sigma_w2, sigma_b2, act, X, eps_W, eps_
                 h[r] = w_scale * acc + b_scale * eps_b[r]
             for r in range(width):
                 X[a, r] += phi(act, h[r])  # eq. (26)
-        if not np.isfinite(X).all():
+        if not _all_finite(X):
             return False
     return True
 
