@@ -110,16 +110,20 @@ def next_double(s):
 
 
 @njit(inline="always")
+def _ziggurat_tail(s, negative):
+    """A normal beyond the base strip's edge r: Marsaglia's exponential rejection."""
+    while True:
+        xx = -_ZIG_INV_R * math.log1p(-next_double(s))
+        yy = -math.log1p(-next_double(s))
+        if yy + yy > xx * xx:
+            return -(_ZIG_R + xx) if negative else _ZIG_R + xx
+
+
+@njit(inline="always")
 def _normal_slow(s, idx, rabs, x):
     # wedge or tail of the ziggurat: exact rejection (numpy's random_standard_normal)
     if idx == 0:
-        while True:
-            xx = -_ZIG_INV_R * math.log1p(-next_double(s))
-            yy = -math.log1p(-next_double(s))
-            if yy + yy > xx * xx:
-                if (rabs >> _U64(8)) & _U64(1):
-                    return -(_ZIG_R + xx)
-                return _ZIG_R + xx
+        return _ziggurat_tail(s, (rabs >> _U64(8)) & _U64(1))
     if (ZIG_FI[idx - 1] - ZIG_FI[idx]) * next_double(s) + ZIG_FI[idx] < math.exp(-0.5 * x * x):
         return x
     return np.nan  # rejected: caller draws again
@@ -160,13 +164,7 @@ def _normal32(s, r):
         if rabs < ZIG32_KI[idx]:
             return x
         if idx == 0:
-            while True:  # tail beyond r: Marsaglia's exponential rejection
-                xx = -_ZIG_INV_R * math.log1p(-next_double(s))
-                yy = -math.log1p(-next_double(s))
-                if yy + yy > xx * xx:
-                    if (rabs >> _U64(8)) & _U64(1):
-                        return -(_ZIG_R + xx)
-                    return _ZIG_R + xx
+            return _ziggurat_tail(s, (rabs >> _U64(8)) & _U64(1))
         if (ZIG32_FI[idx - 1] - ZIG32_FI[idx]) * next_double(s) + ZIG32_FI[idx] < \
                 math.exp(-0.5 * x * x):
             return x

@@ -43,3 +43,16 @@ Z_CRIT = 4.5
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture
+def mnist_dir():
+    """The real MNIST files from $RESDIFF_DATA_DIR; skip (with the reason) when absent."""
+    from resdiff.mnist import data
+    path = os.environ.get("RESDIFF_DATA_DIR")
+    if not path:
+        pytest.skip("MNIST tests need RESDIFF_DATA_DIR (make test sets it to ../shared/mnist)")
+    missing = [n for n in data.FILES if not (Path(path) / n).is_file()]
+    if missing:
+        pytest.skip(f"MNIST files missing from RESDIFF_DATA_DIR={path}: {', '.join(missing)}")
+    return Path(path)

@@ -201,13 +201,3 @@ def test_real_files(mnist_dir):
     assert data.load_mnist(mnist_dir) is m  # cached in-process
 
 
-@pytest.fixture
-def mnist_dir():
-    """The real files from $RESDIFF_DATA_DIR; skip (with the reason) when absent."""
-    path = os.environ.get("RESDIFF_DATA_DIR")
-    if not path:
-        pytest.skip("MNIST tests need RESDIFF_DATA_DIR (make test sets it to ../shared/mnist)")
-    missing = [n for n in data.FILES if not (Path(path) / n).is_file()]
-    if missing:
-        pytest.skip(f"MNIST files missing from RESDIFF_DATA_DIR={path}: {', '.join(missing)}")
-    return Path(path)

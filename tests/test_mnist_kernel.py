@@ -17,16 +17,6 @@ from resdiff.mnist import kernel as kr
 E = math.e
 
 
-@pytest.fixture
-def mnist_dir():
-    """The real files from $RESDIFF_DATA_DIR; skip (with the reason) when absent."""
-    path = os.environ.get("RESDIFF_DATA_DIR")
-    if not path:
-        pytest.skip("MNIST tests need RESDIFF_DATA_DIR (make test sets it to ../shared/mnist)")
-    missing = [n for n in data.FILES if not (Path(path) / n).is_file()]
-    if missing:
-        pytest.skip(f"MNIST files missing from RESDIFF_DATA_DIR={path}: {', '.join(missing)}")
-    return Path(path)
 
 
 def test_coefficients_match_paper():
