@@ -24,14 +24,12 @@ COMPONENTS = (("W", K_W), ("b", K_B))
 def analytic_limits(z, sigma_w2, sigma_b2, act, T=1.0):
     """``{"W": K_W^inf, "b": K_b^inf}`` (Section 5.3), or None when phi''(0) != 0.
 
-    ``lambda_0 = z z'`` for ``x_0 = z 1_D``. At ``sigma_w2 = 0`` the formulas are read
-    as their limit: ``K_W^inf = 0``, ``K_b^inf = sigma_b^2 phi'(0)^2 T``.
+    ``lambda_0 = z z'`` for ``x_0 = z 1_D``; at ``sigma_w2 = 0`` the limits are the
+    formulas' continuous extension (``K_W^inf = 0``, ``K_b^inf = sigma_b^2 phi'(0)^2 T``).
     """
     if act.d2_at_0 != 0.0:
         return None
     lam0 = float(z[0]) * float(z[1])
-    if sigma_w2 == 0.0:
-        return {"W": 0.0, "b": sigma_b2 * act.d1_at_0 ** 2 * T}
     k_w, k_b = limits.ntk_limits(lam0, sigma_w2, sigma_b2, act.d1_at_0, T)
     return {"W": k_w, "b": k_b}
 
