@@ -24,11 +24,16 @@ ALPHA = 1e-4
 SW2_EOC = edge_of_chaos("tanh", 0.05).sigma_w2
 
 
-def paths(sampler, z, depth, width, draws, sw2, sb2, act, seed=0, cov=False):
+def paths(sampler, z, depth, width, draws, sw2, sb2, act, seed=0, cov=False, start=0,
+          key=None, bound=np.inf):
+    """``(y, var, cov_sum, rank)`` of draws ``start .. start + draws - 1``."""
     fn = ff.gram_paths if sampler == "gram" else ff.explicit_paths
-    key = rng.stream_key(seed, f"test-ff/{sampler}")
-    return fn(key, 0, draws, ff.as_inputs(np.asarray(z, float)), depth, width, sw2, sb2,
-              act, cov)
+    key = rng.stream_key(seed, f"test-ff/{sampler}") if key is None else key
+    n = len(np.atleast_1d(z))
+    cov_sum = np.zeros((n, n) if cov else (0, 0))
+    y, var, rank = fn(key, start, draws, ff.as_inputs(np.asarray(z, float)), depth, width,
+                      sw2, sb2, act, cov_sum, bound)
+    return y, var, cov_sum, rank
 
 
 def relu_kernel(a, b, c):
@@ -158,22 +163,48 @@ def test_tanh_at_the_edge_of_chaos_forgets_the_input_with_depth():
     assert rho_chaos < 0.5                        # chaotic phase: correlations stay low
 
 
-def test_draws_do_not_depend_on_threads_or_chunks():
-    z = ff.as_inputs(np.linspace(-2, 2, 7))
+@pytest.mark.parametrize("sampler", ["gram", "explicit"])
+def test_draws_do_not_depend_on_threads_or_chunks(sampler):
+    z = np.linspace(-2, 2, 7)
     key = rng.stream_key(3, "test-ff/threads")
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = ff.gram_paths(key, 0, 12, z, 20, 16, SW2_EOC, 0.05, TANH, True)
+        one = paths(sampler, z, 20, 16, 12, SW2_EOC, 0.05, TANH, cov=True, key=key)
         numba.set_num_threads(max(2, before) if numba.config.NUMBA_NUM_THREADS > 1 else 1)
-        two = ff.gram_paths(key, 0, 12, z, 20, 16, SW2_EOC, 0.05, TANH, True)
+        two = paths(sampler, z, 20, 16, 12, SW2_EOC, 0.05, TANH, cov=True, key=key)
     finally:
         numba.set_num_threads(before)
-    parts = [ff.gram_paths(key, s, 4, z, 20, 16, SW2_EOC, 0.05, TANH, True) for s in (0, 4, 8)]
     for a, b in zip(one, two):
         np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(one[0], np.concatenate([p[0] for p in parts]))
-    np.testing.assert_allclose(one[2], sum(p[2] for p in parts), rtol=1e-14)
+    # chunks of 5, 3 and 4 draws into one accumulator: the same sum, bit for bit
+    fn = ff.gram_paths if sampler == "gram" else ff.explicit_paths
+    acc = np.zeros((7, 7))
+    ys = [fn(key, s, c, ff.as_inputs(z), 20, 16, SW2_EOC, 0.05, TANH, acc, np.inf)[0]
+          for s, c in ((0, 5), (5, 3), (8, 4))]
+    np.testing.assert_array_equal(one[0], np.concatenate(ys))
+    np.testing.assert_array_equal(one[2], acc)
+
+
+def test_draws_beyond_the_bound_are_divergent_and_left_out_of_the_covariance():
+    z = np.linspace(-2, 2, 5)
+    key = rng.stream_key(4, "test-ff/bound")
+    y, var, cov_all, _ = paths("gram", z, 3, 8, 40, 2.0, 0.1, RELU, cov=True, key=key)
+    bound = np.quantile(np.abs(y).max(axis=1), 0.5)  # half of the draws go beyond it
+    yb, varb, cov_b, _ = paths("gram", z, 3, 8, 40, 2.0, 0.1, RELU, cov=True, key=key,
+                               bound=bound)
+    out = np.abs(y).max(axis=1) > bound
+    assert 10 < out.sum() < 30
+    assert np.isnan(yb[out]).all() and np.isnan(varb[out]).all()
+    np.testing.assert_array_equal(yb[~out], y[~out])
+    # the kept draws' conditional covariances alone: S_L = sw2 <phi(h), phi(h')> / D + sb2
+    kept = np.zeros((5, 5))
+    for i in np.flatnonzero(~out):
+        one = np.zeros((5, 5))
+        ff.gram_paths(key, i, 1, ff.as_inputs(z), 3, 8, 2.0, 0.1, RELU, one, np.inf)
+        kept += one
+    np.testing.assert_allclose(cov_b, kept, rtol=1e-13)
+    assert not np.allclose(cov_b, cov_all)
 
 
 def test_mixture_quantiles():

@@ -232,25 +232,25 @@ def _run(model, act, depth, width, sigma_w2, sigma_b2, points, draws, key, sampl
         return {"y": y}
     zz = ff.as_inputs(points)
     fn = ff.gram_paths if sampler == "gram" else ff.explicit_paths
-    parts = {"var": [], "cov": [], "rank": []}
+    parts = {"var": [], "rank": []}
     m = zz.shape[0]
+    # one accumulator for all chunks, summed in draw order: the same for any chunking
+    cov_sum = np.zeros((m, m) if want_cov else (0, 0))
     # bound the per-chunk conditional covariances (chunk x M x M) to about 64 MiB
     if want_cov:
         chunk = max(1, min(chunk, (64 * 2**20) // (8 * m * m)))
 
     def kernel(start, count):
-        y, var, cov_sum, rank = fn(key, start, count, zz, depth, width, sigma_w2, sigma_b2,
-                                   act.code, want_cov)
+        y, var, rank = fn(key, start, count, zz, depth, width, sigma_w2, sigma_b2, act.code,
+                          cov_sum, DIVERGENCE_BOUND)
         parts["var"].append(var)
-        parts["cov"].append(cov_sum)
         parts["rank"].append(rank)
         return y
 
     with np.errstate(over="ignore", invalid="ignore"):
         y = driver.run_chunked(kernel, draws, label, chunk=chunk)
     return {"y": y, "var": np.concatenate(parts["var"]),
-            "cov_sum": np.sum(parts["cov"], axis=0) if want_cov else None,
-            "rank": np.concatenate(parts["rank"])}
+            "cov_sum": cov_sum if want_cov else None, "rank": np.concatenate(parts["rank"])}
 
 
 def memory_estimate(model, n_points, n_out, width, draws, plan):
@@ -307,7 +307,7 @@ def point_draws(model, activation, depth, width, sigma_w2, sigma_b2, points, dra
         # far smaller (deep networks at the edge of chaos): measure it on draw 0
         key = rng.stream_key(seed, f"{purpose}/{model}/gram")
         pilot = ff.gram_paths(key, 0, 1, ff.as_inputs(points), depth, width, sigma_w2,
-                              sigma_b2, act.code, False)[3]
+                              sigma_b2, act.code, np.zeros((0, 0)), DIVERGENCE_BOUND)[2]
         if np.isfinite(pilot[0]):
             sampler = choose_sampler(model, m, width, rank=float(pilot[0]))
     key = rng.stream_key(seed, f"{purpose}/{model}/{sampler}")

@@ -159,17 +159,36 @@ def _gram_path(s, zz, depth, width, sigma_w2, sigma_b2, act, H, Phi, F, Z, d, us
     return True, 0.0  # not reached (depth >= 1)
 
 
+@njit(cache=True)
+def _accumulate(y, var, covs, cov_sum, bound):
+    """Mark as divergent (NaN rows) the draws with an output beyond ``bound`` or a
+    non-finite conditional variance, and add the conditional covariances ``covs`` of the
+    others to ``cov_sum`` (N x N; shape (0, 0) when no covariance is wanted) one draw at
+    a time, in draw order: a caller that passes the same ``cov_sum`` to consecutive
+    chunks gets the same sum, bit for bit, for any chunking and thread count."""
+    for i in range(y.shape[0]):
+        ok = True
+        for a in range(y.shape[1]):
+            ok &= abs(y[i, a]) <= bound and math.isfinite(var[i, a])  # NaN fails both
+        if not ok:
+            y[i, :] = np.nan
+            var[i, :] = np.nan
+        elif cov_sum.shape[0] > 0:
+            cov_sum += covs[i]
+
+
 @njit(parallel=True, cache=True)
 def gram_paths(key, draw_start, n_draws, zz, depth, width, sigma_w2, sigma_b2, act,
-               want_cov):
+               cov_sum, bound):
     """Draws ``draw_start ...`` at inputs ``zz`` (N x d_in) by the Gram sampler.
 
-    Returns ``y`` (n_draws, N), ``var`` (n_draws, N), ``cov_sum`` (N x N; the sum over the
-    draws of the conditional covariance, zeros unless ``want_cov``) and ``rank``
-    (n_draws,), the mean numerical rank of the layers' factors. Draw ``i`` uses only the
-    stream ``(key, i, 0)``; divergent draws are NaN rows (and add nothing to cov_sum).
+    Returns ``y`` (n_draws, N), ``var`` (n_draws, N) and ``rank`` (n_draws,), the mean
+    numerical rank of the layers' factors; adds the conditional covariances to
+    ``cov_sum`` (see :func:`_accumulate`). Draw ``i`` uses only the stream
+    ``(key, i, 0)``; divergent draws are NaN rows.
     """
     n = zz.shape[0]
+    want_cov = cov_sum.shape[0] > 0
     y = np.empty((n_draws, n))
     var = np.empty((n_draws, n))
     rank = np.empty(n_draws)
@@ -189,14 +208,8 @@ def gram_paths(key, draw_start, n_draws, zz, depth, width, sigma_w2, sigma_b2, a
         rank[i] = r
         if not ok:
             y[i, :] = np.nan
-            var[i, :] = np.nan
-            if want_cov:
-                cov[:, :] = 0.0
-    cov_sum = np.zeros((nc, nc))
-    if want_cov:
-        for i in range(n_draws):  # in draw order: the same sum for any thread count
-            cov_sum += covs[i]
-    return y, var, cov_sum, rank
+    _accumulate(y, var, covs, cov_sum, bound)
+    return y, var, rank
 
 
 @njit(cache=True)
@@ -248,10 +261,11 @@ def _explicit_path(key, draw, zz, depth, width, sigma_w2, sigma_b2, act, y, var,
 
 @njit(parallel=True, cache=True)
 def explicit_paths(key, draw_start, n_draws, zz, depth, width, sigma_w2, sigma_b2, act,
-                   want_cov):
+                   cov_sum, bound):
     """As :func:`gram_paths`, with explicit weights (streams ``(key, i, layer + 1)``);
     ``rank`` is NaN (no factor)."""
     n = zz.shape[0]
+    want_cov = cov_sum.shape[0] > 0
     y = np.empty((n_draws, n))
     var = np.empty((n_draws, n))
     nc = n if want_cov else 1
@@ -261,14 +275,8 @@ def explicit_paths(key, draw_start, n_draws, zz, depth, width, sigma_w2, sigma_b
         if not _explicit_path(key, draw_start + i, zz, depth, width, sigma_w2, sigma_b2, act,
                               y[i], var[i], want_cov, cov):
             y[i, :] = np.nan
-            var[i, :] = np.nan
-            if want_cov:
-                cov[:, :] = 0.0
-    cov_sum = np.zeros((nc, nc))
-    if want_cov:
-        for i in range(n_draws):
-            cov_sum += covs[i]
-    return y, var, cov_sum, np.full(n_draws, np.nan)
+    _accumulate(y, var, covs, cov_sum, bound)
+    return y, var, np.full(n_draws, np.nan)
 
 
 def as_inputs(z):
