@@ -7,6 +7,19 @@ from pathlib import Path
 __version__ = "0.1.0"
 
 
+def source_digest(skip=()):
+    """A hash of resdiff's own ``.py`` sources, less the top-level folders in ``skip``."""
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if rel.parts[0] in skip:
+            continue
+        digest.update(str(rel).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def _numba_cache_dir():
     """A Numba cache directory keyed on a hash of resdiff's own sources.
 
@@ -15,14 +28,9 @@ def _numba_cache_dir():
     ``rng.py`` a stale cache would silently keep the old generator. Keying the cache on
     every source file makes any edit recompile everything once.
     """
-    digest = hashlib.sha256()
-    root = Path(__file__).resolve().parent
-    for path in sorted(root.rglob("*.py")):
-        digest.update(str(path.relative_to(root)).encode())
-        digest.update(path.read_bytes())
     base = os.environ.get("RESDIFF_NUMBA_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "resdiff", "numba")
-    return os.path.join(base, digest.hexdigest()[:16])
+    return os.path.join(base, source_digest())
 
 
 os.environ["NUMBA_CACHE_DIR"] = _numba_cache_dir()

@@ -25,8 +25,12 @@ class Figure:
     plot: str                     # "module:function": (frames, sidecars, preset) -> Figure
     datasets: dict = field(default_factory=dict)  # name -> Dataset
 
-    def params(self, name, preset):
-        return dict(self.datasets[name].params[preset])
+    def params(self, name, preset, seed=None):
+        """The keyword parameters of dataset ``name``; ``seed`` replaces the registry's."""
+        params = dict(self.datasets[name].params[preset])
+        if seed is not None:
+            params["seed"] = int(seed)
+        return params
 
 
 def _same(**params):

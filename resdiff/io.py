@@ -5,6 +5,7 @@ the sidecar), so an interrupted run never leaves a CSV whose sidecar claims it c
 The sidecar is the provenance record and the cache key (:func:`cached`).
 """
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -14,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import __version__
+from . import __version__, source_digest
 from .errors import UserError
 
 
@@ -24,15 +25,21 @@ def sidecar_path(path):
 
 
 def git_commit():
-    """The commit of the source tree resdiff runs from, or None outside a git checkout."""
-    here = Path(__file__).resolve().parent
+    """``(commit, dirty)`` of the source tree resdiff runs from: the HEAD commit and
+    whether tracked files differ from it; ``(None, None)`` outside a git checkout."""
+    here = str(Path(__file__).resolve().parent)
     try:
-        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"],
+        out = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"],
                              capture_output=True, text=True, timeout=5)
+        commit = out.stdout.strip()
+        if out.returncode != 0 or len(commit) != 40:
+            return None, None
+        status = subprocess.run(["git", "-C", here, "status", "--porcelain",
+                                 "--untracked-files=no", "--", "."],
+                                capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
-        return None
-    commit = out.stdout.strip()
-    return commit if out.returncode == 0 and len(commit) == 40 else None
+        return None, None
+    return commit, (bool(status.stdout.strip()) if status.returncode == 0 else None)
 
 
 def thread_count():
@@ -48,31 +55,56 @@ def peak_memory_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def check_writable(path):
-    """Fail early, before any computation, if ``path`` cannot be written."""
+def check_writable(path, what="--out"):
+    """Fail early, before any computation, if ``path`` cannot be written.
+
+    Creates nothing: a missing directory is made when the result is written, so a run
+    that fails before then leaves no trace. The nearest existing ancestor must be a
+    directory in which a file can actually be created (a probe file, removed at once:
+    permission bits alone say nothing for root or for read-only file systems).
+    """
     path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create the directory of --out {path}: {exc.strerror}")
     if path.is_dir():
-        raise UserError(f"--out {path} is a directory, expected a file path")
-    if not os.access(parent, os.W_OK):
-        raise UserError(f"cannot write --out {path}: directory {parent} is not writable")
+        raise UserError(f"{what} {path} is a directory, expected a file path")
+    ancestor = path.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UserError(f"cannot write {what} {path}: {ancestor} is not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".resdiff-probe-", dir=ancestor)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UserError(f"cannot write {what} {path}: {ancestor}: {exc.strerror}") from None
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
 def _atomic(path, mode="w"):
+    """Write to a temporary file beside ``path`` and rename it into place; the file gets
+    the usual permissions (0666 less the umask), not mkstemp's 0600."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):  # e.g. the disk filled up
+            raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
 
 
@@ -80,12 +112,15 @@ def write_result(path, frame, params, meta=None, command=None, started=None):
     """Write ``frame`` as CSV at ``path`` and the sidecar beside it; return the sidecar."""
     path = Path(path)
     check_writable(path)
+    commit, dirty = git_commit()
     sidecar = {
         "command": command,
         "params": params,
         "seed": params.get("seed"),
         "version": __version__,
-        "git_commit": git_commit(),
+        "source_digest": computation_digest(),
+        "git_commit": commit,
+        "git_dirty": dirty,
         "threads": thread_count(),
         "python": platform.python_version(),
         "wall_time_s": None if started is None else round(time.time() - started, 3),
@@ -129,10 +164,19 @@ def normalise(params):
     return json.loads(json.dumps(params, sort_keys=True, default=_json_default))
 
 
+@functools.lru_cache(maxsize=1)
+def computation_digest():
+    """Hash of the sources that compute results (all but the plotting code): a cached
+    CSV made by other code is not reused, whatever the version number says."""
+    return source_digest(skip=("plots",))
+
+
 def cached(path, params):
-    """True when ``path`` exists and its sidecar records the same params and version."""
+    """True when ``path`` exists and its sidecar records the same params (seed included),
+    version and computing sources (:func:`computation_digest`)."""
     if not Path(path).is_file():
         return False
     side = read_sidecar(path)
     return (side is not None and side.get("version") == __version__
+            and side.get("source_digest") == computation_digest()
             and side.get("params") == normalise(params))

@@ -29,31 +29,35 @@ def figure_spec(number):
     return FIGURES[number]
 
 
-def data_path(out_dir, preset, number, name):
-    return Path(out_dir) / "data" / preset / f"fig{number}-{name}.csv"
+def data_path(out_dir, preset, number, name, seed=0):
+    """``OUT_DIR/data/PRESET/figN-NAME.csv``; other seeds than 0 get their own files."""
+    tag = f"-seed{seed}" if seed else ""
+    return Path(out_dir) / "data" / preset / f"fig{number}-{name}{tag}.csv"
 
 
-def show_params(number, preset, out_dir):
+def show_params(number, preset, out_dir, seed=0):
     """The parameters of every dataset of a figure, and what its sidecars recorded."""
     spec = figure_spec(number)
     lines = [f"figure {number}: {spec.title} (preset {preset})"]
     for name in spec.datasets:
-        path = data_path(out_dir, preset, number, name)
+        params = spec.params(name, preset, seed)
+        path = data_path(out_dir, preset, number, name, seed)
         lines.append(f"  {name}: {spec.datasets[name].experiment}")
-        lines.append(f"    params: {json.dumps(spec.params(name, preset), sort_keys=True)}")
+        lines.append(f"    params: {json.dumps(params, sort_keys=True)}")
         side = io.read_sidecar(path)
         if side is None:
             lines.append(f"    csv: {path} (not computed yet)")
         else:
-            state = "cached" if io.cached(path, spec.params(name, preset)) else "stale"
+            state = "cached" if io.cached(path, params) else "stale"
             lines.append(f"    csv: {path} ({state}; version {side.get('version')}, "
                          f"commit {side.get('git_commit')}, {side.get('wall_time_s')} s, "
                          f"{side.get('threads')} threads)")
     return "\n".join(lines)
 
 
-def make_figure(number, preset, out_dir, force=False, data_dir=None):
+def make_figure(number, preset, out_dir, force=False, data_dir=None, seed=0):
     """Compute what figure ``number`` needs (reusing valid caches) and save it."""
+    import pandas as pd
     if preset not in PRESETS:
         raise UserError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
     spec = figure_spec(number)
@@ -61,9 +65,9 @@ def make_figure(number, preset, out_dir, force=False, data_dir=None):
     frames, sidecars = {}, {}
     started = time.time()
     for name, dataset in spec.datasets.items():
-        params = spec.params(name, preset)
-        path = data_path(out_dir, preset, number, name)
-        io.check_writable(path)
+        params = spec.params(name, preset, seed)
+        path = data_path(out_dir, preset, number, name, seed)
+        io.check_writable(path, what="figure data")
         if not force and io.cached(path, params):
             info(f"fig {number}: reusing {path}")
         else:
@@ -78,13 +82,12 @@ def make_figure(number, preset, out_dir, force=False, data_dir=None):
                 meta["data_dir"] = str(data_dir) if data_dir else os.environ.get("RESDIFF_DATA_DIR")
             io.write_result(path, result.frame, params, meta,
                             command=f"fig {number} --preset {preset}", started=t0)
-        import pandas as pd
         frames[name] = pd.read_csv(path)
         sidecars[name] = io.read_sidecar(path)
     fig = _load(spec.plot)(frames, sidecars, preset)
     provenance = {
         "resdiff": __version__, "figure": number, "preset": preset,
-        "sidecars": {name: str(data_path(out_dir, preset, number, name) ) + ".json"
+        "sidecars": {name: str(io.sidecar_path(data_path(out_dir, preset, number, name, seed)))
                      for name in spec.datasets},
         "commits": sorted({str(s.get("git_commit")) for s in sidecars.values()}),
     }

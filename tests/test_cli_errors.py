@@ -46,6 +46,17 @@ CASES = [
     ("fig-unknown", ["fig", "9"], "9"),
     ("fig-preset", ["fig", "2", "--preset", "nosuch"], "--preset"),
     ("out-under-a-file", SMALL_KDE + ["--out", "/etc/hostname/k.csv"], "/etc/hostname"),
+    # /proc takes no new files, not even from root (the permission test below skips root)
+    ("out-not-creatable", SMALL_KDE + ["--out", "/proc/k.csv"], "/proc/k.csv"),
+    ("seed-negative", SMALL_KDE + ["--seed", "-1"], "--seed"),
+    ("samples-seed-negative", ["samples", "--seed", "-3"], "--seed"),
+    ("sigma-w2-nan", ["kde", "--sigma-w2", "nan"], "--sigma-w2"),
+    ("sigma-b2-inf", ["kde", "--sigma-b2", "inf"], "--sigma-b2"),
+    ("z-inf", ["kde", "--z", "inf"], "--z"),
+    ("z-max-nan", ["samples", "--z-max", "nan"], "--z-max"),
+    ("quantiles-nan", ["samples", "--quantiles", "0.5,nan"], "--quantiles"),
+    ("ntk-z-nan", ["ntk-convergence", "--z", "1", "--z", "nan"], "--z"),
+    ("train-lr-inf", ["mnist-train", "--lr", "inf"], "--lr"),
     ("unknown-subcommand", ["frobnicate"], "frobnicate"),
 ]
 
@@ -65,10 +76,19 @@ def test_bad_input_is_one_line_exit_2(case, tmp_path):
     argv = list(argv)
     if "--out" not in argv and argv[0] not in ("fig", "frobnicate"):
         argv += ["--out", str(out)]
-    res = run_cli(*argv, env={"RESDIFF_DATA_DIR": str(tmp_path / "no-mnist")}, cwd=tmp_path)
+    # no download: a missing directory must fail here, not fetch MNIST into it
+    env = {"RESDIFF_DATA_DIR": str(tmp_path / "no-mnist"), "RESDIFF_NO_DOWNLOAD": "1"}
+    res = run_cli(*argv, env=env, cwd=tmp_path)
     assert_clean_failure(res, word)
     assert not out.exists() and not Path(str(out) + ".json").exists()
     assert not list(tmp_path.glob("**/*.csv*")) and not list(tmp_path.glob("**/*.tmp"))
+
+
+def test_failed_run_leaves_no_directory_behind(tmp_path):
+    out = tmp_path / "new" / "dir" / "k.csv"
+    res = run_cli("kde", "--draws", "4000000000", "--out", out)
+    assert_clean_failure(res, "GiB")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_corrupted_mnist_names_the_file(tmp_path):
@@ -89,6 +109,10 @@ def test_out_in_a_missing_directory_is_created(tmp_path):
     res = run_cli(*SMALL_KDE, "--out", out)
     assert res.returncode == 0, res.stderr
     assert out.exists() and Path(str(out) + ".json").exists()
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in (out, Path(str(out) + ".json")):  # the usual permissions, not mkstemp's 0600
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only directories")

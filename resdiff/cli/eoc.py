@@ -8,7 +8,7 @@ from . import options
 @click.option("--activation", type=options.ACTIVATION, default="tanh", show_default=True)
 @click.option("--sigma-b2", type=options.VARIANCE, default=None,
               help="Bias variance sigma_b^2 (default: 0.05; relu 0).")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=options.SEED, default=0, show_default=True,
               help="Unused (the solution is deterministic); accepted like every subcommand.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default=None,
               help="Also write a one-row CSV (activation, sigma_b2, sigma_w2, q_star, chi_1) "

@@ -31,11 +31,15 @@ class FigureArg(click.ParamType):
 @click.option("--force", is_flag=True, help="Recompute even when a valid cached CSV exists.")
 @click.option("--show-params", is_flag=True,
               help="Print the parameters and recorded provenance of the figure; compute nothing.")
+@click.option("--seed", type=options.SEED, default=0, show_default=True,
+              help="Seed of every dataset of the figure (0 reproduces the committed "
+                   "figures); other seeds keep their own CSVs beside seed 0's.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or informational lines.")
-def fig(number, preset, out_dir, data_dir, force, show_params, quiet):
+def fig(number, preset, out_dir, data_dir, force, show_params, seed, quiet):
     """Compute (or reuse) the data of figure NUMBER (1-8, or all) and draw it as
     OUT_DIR/figN.pdf and OUT_DIR/figN.png."""
     from .. import pipeline, progress
+    from ..errors import UserError
     from ..figures import FIGURES
     progress.set_quiet(quiet)
     numbers = sorted(FIGURES) if number == "all" else [number]
@@ -44,8 +48,19 @@ def fig(number, preset, out_dir, data_dir, force, show_params, quiet):
         if missing:
             progress.warn(f"figures {', '.join(map(str, missing))} are not implemented yet; "
                           "skipping them")
+    failed = []
     for n in numbers:
         if show_params:
-            click.echo(pipeline.show_params(n, preset, out_dir))
-        else:
-            pipeline.make_figure(n, preset, out_dir, force=force, data_dir=data_dir)
+            click.echo(pipeline.show_params(n, preset, out_dir, seed))
+            continue
+        try:
+            pipeline.make_figure(n, preset, out_dir, force=force, data_dir=data_dir,
+                                 seed=seed)
+        except UserError as exc:
+            if number != "all":
+                raise
+            progress.warn(f"fig {n}: {exc}")  # `all`: draw the others, fail at the end
+            failed.append(n)
+    if failed:
+        raise UserError(f"figure(s) {', '.join(map(str, failed))} could not be made "
+                        "(see the warnings above); the others were written")

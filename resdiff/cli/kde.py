@@ -10,7 +10,7 @@ from . import options
               help="Width D.")
 @click.option("--draws", type=options.DRAWS, default=10000, show_default=True,
               help="Draws per method.")
-@click.option("--z", "z", type=float, multiple=True, default=(0.0, 1.0), show_default=True,
+@click.option("--z", "z", type=options.FINITE, multiple=True, default=(0.0, 1.0), show_default=True,
               help="Input (repeatable; default 0 and 1).")
 @options.sigma_options(1.0, 1.0)
 @click.option("--activation", type=options.ACTIVATION, default="tanh", show_default=True)

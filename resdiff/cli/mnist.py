@@ -6,7 +6,7 @@ from . import options
 @click.command("mnist-kernel")
 @click.option("--n-train", type=click.IntRange(1, 60000), default=20000, show_default=True,
               help="Training images, drawn at random (by --seed) from the 60,000.")
-@click.option("--noise", type=click.FloatRange(min=0.0, min_open=True), default=None,
+@click.option("--noise", type=options.FiniteFloat(min=0.0, min_open=True), default=None,
               help="Noise variance of the GP posterior mean.  [default: 1/n-train]")
 @options.sigma_options(1.0, 0.01)
 @click.option("--kernel", type=click.Choice(["ntk", "nngp"]), default="ntk",

@@ -8,7 +8,7 @@ from . import options
               show_default=True, help="Comma-separated sizes L = D (depth = width).")
 @click.option("--draws", type=options.DRAWS, default=100, show_default=True,
               help="Independent networks per size.")
-@click.option("--z", "z", type=float, multiple=True, default=(1.0, 2.0), show_default=True,
+@click.option("--z", "z", type=options.FINITE, multiple=True, default=(1.0, 2.0), show_default=True,
               help="Input; give it exactly twice (default 1 and 2): the NTK is between them.")
 @options.sigma_options(1.0, 1.0)
 @click.option("--activation", type=click.Choice(["tanh", "swish"]), default="tanh",

@@ -3,15 +3,29 @@
 Sizes are positive integers, variances non-negative, ``--draws`` at least 2; any
 violation is a one-line usage error naming the option (exit code 2).
 """
+import math
 import time
 
 import click
 
 from .. import progress as _progress
 
+class FiniteFloat(click.FloatRange):
+    """A float within the range that is also finite: click's ranges let NaN through
+    (every comparison with NaN is false) and inf is no input any formula here accepts."""
+
+    def convert(self, value, param, ctx):
+        out = super().convert(value, param, ctx)
+        if not math.isfinite(out):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return out
+
+
 POSITIVE = click.IntRange(min=1)
 DRAWS = click.IntRange(min=2)
-VARIANCE = click.FloatRange(min=0.0)
+SEED = click.IntRange(min=0)
+FINITE = FiniteFloat()
+VARIANCE = FiniteFloat(min=0.0)
 ACTIVATION = click.Choice(["tanh", "swish", "relu"])
 
 
@@ -39,9 +53,12 @@ class FloatList(click.ParamType):
         if isinstance(value, (list, tuple)):
             return [float(v) for v in value]
         try:
-            return [float(v) for v in str(value).split(",")]
+            out = [float(v) for v in str(value).split(",")]
         except ValueError:
             self.fail(f"{value!r} is not a comma-separated list of numbers", param, ctx)
+        if not all(map(math.isfinite, out)):
+            self.fail(f"{value!r}: every number must be finite", param, ctx)
+        return out
 
 
 def common(default_out):
@@ -52,7 +69,7 @@ def common(default_out):
         f = click.option("--out", "-o", type=click.Path(dir_okay=False), default=default_out,
                          show_default=True,
                          help="Tidy CSV to write; its JSON sidecar goes to OUT.json.")(f)
-        f = click.option("--seed", type=int, default=0, show_default=True,
+        f = click.option("--seed", type=SEED, default=0, show_default=True,
                          help="Seed: the same seed gives the same numbers for any thread "
                               "count.")(f)
         return f

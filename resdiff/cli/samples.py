@@ -27,9 +27,9 @@ def _model_options(f):
                           "edge of chaos: relu 2, tanh ~1.7610 from `resdiff eoc`).")(f)
     f = click.option("--draws", type=options.DRAWS, default=1000, show_default=True,
                      help="Independent network draws.")(f)
-    f = click.option("--z-max", type=float, default=2.0, show_default=True,
+    f = click.option("--z-max", type=options.FINITE, default=2.0, show_default=True,
                      help="Largest input.")(f)
-    f = click.option("--z-min", type=float, default=-2.0, show_default=True,
+    f = click.option("--z-min", type=options.FINITE, default=-2.0, show_default=True,
                      help="Smallest input.")(f)
     f = click.option("--width", "-D", type=options.POSITIVE, default=500, show_default=True,
                      help="Width D (feedforward: units per layer).")(f)

@@ -18,7 +18,7 @@ OPTIMIZER_HELP = ("gd: full-batch gradient descent; sgd: mini-batch (--batch-siz
 @click.option("--batch-size", type=options.POSITIVE, default=200, show_default=True,
               help="Mini-batch size (ignored by gd and adam-full).")
 @click.option("--epochs", type=options.POSITIVE, default=120, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0.0, min_open=True), default=None,
+@click.option("--lr", type=options.FiniteFloat(min=0.0, min_open=True), default=None,
               help="Learning rate [default: the tuned rate of --arch and --optimizer, "
                    "docs/lr_sweep.md].")
 @click.option("--n-train", type=click.IntRange(1, 60000), default=20000, show_default=True,

@@ -144,6 +144,7 @@ def _step(model, opt, x, y, chunk):
 def save_checkpoint(path, state):
     """``torch.save`` to a temporary file in the same directory, then rename."""
     path = os.fspath(path)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
         torch.save(state, tmp)
