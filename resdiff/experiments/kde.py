@@ -59,11 +59,14 @@ def kde(*, depth, width, draws, z, sigma_w2, sigma_b2, activation, methods, seed
                                     act.code, act.d1_at_0, act.d2_at_0, mode, 0)
 
             out = driver.run_chunked(kernel, draws, f"kde {method:8s}")
-        bad = int(driver.divergent_rows(out).sum())
+        rows = driver.divergent_rows(out)
+        out[rows] = np.nan  # beyond the bound counts as divergent, as in `samples`
+        bad = int(rows.sum())
         meta["divergent"][method] = bad
         if bad and method != "analytic":
-            warnings.append(f"{method}: {bad} of {draws} draws diverged (non-finite); "
-                            "they are NaN in the CSV and left out of every statistic")
+            warnings.append(f"{method}: {bad} of {draws} draws diverged (non-finite or "
+                            f"beyond {driver.DIVERGENCE_BOUND:g}); they are NaN in the CSV "
+                            "and left out of every statistic")
         values[method] = out
     if all(meta["divergent"][m] == draws for m in methods):
         raise AllDiverged(f"every draw of every method diverged ({activation}, "

@@ -59,11 +59,12 @@ def ntk_convergence(*, sizes, draws, z, sigma_w2, sigma_b2, activation, seed):
         out = driver.run_chunked(kernel, draws, f"ntk L=D={size:<4d}")
         meta["seconds"][str(size)] = round(time.time() - t0, 3)
         bad = driver.divergent_rows(out[:, :2])
+        out[bad] = np.nan
         meta["divergent"][str(size)] = int(bad.sum())
         if bad.any():
             warnings.append(f"L = D = {size}: {int(bad.sum())} of {draws} draws diverged "
-                            "(non-finite); they are NaN in the CSV and left out of every "
-                            "statistic")
+                            f"(non-finite or beyond {driver.DIVERGENCE_BOUND:g}); they are "
+                            "NaN in the CSV and left out of every statistic")
         for name, col in COMPONENTS:
             good = out[~bad, col]
             meta["mean"].setdefault(name, {})[str(size)] = (float(good.mean()) if good.size

@@ -61,10 +61,7 @@ RNG_COST, PHI_COST = 8.0, 10.0
 COV_POINTS = 128          # keep the conditional covariance when there are at most this many
 QUANTILE_BLOCK_BYTES = 64 * 2**20
 SE_BATCHES = 10
-# A draw diverges when its output is not finite or exceeds this bound. The Gram sampler
-# squares the state, so it overflows once |x| passes ~1e154, while explicit weights only
-# overflow past ~1e308: one bound below both makes the count independent of the sampler.
-DIVERGENCE_BOUND = 1e150
+DIVERGENCE_BOUND = driver.DIVERGENCE_BOUND
 _MEMO_BYTES = 512 * 2**20
 MIN_CHUNK_WORK = 5e7       # multiply-adds per chunk at least (~25 ms on one core)
 _memo = OrderedDict()     # point draws shared by samples() and correlation() in a process
@@ -313,8 +310,7 @@ def point_draws(model, activation, depth, width, sigma_w2, sigma_b2, points, dra
     key = rng.stream_key(seed, f"{purpose}/{model}/{sampler}")
     out = _run(model, act, depth, width, sigma_w2, sigma_b2, points, draws, key, sampler,
                want_cov, label)
-    with np.errstate(invalid="ignore"):
-        bad = ~(np.abs(out["y"]) <= DIVERGENCE_BOUND).all(axis=1)  # NaN compares False
+    bad = driver.divergent_rows(out["y"])
     if "var" in out:
         bad |= ~np.isfinite(out["var"]).all(axis=1)
         out["var"][bad] = np.nan
