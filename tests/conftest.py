@@ -19,6 +19,15 @@ def run_cli(*args, env=None, timeout=600, cwd=None):
                           env=full_env, cwd=cwd or ROOT)
 
 
+def default_sigint():
+    """``preexec_fn`` for a child that must see Ctrl-C: a shell without job control (CI,
+    ``cmd &``) starts background commands with SIGINT ignored, Python keeps an inherited
+    SIG_IGN, and the child would then never be interrupted. Reset it, as an interactive
+    terminal would have it."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def max_abs_z(samples, mean, cov):
     """Largest |z-score| of the sample means, variances and covariances of ``samples``
     (draws x N) against ``mean`` and ``cov``, using Gaussian standard errors:

@@ -23,6 +23,7 @@ torch = pytest.importorskip("torch", reason="PyTorch (the `train` extra) is not 
 from resdiff import limits, progress  # noqa: E402
 from resdiff.errors import UserError  # noqa: E402
 from resdiff.mnist import models, train  # noqa: E402
+from tests.conftest import default_sigint  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -340,13 +341,18 @@ def test_sigint_leaves_no_csv_and_resume_finishes(tmp_path):
                      "--epochs", "12", "--n-train", "2000", "--n-test", "2000", "--seed", "1",
                      "--device", "cpu",
                      "--data-dir", DATA_DIR, "--out", str(out)]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before it could be interrupted"
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+    try:
+        deadline = time.time() + 60
+        while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:  # never leave the run behind, whatever failed
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, err
     assert "--resume" in err and "interrupted" in err
     assert not out.exists() and not Path(f"{out}.json").exists()

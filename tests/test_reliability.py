@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, default_sigint, run_cli
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 MNIST = os.environ.get("RESDIFF_DATA_DIR")
@@ -71,12 +71,18 @@ LONG = {
 def test_interrupt_leaves_no_output(name, sig, tmp_path):
     out = tmp_path / "long.csv"
     proc = subprocess.Popen([sys.executable, "-m", "resdiff", *LONG[name], "--out", str(out)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(6)  # past start-up: numba's cache is loaded and draws are running
-    assert proc.poll() is None, proc.communicate()
-    t0 = time.time()
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
+    try:
+        time.sleep(6)  # past start-up: numba's cache is loaded and draws are running
+        assert proc.poll() is None, proc.communicate()
+        t0 = time.time()
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:  # never leave a paper-scale run behind, whatever failed
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert time.time() - t0 < 30, "did not stop promptly"
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
