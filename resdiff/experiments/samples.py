@@ -64,6 +64,7 @@ SE_BATCHES = 10
 DIVERGENCE_BOUND = driver.DIVERGENCE_BOUND
 _MEMO_BYTES = 512 * 2**20
 MIN_CHUNK_WORK = 5e7       # multiply-adds per chunk at least (~25 ms on one core)
+MAX_CHUNK_WORK = 2e10      # and at most (~1 s on 2 cores): Ctrl-C is honoured between chunks
 _memo = OrderedDict()     # point draws shared by samples() and correlation() in a process
 
 
@@ -265,14 +266,16 @@ def memory_estimate(model, n_points, n_out, width, draws, plan):
 
 
 def _chunk(model, sampler, n_points, width, depth, draws):
-    """Draws per chunk: about 100 chunks (progress, prompt Ctrl-C), but at least
-    MIN_CHUNK_WORK multiply-adds each, so that small networks do not pay a parallel-region
-    start-up (and, on a busy machine, an OpenMP spin-wait stall) per few draws."""
+    """Draws per chunk: about 100 chunks (progress), each at most MAX_CHUNK_WORK
+    multiply-adds (prompt Ctrl-C: a paper-scale run has chunks of ~1 s, not of a 100th of
+    the run) and at least MIN_CHUNK_WORK, so that small networks do not pay a
+    parallel-region start-up (and, on a busy machine, an OpenMP stall) per few draws."""
     per_draw = max(1.0, layer_cost(model, sampler, n_points, width) * depth)
     import numba
     threads = numba.get_num_threads()
     least = int(np.ceil(MIN_CHUNK_WORK / per_draw / threads)) * threads
-    return min(draws, max(driver.default_chunk(draws), least))
+    most = max(1, int(MAX_CHUNK_WORK / per_draw / threads)) * threads
+    return min(draws, max(min(driver.default_chunk(draws), most), least))
 
 
 def point_draws(model, activation, depth, width, sigma_w2, sigma_b2, points, draws, seed,
