@@ -1,17 +1,19 @@
 """``resdiff fig``: run (or reuse) a figure's experiments, then draw and save it.
 
 CSVs go to ``OUT_DIR/data/PRESET/figN-NAME.csv`` with their sidecars; a CSV is reused
-only when its sidecar records the same parameters, seed and package version
-(:func:`resdiff.io.cached`). Figures are written atomically as PDF and PNG, with the
-preset and the sidecars they were drawn from in their metadata.
+only when its sidecar records the same parameters, seed, package version and computing
+sources (:func:`resdiff.io.cached`). Figures are written atomically as PDF and PNG, with
+the preset and the sidecars they were drawn from in their metadata; a figure whose PNG
+records the same data and drawing code is not drawn again.
 """
+import hashlib
 import importlib
 import json
 import os
 import time
 from pathlib import Path
 
-from . import __version__, io
+from . import __version__, io, source_digest
 from .errors import UserError
 from .figures import FIGURES, PRESETS
 from .progress import info, warn
@@ -20,6 +22,22 @@ from .progress import info, warn
 def _load(target):
     module, attr = target.split(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def _digest(text):
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _drawn_from(targets, provenance):
+    """True when every target exists and the PNG records exactly this provenance."""
+    if not all(t.is_file() for t in targets):
+        return False
+    from PIL import Image
+    try:
+        with Image.open(targets[-1]) as png:
+            return png.info.get("Description") == json.dumps(provenance)
+    except OSError:
+        return False
 
 
 def figure_spec(number):
@@ -57,12 +75,11 @@ def show_params(number, preset, out_dir, seed=0):
 
 def make_figure(number, preset, out_dir, force=False, data_dir=None, seed=0):
     """Compute what figure ``number`` needs (reusing valid caches) and save it."""
-    import pandas as pd
     if preset not in PRESETS:
         raise UserError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
     spec = figure_spec(number)
     out_dir = Path(out_dir)
-    frames, sidecars = {}, {}
+    sidecars = {}
     started = time.time()
     for name, dataset in spec.datasets.items():
         params = spec.params(name, preset, seed)
@@ -77,23 +94,29 @@ def make_figure(number, preset, out_dir, force=False, data_dir=None, seed=0):
             result = _load(dataset.experiment)(**kwargs)
             for line in result.warnings:
                 warn(f"fig {number} {name}: {line}")
-            meta = dict(result.meta)
-            if dataset.needs_mnist:
-                meta["data_dir"] = str(data_dir) if data_dir else os.environ.get("RESDIFF_DATA_DIR")
-            io.write_result(path, result.frame, params, meta,
+            io.write_result(path, result.frame, params, result.meta,
                             command=f"fig {number} --preset {preset}", started=t0)
-        frames[name] = pd.read_csv(path)
         sidecars[name] = io.read_sidecar(path)
-    fig = _load(spec.plot)(frames, sidecars, preset)
+    paths = {name: data_path(out_dir, preset, number, name, seed) for name in spec.datasets}
     provenance = {
         "resdiff": __version__, "figure": number, "preset": preset,
-        "sidecars": {name: str(io.sidecar_path(data_path(out_dir, preset, number, name, seed)))
-                     for name in spec.datasets},
+        "sidecars": {name: str(io.sidecar_path(path)) for name, path in paths.items()},
         "commits": sorted({str(s.get("git_commit")) for s in sidecars.values()}),
+        # what the picture depends on: its data (their sidecars change whenever the CSVs
+        # are rewritten) and the code that draws it
+        "data_digest": _digest(json.dumps(sidecars, sort_keys=True)),
+        "source_digest": source_digest(),
     }
+    targets = [out_dir / f"fig{number}.{ext}" for ext in ("pdf", "png")]
+    if not force and _drawn_from(targets, provenance):
+        info(f"fig {number}: {targets[0]} and .png are up to date (same data, same code)")
+        return targets
+    import pandas as pd
+    frames = {name: pd.read_csv(path) for name, path in paths.items()}
+    fig = _load(spec.plot)(frames, sidecars, preset)
     written = []
-    for ext in ("pdf", "png"):
-        target = out_dir / f"fig{number}.{ext}"
+    for target in targets:
+        ext = target.suffix[1:]
         tmp = target.with_name(f".{target.name}.tmp")
         meta = ({"Subject": json.dumps(provenance), "Creator": f"resdiff {__version__}"}
                 if ext == "pdf" else {"Description": json.dumps(provenance),

@@ -49,9 +49,12 @@ def test_smoke_figure_files_are_valid_images(smoke_dir, number):
 
 
 def test_second_run_reuses_the_cache(smoke_dir):
+    png = smoke_dir / "fig2.png"
+    before = png.stat().st_mtime_ns
     res = run_cli("fig", "2", "--preset", "smoke", "--out-dir", smoke_dir)
     assert res.returncode == 0, res.stderr
     assert "reusing" in res.stderr and "computing" not in res.stderr
+    assert "up to date" in res.stderr and png.stat().st_mtime_ns == before  # not redrawn
 
 
 def test_changed_parameters_are_not_reused(smoke_dir, tmp_path):
@@ -62,7 +65,7 @@ def test_changed_parameters_are_not_reused(smoke_dir, tmp_path):
     side.write_text(json.dumps(record))
     res = run_cli("fig", "2", "--preset", "smoke", "--out-dir", smoke_dir)
     assert res.returncode == 0, res.stderr
-    assert "computing" in res.stderr
+    assert "computing" in res.stderr and "up to date" not in res.stderr  # and redrawn
 
 
 def test_show_params_prints_provenance(smoke_dir):
