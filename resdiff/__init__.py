@@ -1,5 +1,6 @@
 """resdiff: regenerate the figures of "Doubly infinite residual networks: a diffusion
 process approach" (Peluchetti & Favaro)."""
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -7,8 +8,10 @@ from pathlib import Path
 __version__ = "0.1.0"
 
 
+@functools.lru_cache(maxsize=None)
 def source_digest(skip=()):
-    """A hash of resdiff's own ``.py`` sources, less the top-level folders in ``skip``."""
+    """A hash of resdiff's own ``.py`` sources, less the top-level folders in ``skip``
+    (a tuple); read once per process."""
     digest = hashlib.sha256()
     root = Path(__file__).resolve().parent
     for path in sorted(root.rglob("*.py")):

@@ -5,7 +5,6 @@ the sidecar), so an interrupted run never leaves a CSV whose sidecar claims it c
 The sidecar is the provenance record and the cache key (:func:`cached`).
 """
 import contextlib
-import functools
 import json
 import os
 import platform
@@ -164,7 +163,6 @@ def normalise(params):
     return json.loads(json.dumps(params, sort_keys=True, default=_json_default))
 
 
-@functools.lru_cache(maxsize=1)
 def computation_digest():
     """Hash of the sources that compute results (all but the plotting code): a cached
     CSV made by other code is not reused, whatever the version number says."""

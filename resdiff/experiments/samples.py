@@ -61,7 +61,6 @@ RNG_COST, PHI_COST = 8.0, 10.0
 COV_POINTS = 128          # keep the conditional covariance when there are at most this many
 QUANTILE_BLOCK_BYTES = 64 * 2**20
 SE_BATCHES = 10
-DIVERGENCE_BOUND = driver.DIVERGENCE_BOUND
 _MEMO_BYTES = 512 * 2**20
 MIN_CHUNK_WORK = 5e7       # multiply-adds per chunk at least (~25 ms on one core)
 MAX_CHUNK_WORK = 2e10      # and at most (~1 s on 2 cores): Ctrl-C is honoured between chunks
@@ -240,7 +239,7 @@ def _run(model, act, depth, width, sigma_w2, sigma_b2, points, draws, key, sampl
 
     def kernel(start, count):
         y, var, rank = fn(key, start, count, zz, depth, width, sigma_w2, sigma_b2, act.code,
-                          cov_sum, DIVERGENCE_BOUND)
+                          cov_sum, driver.DIVERGENCE_BOUND)
         parts["var"].append(var)
         parts["rank"].append(rank)
         return y
@@ -307,17 +306,16 @@ def point_draws(model, activation, depth, width, sigma_w2, sigma_b2, points, dra
         # far smaller (deep networks at the edge of chaos): measure it on draw 0
         key = rng.stream_key(seed, f"{purpose}/{model}/gram")
         pilot = ff.gram_paths(key, 0, 1, ff.as_inputs(points), depth, width, sigma_w2,
-                              sigma_b2, act.code, np.zeros((0, 0)), DIVERGENCE_BOUND)[2]
+                              sigma_b2, act.code, np.zeros((0, 0)),
+                              driver.DIVERGENCE_BOUND)[2]
         if np.isfinite(pilot[0]):
             sampler = choose_sampler(model, m, width, rank=float(pilot[0]))
     key = rng.stream_key(seed, f"{purpose}/{model}/{sampler}")
     out = _run(model, act, depth, width, sigma_w2, sigma_b2, points, draws, key, sampler,
                want_cov, label)
-    bad = driver.divergent_rows(out["y"])
-    if "var" in out:
-        bad |= ~np.isfinite(out["var"]).all(axis=1)
-        out["var"][bad] = np.nan
-    out["y"][bad] = np.nan
+    # the ResNet kernels mark only non-finite draws; the feedforward ones already applied
+    # the bound to y and to the conditional variances (feedforward._accumulate)
+    out["y"][driver.divergent_rows(out["y"])] = np.nan
     out["sampler"] = sampler
     if pilot is not None:
         out["pilot_rank"] = float(pilot[0])
@@ -366,7 +364,7 @@ def _simulate(model, activation, depth, width, sigma_w2, sigma_b2, z_out, z_min,
                           f"D = {width}, sigma_w2 = {sigma_w2:g}, sigma_b2 = {sigma_b2:g})")
     if n_bad:
         warnings.append(f"{n_bad} of {draws} draws diverged (output non-finite or beyond "
-                        f"{DIVERGENCE_BOUND:g}); they are left out of every statistic")
+                        f"{driver.DIVERGENCE_BOUND:g}); they are left out of every statistic")
     meta = {
         "model": model, "activation": activation, "sigma_w2": sigma_w2,
         "sigma_b2": sigma_b2, "phi_prime_0": act.d1_at_0, "phi_second_0": act.d2_at_0,
