@@ -29,6 +29,7 @@ from numba import njit, prange
 
 from ..models import phi
 from ..rng import fill_normal, new_state
+from .linalg import next_pivot
 
 CHOL_REL_TOL = 1e-13
 
@@ -71,12 +72,7 @@ def lazy_pivoted_cholesky(A, scale, shift, F, d, used, rel_tol):
         return 0
     floor = rel_tol * dmax
     for j in range(n):
-        p = -1
-        best = floor
-        for i in range(n):
-            if not used[i] and d[i] > best:
-                best = d[i]
-                p = i
+        p = next_pivot(d, used, floor)
         if p < 0:
             return j
         used[p] = True

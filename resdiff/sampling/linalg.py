@@ -6,6 +6,19 @@ from numba import njit
 
 
 @njit(cache=True)
+def next_pivot(d, used, floor):
+    """Index of the largest remaining pivot ``d[i]`` (``used[i]`` false) above ``floor``;
+    -1 when there is none (the factor's rank is reached)."""
+    p = -1
+    best = floor
+    for i in range(d.shape[0]):
+        if not used[i] and d[i] > best:
+            best = d[i]
+            p = i
+    return p
+
+
+@njit(cache=True)
 def pivoted_cholesky(S, F, rel_tol):
     """Factor the PSD matrix ``S`` (N x N) as ``F[:, :k] @ F[:, :k].T``; return ``k``.
 
@@ -28,12 +41,7 @@ def pivoted_cholesky(S, F, rel_tol):
         return 0
     floor = rel_tol * dmax
     for j in range(n):
-        p = -1
-        best = floor
-        for i in range(n):
-            if not used[i] and d[i] > best:
-                best = d[i]
-                p = i
+        p = next_pivot(d, used, floor)
         if p < 0:
             return j
         used[p] = True
