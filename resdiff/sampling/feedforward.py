@@ -29,7 +29,7 @@ from numba import njit, prange
 
 from ..models import phi
 from ..rng import fill_normal, new_state
-from .linalg import next_pivot
+from .linalg import next_pivot, pivot_floor
 
 CHOL_REL_TOL = 1e-13
 
@@ -62,15 +62,12 @@ def lazy_pivoted_cholesky(A, scale, shift, F, d, used, rel_tol):
     work arrays of length N.
     """
     n = A.shape[0]
-    dmax = 0.0
     for i in range(n):
         d[i] = scale * _dot(A[i], A[i]) + shift
         used[i] = False
-        if d[i] > dmax:
-            dmax = d[i]
-    if not dmax > 0.0:  # also catches NaN
+    floor = pivot_floor(d, rel_tol)
+    if floor < 0.0:
         return 0
-    floor = rel_tol * dmax
     for j in range(n):
         p = next_pivot(d, used, floor)
         if p < 0:

@@ -6,6 +6,17 @@ from numba import njit
 
 
 @njit(cache=True)
+def pivot_floor(d, rel_tol):
+    """``rel_tol`` times the largest diagonal entry ``d[i]``, the smallest pivot taken;
+    -1 when no entry is positive (NaN entries are never pivots)."""
+    dmax = 0.0
+    for i in range(d.shape[0]):
+        if d[i] > dmax:
+            dmax = d[i]
+    return rel_tol * dmax if dmax > 0.0 else -1.0
+
+
+@njit(cache=True)
 def next_pivot(d, used, floor):
     """Index of the largest remaining pivot ``d[i]`` (``used[i]`` false) above ``floor``;
     -1 when there is none (the factor's rank is reached)."""
@@ -33,13 +44,9 @@ def pivoted_cholesky(S, F, rel_tol):
     for i in range(n):
         d[i] = S[i, i]
     used = np.zeros(n, np.bool_)
-    dmax = 0.0
-    for i in range(n):
-        if d[i] > dmax:
-            dmax = d[i]
-    if not dmax > 0.0:  # also catches NaN
+    floor = pivot_floor(d, rel_tol)
+    if floor < 0.0:
         return 0
-    floor = rel_tol * dmax
     for j in range(n):
         p = next_pivot(d, used, floor)
         if p < 0:
