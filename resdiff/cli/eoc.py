@@ -4,7 +4,7 @@ import click
 from . import options
 
 
-@click.command()
+@click.command(short_help="Edge of chaos of the feedforward network: sigma_w^2, q*.")
 @click.option("--activation", type=options.ACTIVATION, default="tanh", show_default=True)
 @click.option("--sigma-b2", type=options.VARIANCE, default=None,
               help="Bias variance sigma_b^2 (default: 0.05; relu 0).")

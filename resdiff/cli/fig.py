@@ -18,7 +18,7 @@ class FigureArg(click.ParamType):
         return n
 
 
-@click.command()
+@click.command(short_help="Compute (or reuse) the data of a figure and draw it.")
 @click.argument("number", type=FigureArg())
 @click.option("--preset", type=click.Choice(["paper", "quick", "smoke"]), default="quick",
               show_default=True,

@@ -3,7 +3,7 @@ import click
 from . import options
 
 
-@click.command()
+@click.command(short_help="Figure 2: output draws at inputs z: ResNet, SDE, limit.")
 @click.option("--depth", "-L", type=options.POSITIVE, default=500, show_default=True,
               help="Number of residual layers L (dt = 1/L).")
 @click.option("--width", "-D", type=options.POSITIVE, default=500, show_default=True,

@@ -3,7 +3,8 @@ import click
 from . import options
 
 
-@click.command("mnist-kernel")
+@click.command("mnist-kernel",
+               short_help="Figure 6, dashed line: MNIST kernel regression accuracy.")
 @click.option("--n-train", type=click.IntRange(1, 60000), default=20000, show_default=True,
               help="Training images, drawn at random (by --seed) from the 60,000.")
 @click.option("--noise", type=options.FiniteFloat(min=0.0, min_open=True), default=None,

@@ -3,7 +3,8 @@ import click
 from . import options
 
 
-@click.command("ntk-convergence")
+@click.command("ntk-convergence",
+               short_help="Figure 3: the finite NTK of the resnet model and its limit.")
 @click.option("--sizes", type=options.IntList(), default="10,20,50,100,200,500",
               show_default=True, help="Comma-separated sizes L = D (depth = width).")
 @click.option("--draws", type=options.DRAWS, default=100, show_default=True,

@@ -56,7 +56,7 @@ def _check_common(model, activation, z_min, z_max, sigma_w2, sigma_b2, nodes):
     return resolve_sigmas(model, activation, sigma_w2, sigma_b2)
 
 
-@click.command()
+@click.command(short_help="Figures 1, 4, 8: function draws of the output over inputs.")
 @_model_options
 @click.option("--inputs", type=click.IntRange(min=2), default=400, show_default=True,
               help="Number of inputs, evenly spaced on [z-min, z-max], both ends included "
@@ -91,7 +91,7 @@ def samples(model, activation, depth, width, z_min, z_max, draws, sigma_w2, sigm
     options.run_and_write("samples", run, params, out, quiet)
 
 
-@click.command()
+@click.command(short_help="Figure 5: output correlation over a grid of input pairs.")
 @_model_options
 @click.option("--grid", type=click.IntRange(min=2), default=80, show_default=True,
               help="Grid points per axis, evenly spaced on [z-min, z-max], both ends "

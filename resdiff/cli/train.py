@@ -8,7 +8,8 @@ OPTIMIZER_HELP = ("gd: full-batch gradient descent; sgd: mini-batch (--batch-siz
                   "descent; adam-full: full-batch Adam; adam: mini-batch Adam.")
 
 
-@click.command("mnist-train")
+@click.command("mnist-train",
+               short_help="Figures 6-7: train a completed ResNet on MNIST.")
 @click.option("--arch", type=click.Choice(["fc", "conv"]), default="fc", show_default=True,
               help="fc: completed FC ResNet (Fig. 6); conv: completed conv ResNet (Fig. 7).")
 @click.option("--size", type=options.POSITIVE, default=10, show_default=True,
