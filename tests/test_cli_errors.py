@@ -44,6 +44,8 @@ CASES = [
     ("train-missing-dir", ["mnist-train", "--data-dir", "/nonexistent/mnist", "--epochs", "1"],
      "/nonexistent/mnist"),
     ("fig-unknown", ["fig", "9"], "9"),
+    ("fig-list-unknown", ["fig", "2,9"], "9"),
+    ("fig-list-junk", ["fig", "2,x"], "'x'"),
     ("fig-preset", ["fig", "2", "--preset", "nosuch"], "--preset"),
     ("out-under-a-file", SMALL_KDE + ["--out", "/etc/hostname/k.csv"], "/etc/hostname"),
     # /proc takes no new files, not even from root (the permission test below skips root)

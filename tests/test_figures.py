@@ -98,3 +98,11 @@ def test_seed_option_keeps_its_own_data(smoke_dir):
     from PIL import Image
     meta = json.loads(Image.open(smoke_dir / "fig8.png").info["Description"])
     assert all("seed7" in side for side in meta["sidecars"].values())
+
+
+def test_list_of_figures_shows_each(smoke_dir):
+    res = run_cli("fig", "3,2,3", "--preset", "smoke", "--out-dir", smoke_dir, "--show-params")
+    assert res.returncode == 0, res.stderr
+    titles = [line.split(":")[0] for line in res.stdout.splitlines()
+              if line.startswith("figure ")]
+    assert titles == ["figure 3", "figure 2"]  # in the order given, once each

@@ -4,22 +4,29 @@ from . import options
 
 
 class FigureArg(click.ParamType):
-    name = "N|all"
+    """``all``, one figure number, or a comma-separated list (``1,4,5``): a list of ints."""
+    name = "N[,N...]|all"
 
     def convert(self, value, param, ctx):
-        if str(value).lower() == "all":
-            return "all"
-        try:
-            n = int(value)
-        except ValueError:
-            self.fail(f"{value!r} is not a figure number (1-8) or 'all'", param, ctx)
-        if not 1 <= n <= 8:
-            self.fail(f"{n} is not a figure of the paper (1-8)", param, ctx)
-        return n
+        if isinstance(value, list):
+            return value
+        if str(value).strip().lower() == "all":
+            return list(range(1, 9))
+        numbers = []
+        for item in str(value).split(","):
+            try:
+                n = int(item)
+            except ValueError:
+                self.fail(f"{item.strip()!r} is not a figure number (1-8) or 'all'", param, ctx)
+            if not 1 <= n <= 8:
+                self.fail(f"{n} is not a figure of the paper (1-8)", param, ctx)
+            if n not in numbers:
+                numbers.append(n)
+        return numbers
 
 
 @click.command(short_help="Compute (or reuse) the data of a figure and draw it.")
-@click.argument("number", type=FigureArg())
+@click.argument("numbers", metavar="NUMBERS", type=FigureArg())
 @click.option("--preset", type=click.Choice(["paper", "quick", "smoke"]), default="quick",
               show_default=True,
               help="paper: the paper's scale; quick: all eight in about 15 min on 2 cores; "
@@ -35,19 +42,17 @@ class FigureArg(click.ParamType):
               help="Seed of every dataset of the figure (0 reproduces the committed "
                    "figures); other seeds keep their own CSVs beside seed 0's.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or informational lines.")
-def fig(number, preset, out_dir, data_dir, force, show_params, seed, quiet):
-    """Compute (or reuse) the data of figure NUMBER (1-8, or all) and draw it as
-    OUT_DIR/figN.pdf and OUT_DIR/figN.png."""
+def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, quiet):
+    """Compute (or reuse) the data of figure NUMBERS (1-8, a comma-separated list such as
+    1,4,5, or all) and draw each as OUT_DIR/figN.pdf and OUT_DIR/figN.png.
+
+    Figures run in one process share the simulations they have in common (Fig. 5 reuses
+    those of Figs. 1 and 4). With several figures a failing one is reported and the
+    others are still drawn; the command then exits with code 2.
+    """
     from .. import pipeline, progress
     from ..errors import UserError
-    from ..figures import FIGURES
     progress.set_quiet(quiet)
-    numbers = sorted(FIGURES) if number == "all" else [number]
-    if number == "all":
-        missing = [n for n in range(1, 9) if n not in FIGURES]
-        if missing:
-            progress.warn(f"figures {', '.join(map(str, missing))} are not implemented yet; "
-                          "skipping them")
     failed = []
     for n in numbers:
         if show_params:
@@ -57,9 +62,9 @@ def fig(number, preset, out_dir, data_dir, force, show_params, seed, quiet):
             pipeline.make_figure(n, preset, out_dir, force=force, data_dir=data_dir,
                                  seed=seed)
         except UserError as exc:
-            if number != "all":
+            if len(numbers) == 1:
                 raise
-            progress.warn(f"fig {n}: {exc}")  # `all`: draw the others, fail at the end
+            progress.warn(f"fig {n}: {exc}")  # several: draw the others, fail at the end
             failed.append(n)
     if failed:
         raise UserError(f"figure(s) {', '.join(map(str, failed))} could not be made "
