@@ -54,6 +54,13 @@ def cli():
     return run_cli
 
 
+DATA_DIR = os.environ.get("RESDIFF_DATA_DIR")
+HAVE_MNIST = bool(DATA_DIR) and Path(DATA_DIR, "train-images-idx3-ubyte.gz").is_file()
+needs_mnist = pytest.mark.skipif(
+    not HAVE_MNIST, reason="MNIST not found: set RESDIFF_DATA_DIR to the directory of the "
+                           "four MNIST files (make test sets it to ../shared/mnist)")
+
+
 @pytest.fixture
 def mnist_dir():
     """The real MNIST files from $RESDIFF_DATA_DIR; skip (with the reason) when absent."""

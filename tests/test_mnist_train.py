@@ -23,15 +23,10 @@ torch = pytest.importorskip("torch", reason="PyTorch (the `train` extra) is not 
 from resdiff import limits, progress  # noqa: E402
 from resdiff.errors import UserError  # noqa: E402
 from resdiff.mnist import models, train  # noqa: E402
-from tests.conftest import default_sigint  # noqa: E402
+from tests.conftest import DATA_DIR, default_sigint, needs_mnist  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
-DATA_DIR = os.environ.get("RESDIFF_DATA_DIR")
-HAVE_MNIST = bool(DATA_DIR) and Path(DATA_DIR, "train-images-idx3-ubyte.gz").is_file()
-needs_mnist = pytest.mark.skipif(
-    not HAVE_MNIST, reason="MNIST not found: set RESDIFF_DATA_DIR to the directory of the "
-                           "four MNIST files (make test sets it to ../shared/mnist)")
 RESDIFF = [sys.executable, "-m", "resdiff"]
 
 
