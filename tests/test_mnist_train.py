@@ -271,22 +271,23 @@ def _train(tmp_path=None, **kw):
 
 @needs_mnist
 def test_small_fc_model_learns_mnist():
-    """D = L = 10, Adam at 0.1 (the best rate for D = L = 10 in docs/lr_sweep.md; the
-    default, 0.01, is the best at D = L = 100), 3 epochs: above 80% test accuracy.
+    """D = L = 10, Adam: above 80% test accuracy on the full test set, two ways.
 
-    With 20,000 images (the default and the paper's number): 0.855-0.867 over seeds
-    0-2 here. With 2,000 images, as the issue first asked, 3 epochs give 0.55-0.61 at
-    this rate and even 30 epochs only 0.79-0.84, around the 78.1% of the limiting
-    kernel regression on those 2,000 images (docs/training.md), so that variant is
-    checked against a lower bar: far above chance after 3 epochs.
+    The issue's own setting (2,000 images, 3 epochs = 30 Adam steps) cannot get there:
+    0.26-0.44 at the default rate and at most 0.61 at any rate, and PyTorch's standard
+    parametrisation of the same layers does no better (scripts/thirty_adam_steps.py,
+    docs/training.md). So the check keeps one of its two numbers and changes the other:
+    3 epochs on the default 20,000 images at 0.1 (the best rate for D = L = 10 in
+    docs/lr_sweep.md; 0.855-0.867 over seeds 0-2), and the 2,000 images at the default
+    rate for the paper's 120 epochs (0.84; above 0.80 from epoch 50).
     """
     res = _train(size=10, optimizer="adam", lr=0.1, epochs=3, n_train=20000, n_test=None,
                  seed=0)
     assert res.frame["test_accuracy"].iloc[-1] > 0.80
     assert res.frame["train_loss"].is_monotonic_decreasing
-    small = _train(size=10, optimizer="adam", lr=0.1, epochs=3, n_train=2000, n_test=None,
-                   seed=0)
-    assert small.frame["test_accuracy"].iloc[-1] > 0.5
+    small = _train(size=10, optimizer="adam", lr=None, epochs=120, n_train=2000,
+                   n_test=None, seed=0)
+    assert small.frame["test_accuracy"].iloc[-1] > 0.80
 
 
 @needs_mnist
