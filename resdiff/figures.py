@@ -100,7 +100,7 @@ _FC_SCALE = dict(
 )
 _CONV_SCALE = dict(
     paper=dict(sizes=[10, 25, 50, 100, 150], epochs=120, n_train=20000, n_test=None),
-    quick=dict(sizes=[2, 4, 8], epochs=20, n_train=1000, n_test=1000),
+    quick=dict(sizes=[2, 4, 8], epochs=20, n_train=2000, n_test=1000),
     smoke=dict(sizes=[2, 4], epochs=1, n_train=200, n_test=200),
 )
 
