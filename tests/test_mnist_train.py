@@ -327,6 +327,11 @@ def test_resume_after_an_interrupted_epoch_repeats_the_uninterrupted_run(
     # a checkpoint of another run is refused, not silently continued
     with pytest.raises(UserError, match="different run"):
         _train(optimizer=optimizer, checkpoint=str(ckpt), resume=True, lr=0.123)
+    # ... nor one written by other computing code (a fix must not be mixed with old epochs)
+    from resdiff import io
+    monkeypatch.setattr(io, "computation_digest", lambda: "0" * 16)
+    with pytest.raises(UserError, match="differs in: source_digest"):
+        _train(optimizer=optimizer, checkpoint=str(ckpt), resume=True)
 
 
 @needs_mnist

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import __version__
+from .. import __version__, io
 from ..errors import UserError
 from . import Result
 
@@ -117,7 +117,7 @@ def _train_one(split, *, arch, size, optimizer, batch_size, epochs, lr, n_train,
                   batch_size=int(batch_size), epochs=int(epochs), lr=float(lr),
                   n_train=int(n_train), seed=int(seed), sigma_w2=float(sigma_w2),
                   sigma_b2=float(sigma_b2), n_test=None if n_test is None else int(n_test),
-                  version=__version__)
+                  version=__version__, source_digest=io.computation_digest())
     rows, meta = train.fit(model, data, optimizer=optimizer, lr=float(lr),
                            batch_size=batch_size, epochs=epochs, seed=seed, device=dev,
                            config=config, checkpoint=checkpoint, resume=resume,
@@ -173,7 +173,8 @@ def cache_root():
 
 
 def _run_key(params):
-    text = json.dumps({**params, "version": __version__}, sort_keys=True)
+    text = json.dumps({**params, "version": __version__,
+                       "source_digest": io.computation_digest()}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -186,8 +187,8 @@ def mnist_train_sizes(*, arch, sizes, optimizer, batch_size=200, epochs=120, lr=
     """:func:`mnist_train` for each ``D = L`` in ``sizes``, rows concatenated.
 
     Each size writes a checkpoint (after the first epoch, then at most once a minute)
-    under ``~/.cache/resdiff/train/KEY/`` (KEY: a hash of its parameters and the
-    version) and records its rows there when done, so a rerun after an interruption
+    under ``~/.cache/resdiff/train/KEY/`` (KEY: a hash of its parameters, the
+    version and the computing sources) and records its rows there when done, so a rerun after an interruption
     skips finished sizes and resumes the unfinished one. Once every size is done those
     files are removed.
     """
