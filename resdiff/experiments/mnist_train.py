@@ -187,10 +187,10 @@ def mnist_train_sizes(*, arch, sizes, optimizer, batch_size=200, epochs=120, lr=
     """:func:`mnist_train` for each ``D = L`` in ``sizes``, rows concatenated.
 
     Each size writes a checkpoint (after the first epoch, then at most once a minute)
-    under ``~/.cache/resdiff/train/KEY/`` (KEY: a hash of its parameters, the
-    version and the computing sources) and records its rows there when done, so a rerun after an interruption
-    skips finished sizes and resumes the unfinished one. Once every size is done those
-    files are removed.
+    under ``~/.cache/resdiff/train/KEY/`` (KEY: a hash of its parameters, the version
+    and the computing sources) and records its rows there when done, so a rerun after
+    an interruption skips finished sizes and resumes the unfinished one. Once every
+    size is done those files are removed.
     """
     for size in sizes:
         _validate(arch, size, optimizer, batch_size, epochs, lr, n_train, n_test)
