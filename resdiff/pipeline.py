@@ -79,11 +79,12 @@ def make_figure(number, preset, out_dir, force=False, data_dir=None, seed=0):
         raise UserError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
     spec = figure_spec(number)
     out_dir = Path(out_dir)
+    paths = {name: data_path(out_dir, preset, number, name, seed) for name in spec.datasets}
     sidecars = {}
     started = time.time()
     for name, dataset in spec.datasets.items():
         params = spec.params(name, preset, seed)
-        path = data_path(out_dir, preset, number, name, seed)
+        path = paths[name]
         io.check_writable(path, what="figure data")
         if not force and io.cached(path, params):
             info(f"fig {number}: reusing {path}")
@@ -97,7 +98,6 @@ def make_figure(number, preset, out_dir, force=False, data_dir=None, seed=0):
             io.write_result(path, result.frame, params, result.meta,
                             command=f"fig {number} --preset {preset}", started=t0)
         sidecars[name] = io.read_sidecar(path)
-    paths = {name: data_path(out_dir, preset, number, name, seed) for name in spec.datasets}
     provenance = {
         "resdiff": __version__, "figure": number, "preset": preset,
         "sidecars": {name: str(io.sidecar_path(path)) for name, path in paths.items()},

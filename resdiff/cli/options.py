@@ -10,6 +10,7 @@ import click
 
 from .. import progress as _progress
 
+
 class FiniteFloat(click.FloatRange):
     """A float within the range that is also finite: click's ranges let NaN through
     (every comparison with NaN is false) and inf is no input any formula here accepts."""
