@@ -80,9 +80,10 @@ def test_cli_writes_csv_and_sidecar(cli, tmp_path):
         assert key in side
 
 
-def test_divergent_rows_flag_non_finite_and_huge_outputs():
+def test_mark_divergent_flags_non_finite_and_huge_outputs():
     """One bound for every subcommand (kde, samples, correlation, ntk-convergence), so the
     count does not depend on where the sampler happens to overflow."""
     from resdiff.sampling import driver
     v = np.array([[1.0, 2.0], [np.nan, 0.0], [1e151, 0.0], [-np.inf, 1.0], [1e149, -1e149]])
-    assert driver.divergent_rows(v).tolist() == [False, True, True, True, False]
+    assert driver.mark_divergent(v).tolist() == [False, True, True, True, False]
+    assert np.isnan(v[1:4]).all() and v[0].tolist() == [1.0, 2.0]  # rows NaN, in place

@@ -59,9 +59,7 @@ def kde(*, depth, width, draws, z, sigma_w2, sigma_b2, activation, methods, seed
                                     act.code, act.d1_at_0, act.d2_at_0, mode, 0)
 
             out = driver.run_chunked(kernel, draws, f"kde {method:8s}")
-        rows = driver.divergent_rows(out)
-        out[rows] = np.nan  # beyond the bound counts as divergent, as in `samples`
-        bad = int(rows.sum())
+        bad = int(driver.mark_divergent(out).sum())
         meta["divergent"][method] = bad
         if bad and method != "analytic":
             warnings.append(f"{method}: {bad} of {draws} draws diverged (non-finite or "

@@ -58,8 +58,7 @@ def ntk_convergence(*, sizes, draws, z, sigma_w2, sigma_b2, activation, seed):
         t0 = time.time()
         out = driver.run_chunked(kernel, draws, f"ntk L=D={size:<4d}")
         meta["seconds"][str(size)] = round(time.time() - t0, 3)
-        bad = driver.divergent_rows(out[:, :2])
-        out[bad] = np.nan
+        bad = driver.mark_divergent(out, out[:, :2])
         meta["divergent"][str(size)] = int(bad.sum())
         if bad.any():
             warnings.append(f"L = D = {size}: {int(bad.sum())} of {draws} draws diverged "

@@ -315,7 +315,7 @@ def point_draws(model, activation, depth, width, sigma_w2, sigma_b2, points, dra
                want_cov, label)
     # the ResNet kernels mark only non-finite draws; the feedforward ones already applied
     # the bound to y and to the conditional variances (feedforward._accumulate)
-    out["y"][driver.divergent_rows(out["y"])] = np.nan
+    driver.mark_divergent(out["y"])
     out["sampler"] = sampler
     if pilot is not None:
         out["pilot_rank"] = float(pilot[0])

@@ -61,9 +61,12 @@ def run_chunked(kernel, n_draws, label, chunk=None):
 DIVERGENCE_BOUND = 1e150
 
 
-def divergent_rows(values):
-    """Boolean mask of draws (rows) with an output that is not finite or beyond
-    DIVERGENCE_BOUND in absolute value."""
-    values = np.asarray(values)
+def mark_divergent(values, checked=None):
+    """Set to NaN, in place, the draws (rows) of ``values`` with an output in ``checked``
+    (default: all of ``values``) that is not finite or beyond DIVERGENCE_BOUND in
+    absolute value; return their boolean mask."""
+    checked = values if checked is None else np.asarray(checked)
     with np.errstate(invalid="ignore"):
-        return ~(np.abs(values.reshape(values.shape[0], -1)) <= DIVERGENCE_BOUND).all(axis=1)
+        bad = ~(np.abs(checked.reshape(checked.shape[0], -1)) <= DIVERGENCE_BOUND).all(axis=1)
+    values[bad] = np.nan
+    return bad
