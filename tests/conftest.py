@@ -1,4 +1,5 @@
 import resdiff  # noqa: F401  (first: keys the Numba cache on the sources)
+import importlib.util
 import os
 import subprocess
 import sys
@@ -54,6 +55,7 @@ def cli():
     return run_cli
 
 
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
 DATA_DIR = os.environ.get("RESDIFF_DATA_DIR")
 HAVE_MNIST = bool(DATA_DIR) and Path(DATA_DIR, "train-images-idx3-ubyte.gz").is_file()
 needs_mnist = pytest.mark.skipif(

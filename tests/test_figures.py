@@ -1,24 +1,19 @@
 """Every figure at the smoke preset (issue 7): valid PDF and PNG files, provenance,
 cache reuse and clean errors."""
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from resdiff.figures import FIGURES, PRESETS
-from tests.conftest import HAVE_MNIST, run_cli
+from tests.conftest import HAVE_MNIST, HAVE_TORCH, run_cli
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 # Figs. 6-7 train on MNIST with PyTorch: without either they are left to the MNIST tests'
 # skip messages, and the other six are still checked
-try:
-    import torch  # noqa: F401
-    CAN_TRAIN = HAVE_MNIST
-except ImportError:
-    CAN_TRAIN = False
+CAN_TRAIN = HAVE_MNIST and HAVE_TORCH
 SMOKE_FIGURES = list(range(1, 9)) if CAN_TRAIN else [1, 2, 3, 4, 5, 8]
 needs_training = pytest.mark.skipif(not CAN_TRAIN, reason="Figs. 6-7 need MNIST and PyTorch")
 

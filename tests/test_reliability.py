@@ -1,19 +1,12 @@
 """Determinism across runs and thread counts, and clean interruption (issue 9)."""
-import importlib.util
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, default_sigint, run_cli
-
-HAVE_TORCH = importlib.util.find_spec("torch") is not None
-MNIST = os.environ.get("RESDIFF_DATA_DIR")
-HAVE_MNIST = bool(MNIST) and Path(MNIST, "train-images-idx3-ubyte.gz").exists()
+from tests.conftest import HAVE_MNIST, HAVE_TORCH, ROOT, default_sigint, run_cli
 
 # the smallest run of every subcommand that writes a CSV
 COMMANDS = {

@@ -1,6 +1,5 @@
 """Figure 2: 2-D KDE of (y(z1), y(z2)) per method (left); 1-D KDE + histogram of
 y(z1) (centre) and y(z2) (right)."""
-import numpy as np
 import seaborn as sns
 
 from .style import METHOD_COLOURS, caption, new_figure
