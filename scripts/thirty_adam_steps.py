@@ -9,12 +9,14 @@ initialisation) and the full 10,000-image test set, the final test accuracy of
 * `standard`: the same architecture initialised the way PyTorch's `nn.Linear` does
   (standard parametrisation: input 784 -> 10 without bias, 10 residual layers
   `x += tanh(W x + b)` with `nn.Linear(10, 10)`, output 10 -> 10 without bias), trained
-  identically; it tells whether the NTK parametrisation is what holds the model back;
-* `linear`: a linear classifier 784 -> 10 (no width-10 bottleneck), trained identically;
+  by resdiff's own steps, batch order and evaluation; it tells whether the NTK
+  parametrisation is what holds the model back;
+* `linear`: a linear classifier 784 -> 10 (no width-10 bottleneck), trained the same way;
 
 for each learning rate in `--lrs`, plus the limiting kernel regression (kernel eq. 37,
 noise 1/n) on the same images, the value wide networks trained to convergence approach.
-Mean MSE over the one-hot entries, batches of 200 in a fresh permutation per epoch.
+Mean MSE over the one-hot entries, batches of 200 in a fresh permutation per epoch
+(`resdiff.mnist.train.epoch_permutation`).
 
     .venv/bin/python scripts/thirty_adam_steps.py --data-dir ../shared/mnist --seeds 0,1,2
 """
@@ -31,6 +33,7 @@ from torch import nn  # noqa: E402
 from resdiff import progress  # noqa: E402
 from resdiff.experiments.mnist_kernel import mnist_kernel  # noqa: E402
 from resdiff.experiments.mnist_train import load_split, mnist_train  # noqa: E402
+from resdiff.mnist import train  # noqa: E402
 
 SIZE, N_TRAIN, EPOCHS, BATCH = 10, 2000, 3, 200
 
@@ -52,20 +55,17 @@ class StandardResNet(nn.Module):
 
 
 def train_plain(model, split, lr, seed):
-    """Adam, batches of 200, EPOCHS epochs; final test accuracy."""
-    x, y, x_test, labels = (torch.from_numpy(a) for a in split[:4])
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(EPOCHS):
-        perm = torch.randperm(len(x), generator=gen)
-        for start in range(0, len(x), BATCH):
+    """Adam, batches of 200, EPOCHS epochs, with resdiff's own steps, batch order and
+    evaluation (resdiff.mnist.train); final test accuracy."""
+    data = train.TrainData.from_numpy(*split[:4], torch.device("cpu"))
+    opt = train.make_optimizer("adam", model.parameters(), lr)
+    n = data.x_train.shape[0]
+    for epoch in range(1, EPOCHS + 1):
+        perm = torch.as_tensor(train.epoch_permutation(seed, epoch, n))
+        for start in range(0, n, BATCH):
             idx = perm[start:start + BATCH]
-            loss = torch.mean((model(x[idx]) - y[idx]) ** 2)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    with torch.no_grad():
-        return (model(x_test).argmax(1) == labels).float().mean().item()
+            train._step(model, opt, data.x_train[idx], data.y_train[idx], BATCH)
+    return train.test_accuracy(model, data, n)
 
 
 def main(argv=None):
