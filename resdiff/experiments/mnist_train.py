@@ -16,12 +16,11 @@ import json
 import os
 import time
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .. import __version__, io
+from .. import __version__, io, sources
 from ..errors import UserError
 from . import Result
 
@@ -117,7 +116,7 @@ def _train_one(split, *, arch, size, optimizer, batch_size, epochs, lr, n_train,
                   batch_size=int(batch_size), epochs=int(epochs), lr=float(lr),
                   n_train=int(n_train), seed=int(seed), sigma_w2=float(sigma_w2),
                   sigma_b2=float(sigma_b2), n_test=None if n_test is None else int(n_test),
-                  version=__version__, source_digest=io.computation_digest())
+                  version=__version__, source_digest=code_digest())
     rows, meta = train.fit(model, data, optimizer=optimizer, lr=float(lr),
                            batch_size=batch_size, epochs=epochs, seed=seed, device=dev,
                            config=config, checkpoint=checkpoint, resume=resume,
@@ -168,13 +167,18 @@ def mnist_train(*, arch, size, optimizer, batch_size=200, epochs=120, lr=None,
 
 # --- figure curves: several sizes, resumable -------------------------------------------
 def cache_root():
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "resdiff" / "train"
+    return io.user_cache_dir("train")
+
+
+def code_digest():
+    """Digest of the code that trains (this module and what it imports): part of the
+    key of every checkpoint, so an interrupted run is never resumed by other code."""
+    return sources.code_digest(__name__)
 
 
 def _run_key(params):
     text = json.dumps({**params, "version": __version__,
-                       "source_digest": io.computation_digest()}, sort_keys=True)
+                       "source_digest": code_digest()}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -225,11 +229,9 @@ def mnist_train_sizes(*, arch, sizes, optimizer, batch_size=200, epochs=120, lr=
                     folder.rmdir()  # only succeeds when empty
             meta["wall_s"] = round(time.time() - t0, 3)
             folder.mkdir(parents=True, exist_ok=True)
-            tmp = done.with_name(f".rows.{os.getpid()}.tmp")
-            with open(tmp, "w") as fh:
+            with io.atomic_write(done) as fh:
                 json.dump({"params": params, "rows": frame.to_dict("records"),
                            "meta": meta}, fh)
-            os.replace(tmp, done)
             (folder / "checkpoint.pt").unlink(missing_ok=True)
         if meta.get("diverged_epoch") is not None:
             warnings.append(f"{arch} {optimizer} D=L={size} lr={lr:g}: training diverged "

@@ -25,7 +25,7 @@ per draw. A draw whose pre-activations stop being finite is marked divergent (Na
 import math
 
 import numpy as np
-from numba import njit, prange
+from ..jit import njit, prange
 
 from ..models import phi
 from ..rng import fill_normal, new_state
