@@ -40,8 +40,8 @@ def test_registry_has_all_eight_figures_with_every_preset():
                                     else n for n in range(1, 9)])
 def test_smoke_figure_files_are_valid_images(smoke_dir, number):
     import matplotlib.image as mpimg
-    png = smoke_dir / f"fig{number}.png"
-    pdf = smoke_dir / f"fig{number}.pdf"
+    png = smoke_dir / "smoke" / f"fig{number}.png"
+    pdf = smoke_dir / "smoke" / f"fig{number}.pdf"
     assert png.read_bytes()[:8] == PNG_MAGIC
     img = mpimg.imread(png)
     assert img.shape[0] > 200 and img.shape[1] > 200
@@ -57,7 +57,7 @@ def test_smoke_figure_files_are_valid_images(smoke_dir, number):
 
 
 def test_second_run_reuses_the_cache(smoke_dir):
-    png = smoke_dir / "fig2.png"
+    png = smoke_dir / "smoke" / "fig2.png"
     before = png.stat().st_mtime_ns
     res = run_cli("fig", "2", "--preset", "smoke", "--out-dir", smoke_dir)
     assert res.returncode == 0, res.stderr
@@ -104,7 +104,7 @@ def test_seed_option_keeps_its_own_data(smoke_dir):
     assert seven["params"]["seed"] == 7 and zero["params"]["seed"] == 0
     assert (data / "fig8-tanh-seed7.csv").read_bytes() != (data / "fig8-tanh.csv").read_bytes()
     from PIL import Image
-    meta = json.loads(Image.open(smoke_dir / "fig8.png").info["Description"])
+    meta = json.loads(Image.open(smoke_dir / "smoke" / "fig8.png").info["Description"])
     assert all("seed7" in side for side in meta["sidecars"].values())
 
 
