@@ -116,3 +116,18 @@ def test_list_of_figures_shows_each(tmp_path):
     assert titles == ["figure 3", "figure 2"]  # in the order given, once each
     from resdiff.cli.fig import FigureArg
     assert FigureArg().convert("all", None, None) == list(range(1, 9))
+
+
+def test_make_fign_runs_that_figure():
+    """`make figN` is a static pattern rule: a plain pattern rule is never tried for the
+    .PHONY targets fig1..fig8, and `make fig2` then did nothing."""
+    import shutil
+    import subprocess
+    from tests.conftest import ROOT
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    for n, preset in ((2, "quick"), (6, "paper")):
+        res = subprocess.run(["make", "-n", f"fig{n}", f"PRESET={preset}"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert f"resdiff fig {n} --preset {preset}" in res.stdout, res.stdout
