@@ -4,11 +4,10 @@ right), on one colour scale.
 
 On that scale a panel whose correlations all lie close to 1 (the feedforward networks)
 reads as one flat colour, which is the paper's message; so that its range is still
-visible, a panel spanning less than a tenth of the scale gets contour lines at its own
-levels and its minimum written in a corner.
+stated, every panel has its minimum written in a corner.
 """
 import numpy as np
-from matplotlib import colors, ticker
+from matplotlib import colors
 
 from .fig1 import model_label, wrapped
 from .style import caption, new_figure
@@ -23,27 +22,13 @@ def _matrix(frame):
     return z1, z2, wide.to_numpy()
 
 
-def _show_narrow_range(ax, z1, z2, rho, norm):
-    """Contours at the panel's own levels and its minimum, when its values span less
-    than a tenth of the shared colour scale (they would read as one colour)."""
+def _write_minimum(ax, rho):
+    """The panel's smallest correlation, in its lower left corner."""
     finite = rho[np.isfinite(rho)]
-    if finite.size == 0:
-        return
-    lo, hi = float(finite.min()), float(finite.max())
-    if hi - lo >= 0.1 * (norm.vmax - norm.vmin):
-        return
-    ax.text(0.03, 0.03, rf"min $\rho$ = {lo:.3f}", transform=ax.transAxes, fontsize=7,
-            va="bottom", ha="left",
-            bbox=dict(boxstyle="round,pad=0.25", fc="white", ec="none", alpha=0.85))
-    if hi - lo <= 0:
-        return
-    levels = ticker.MaxNLocator(nbins=4).tick_values(lo, hi)
-    levels = levels[(levels > lo) & (levels < hi)]
-    if levels.size == 0:
-        return
-    lines = ax.contour(z1, z2, np.ma.masked_invalid(rho), levels=levels, colors="0.25",
-                       linewidths=0.5)
-    ax.clabel(lines, fmt=lambda v: f"{v:.3g}", fontsize=5.5, inline=True)
+    if finite.size:
+        ax.text(0.03, 0.03, rf"min $\rho$ = {finite.min():.3f}", transform=ax.transAxes,
+                fontsize=7, va="bottom", ha="left",
+                bbox=dict(boxstyle="round,pad=0.25", fc="white", ec="none", alpha=0.85))
 
 
 def plot(frames, sidecars, preset):
@@ -62,7 +47,7 @@ def plot(frames, sidecars, preset):
             params, meta = side["params"], side.get("meta", {})
             image = ax.pcolormesh(z1, z2, np.ma.masked_invalid(rho), norm=norm,
                                   cmap="viridis", shading="nearest", rasterized=True)
-            _show_narrow_range(ax, z1, z2, rho, norm)
+            _write_minimum(ax, rho)
             ax.set_aspect("equal")
             size = (f"L = {params['depth']}, D = {params['width']}" if params["model"] == "resnet"
                     else f"{params['depth']} x {params['width']}")
