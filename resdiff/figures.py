@@ -2,8 +2,9 @@
 preset, and the function that draws it. This is the one place where the paper's
 settings (and the [our reading] choices of FIGURES.md) live.
 
-Presets: ``paper`` (the paper's scale), ``quick`` (default; the paper's network sizes with
-fewer draws, images and epochs), ``smoke`` (small sizes, for CI). Measured times: README.
+Presets: ``paper`` (the paper's scale), ``quick`` (default; fewer draws or inputs, and
+smaller networks, images and epochs for Figs. 2, 6 and 7), ``smoke`` (small sizes, for
+CI). Measured times: README.
 """
 from dataclasses import dataclass, field
 

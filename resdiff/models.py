@@ -3,6 +3,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
 from .jit import njit
 
 # Integer codes used inside Numba kernels.

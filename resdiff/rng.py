@@ -14,6 +14,7 @@ import math
 import zlib
 
 import numpy as np
+
 from .jit import njit
 
 _U64 = np.uint64

@@ -30,9 +30,9 @@ class FigureArg(click.ParamType):
 @click.option("--preset", type=click.Choice(["paper", "quick", "smoke"]), default="quick",
               show_default=True,
               help="paper: the paper's scale (Figs. 6-7 take days of CPU or a GPU); quick: "
-                   "the paper's network sizes with fewer draws, all eight in a few minutes "
-                   "on 2 cores; smoke: small sizes, about a minute, for CI (measured times: "
-                   "README).")
+                   "fewer draws or inputs (smaller networks for Figs. 2, 6, 7), all eight in a "
+                   "few minutes on 2 cores; smoke: small sizes, about a minute, for CI "
+                   "(measured times: README).")
 @click.option("--out-dir", type=click.Path(file_okay=False), default="figures",
               show_default=True,
               help="figN.pdf/png go to OUT_DIR/PRESET/, their CSVs to OUT_DIR/data/PRESET/.")

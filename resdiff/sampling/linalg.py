@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+
 from ..jit import njit
 
 
