@@ -111,10 +111,9 @@ def mnist_kernel_dynamics(*, n_train, dynamics, init, epochs, lr, batch_size, dr
     else:
         theta0 = [np.zeros((dim + 1, classes)) for _ in range(draws)]
     prepared = time.perf_counter()
+    rows = dyn.sparse_rows(z)
     if dynamics == "gd":  # every draw at once: the columns of one (Z + 1, K draws) theta
-        xty = np.empty((dim + 1, classes))
-        xty[:dim] = z.T @ y
-        xty[dim] = y.sum(axis=0)
+        xty = dyn.sparse_xty(*rows, y, dim)
         thetas, sq_err = dyn.gd(gram, np.tile(xty, draws), np.tile((y * y).sum(0), draws),
                                 np.hstack(theta0), scale, lr, n, classes, epochs)
         thetas = thetas.reshape(epochs, dim + 1, draws, classes).transpose(2, 0, 1, 3)
@@ -122,7 +121,6 @@ def mnist_kernel_dynamics(*, n_train, dynamics, init, epochs, lr, batch_size, dr
     else:
         thetas = np.empty((draws, epochs, dim + 1, classes))
         losses = np.empty((draws, epochs))
-        rows = dyn.sparse_rows(z)
         with progress(draws * epochs, f"mnist-kernel sgd, {draws} draw(s)") as bar:
             for d in range(draws):
                 thetas[d], losses[d] = dyn.sgd(rows, y, theta0[d], scale, lr, batch_size,

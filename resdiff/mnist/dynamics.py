@@ -22,7 +22,7 @@ dimensional feature space through ``X^T X`` (``X = [z, 1]``), never an n x n mat
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .. import rng
 from .data import epoch_permutation
@@ -61,6 +61,25 @@ def stability_bound(gram, scale, n, classes):
     return (2.0 / sharpness if sharpness > 0 else math.inf), sharpness
 
 
+@njit(cache=True, parallel=True)
+def _gram_step(gram, theta, xty, yy):
+    """``(G theta, sq_err)`` with ``sq_err_c = theta_c^T (G theta_c - 2 X^T Y_c) + Y_c^T
+    Y_c``; every output row is one thread's sum in a fixed order, so the bits do not
+    depend on the thread count (BLAS's small products did)."""
+    rows, cols = theta.shape
+    out = np.zeros((rows, cols))
+    for i in prange(rows):
+        for j in range(rows):
+            g = gram[i, j]
+            for c in range(cols):
+                out[i, c] += g * theta[j, c]
+    sq = yy.copy()
+    for i in range(rows):
+        for c in range(cols):
+            sq[c] += theta[i, c] * (out[i, c] - 2.0 * xty[i, c])
+    return out, sq
+
+
 def gd(gram, xty, yy, theta0, scale, lr, n, classes, epochs):
     """Full-batch GD, one step per epoch, for every column of ``theta0`` at once.
 
@@ -75,10 +94,11 @@ def gd(gram, xty, yy, theta0, scale, lr, n, classes, epochs):
     thetas = np.empty((epochs,) + theta.shape)
     sq_err = np.empty((epochs, theta.shape[1]))
     rate = (eta * np.asarray(scale))[:, None]
+    xty = np.ascontiguousarray(xty, dtype=np.float64)
+    yy = np.ascontiguousarray(yy, dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
         for e in range(epochs):
-            g_theta = gram @ theta
-            sq_err[e] = np.einsum("ic,ic->c", theta, g_theta - 2.0 * xty) + yy
+            g_theta, sq_err[e] = _gram_step(gram, theta, xty, yy)
             theta -= rate * (g_theta - xty)
             thetas[e] = theta
     return thetas, sq_err
@@ -92,6 +112,22 @@ def sparse_rows(z):
     indptr = np.zeros(z.shape[0] + 1, dtype=np.int64)
     np.cumsum(mask.sum(axis=1), out=indptr[1:])
     return indptr, np.nonzero(mask)[1].astype(np.int64), z[mask]
+
+
+@njit(cache=True)
+def sparse_xty(indptr, indices, values, y, dim):
+    """``X^T Y`` (Z + 1, K) for ``X = [z, 1]`` (``z``: :func:`sparse_rows`, Z = ``dim``)
+    summed in image order, a fixed order (BLAS's for this shape depends on its threads)."""
+    n, classes = y.shape
+    out = np.zeros((dim + 1, classes))
+    for i in range(n):
+        for p in range(indptr[i], indptr[i + 1]):
+            j, v = indices[p], values[p]
+            for k in range(classes):
+                out[j, k] += v * y[i, k]
+        for k in range(classes):
+            out[dim, k] += y[i, k]
+    return out
 
 
 @njit(cache=True)
