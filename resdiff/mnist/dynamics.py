@@ -115,18 +115,26 @@ def sparse_rows(z):
 
 
 @njit(cache=True)
-def sparse_xty(indptr, indices, values, y, dim):
-    """``X^T Y`` (Z + 1, K) for ``X = [z, 1]`` (``z``: :func:`sparse_rows`, Z = ``dim``)
-    summed in image order, a fixed order (BLAS's for this shape depends on its threads)."""
-    n, classes = y.shape
-    out = np.zeros((dim + 1, classes))
-    for i in range(n):
-        for p in range(indptr[i], indptr[i + 1]):
+def _add_xt(indptr, indices, values, rows, r, out):
+    """``out += X_rows^T r`` for ``X = [z, 1]`` (``z``: :func:`sparse_rows`), row ``i``
+    of ``r`` belonging to image ``rows[i]``; summed in that order, a fixed one."""
+    dim, classes = out.shape[0] - 1, out.shape[1]
+    for i in range(rows.shape[0]):
+        row = rows[i]
+        for p in range(indptr[row], indptr[row + 1]):
             j, v = indices[p], values[p]
             for k in range(classes):
-                out[j, k] += v * y[i, k]
+                out[j, k] += v * r[i, k]
         for k in range(classes):
-            out[dim, k] += y[i, k]
+            out[dim, k] += r[i, k]
+
+
+@njit(cache=True)
+def sparse_xty(indptr, indices, values, y, dim):
+    """``X^T Y`` (Z + 1, K), Z = ``dim``, in image order (BLAS's order for this shape
+    depends on its thread count)."""
+    out = np.zeros((dim + 1, y.shape[1]))
+    _add_xt(indptr, indices, values, np.arange(y.shape[0]), y, out)
     return out
 
 
@@ -152,14 +160,7 @@ def _sgd_epoch(indptr, indices, values, y, order, batch_size, theta, scale, two_
             for k in range(classes):
                 total += r[i, k] * r[i, k]
         grad[:] = 0.0                     # X_b^T r
-        for i in range(nb):
-            row = order[start + i]
-            for p in range(indptr[row], indptr[row + 1]):
-                j, v = indices[p], values[p]
-                for k in range(classes):
-                    grad[j, k] += v * r[i, k]
-            for k in range(classes):
-                grad[dim, k] += r[i, k]
+        _add_xt(indptr, indices, values, order[start:start + nb], r, grad)
         eta = two_lr_over_k / nb          # step_size(lr, nb, classes)
         for j in range(dim + 1):
             c = eta * scale[j]
