@@ -267,3 +267,35 @@ def test_cli_bad_input_is_one_line_and_no_file(tmp_path, args, option):
     assert res.returncode == 2 and option in res.stderr, res.stderr
     assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_fig6_draws_the_limit_left_only_and_names_networks_and_theory():
+    from resdiff.plots import fig6
+
+    def network(opt):
+        return pd.DataFrame([dict(arch="fc", optimizer=opt, size=s, epoch=2, train_loss=0.1,
+                                  test_accuracy=0.8, diverged=False, lr=20.0) for s in (4, 8)])
+
+    def limit(opt, diverged=False):
+        return pd.DataFrame([dict(dynamics=opt, init="random", draw=d, epoch=e,
+                                  train_loss=0.05, test_accuracy=0.7 + 0.01 * d,
+                                  diverged=diverged, lr=20.0) for d in range(3)
+                             for e in (1, 2)])
+    side = {"params": dict(lr=20.0, n_train=500, epochs=2, n_test=None, batch_size=200,
+                           seed=0, sigma_w2=1.0, sigma_b2=0.01)}
+    frames = {o: network(o) for o in ("gd", "sgd", "adam-full", "adam")}
+    frames["kernel"] = pd.DataFrame([dict(n_train=500, seed=0, accuracy=0.83)])
+    frames["limit-gd"], frames["limit-sgd"] = limit("gd"), limit("sgd", diverged=True)
+    sides = {o: side for o in frames}
+    fig = fig6.plot(frames, sides, "smoke")
+    left, right = ([t.get_text() for t in ax.get_legend().get_texts()] for ax in fig.axes)
+    assert "GD network, lr 20" in left and "GD network, lr 20" not in right
+    assert any(t.startswith("GD, limit") and "(theory)" in t and "71.0%" in t for t in left)
+    assert not any("SGD, limit" in t for t in left)      # diverged: not drawn as a number
+    assert not any("limit" in t for t in right)
+    assert all("theory" in t for t in left + right if "kernel regression" in t)
+    text = fig.get_supxlabel()
+    assert "NTK theory does not cover Adam" in text and "SGD limit diverged" in text
+    assert "range over 3 GP prior draws" in text
+    import matplotlib.pyplot as plt
+    plt.close("all")
