@@ -105,6 +105,19 @@ _CONV_SCALE = dict(
     smoke=dict(sizes=[2, 4], epochs=1, n_train=200, n_test=200),
 )
 
+# The limit trained like the networks (theory lines of the left panel): GD and SGD at
+# the networks' rate, epochs, images and batches; 5 GP prior draws (and batch orders) give
+# the band. NTK theory does not cover Adam, so the right panel has none.
+def _fig6_limit_training(optimizer):
+    from .experiments.mnist_train import TUNED_LR
+    common = dict(dynamics=optimizer, init="random", lr=TUNED_LR[("fc", optimizer)],
+                  batch_size=200 if optimizer == "sgd" else None, draws=5, sigma_w2=1.0,
+                  sigma_b2=0.01, kernel="ntk", seed=0)
+    return Dataset("resdiff.experiments.mnist_kernel:mnist_kernel_dynamics", _by_preset(
+        common, **{p: dict(n_train=_FC_SCALE[p]["n_train"], epochs=_FC_SCALE[p]["epochs"])
+                   for p in PRESETS}), needs_mnist=True)
+
+
 register(Figure(
     6, "MNIST: final test accuracy of the completed FC ResNet against D = L",
     "resdiff.plots.fig6:plot",
@@ -113,7 +126,8 @@ register(Figure(
      "kernel": Dataset("resdiff.experiments.mnist_kernel:mnist_kernel", _by_preset(
          dict(noise=None, sigma_w2=1.0, sigma_b2=0.01, kernel="ntk", seed=0),
          **{p: dict(n_train=_FC_SCALE[p]["n_train"]) for p in PRESETS}),
-         needs_mnist=True)},
+         needs_mnist=True),
+     **{f"limit-{opt}": _fig6_limit_training(opt) for opt in ("gd", "sgd")}},
 ))
 
 register(Figure(

@@ -23,6 +23,10 @@ COMMANDS = {
     "ntk-convergence": ["ntk-convergence", "--sizes", "4,6", "--draws", "6"],
     "eoc": ["eoc", "--activation", "tanh"],
     "mnist-kernel": ["mnist-kernel", "--n-train", "500"],
+    "mnist-kernel-gd": ["mnist-kernel", "--dynamics", "gd", "--n-train", "500", "--epochs",
+                        "3", "--draws", "2"],
+    "mnist-kernel-sgd": ["mnist-kernel", "--dynamics", "sgd", "--n-train", "500",
+                         "--epochs", "2", "--batch-size", "64"],
     "mnist-train": ["mnist-train", "--arch", "fc", "--size", "3", "--optimizer", "sgd",
                     "--epochs", "1", "--n-train", "400"],
 }

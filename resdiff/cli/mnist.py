@@ -14,24 +14,79 @@ from . import options
               show_default=True,
               help="ntk: full-training NTK of the completed model (eq. 37); nngp: its GP "
                    "kernel (eq. 35-36).")
+@click.option("--dynamics", type=click.Choice(["none", "gd", "sgd"]), default="none",
+              show_default=True,
+              help="none: kernel regression (gradient flow's end point from a zero "
+                   "function); gd / sgd: the limit trained like the networks, one row per "
+                   "(draw, epoch).")
+@click.option("--epochs", type=options.POSITIVE, default=None,
+              help="Epochs of gd / sgd.  [default: 120]")
+@click.option("--lr", type=options.FiniteFloat(min=0.0, min_open=True), default=None,
+              help="Learning rate of gd / sgd on the networks' loss (mean over N x 10 "
+                   "entries).  [default: mnist-train's rate for the FC network]")
+@click.option("--batch-size", type=options.POSITIVE, default=None,
+              help="Mini-batch of sgd (the networks' batches).  [default: 200]")
+@click.option("--init", type=click.Choice(["random", "zero"]), default=None,
+              help="Initial function of gd / sgd: random = a GP prior draw (eq. 35-36), "
+                   "as the networks start; zero.  [default: random]")
+@click.option("--draws", type=options.POSITIVE, default=None,
+              help="Initial functions and batch orders of gd / sgd.  [default: 1]")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Directory with the four MNIST gzip IDX files  [default: "
                    "$RESDIFF_DATA_DIR, else ~/.cache/resdiff/mnist]")
 @options.common("mnist-kernel.csv")
-def mnist_kernel(n_train, noise, sigma_w2, sigma_b2, kernel, data_dir, seed, out, quiet):
-    """Figure 6, dashed line: MNIST test accuracy of kernel regression (GP posterior
-    mean, one-hot targets, argmax) with the kernel of the completed FC ResNet in the
-    doubly infinite limit (sigma_Z^2 = 1/784, sigma_Y^2 = 1, T = 1, tanh).
+def mnist_kernel(n_train, noise, sigma_w2, sigma_b2, kernel, dynamics, epochs, lr,
+                 batch_size, init, draws, data_dir, seed, out, quiet):
+    """Figure 6, theory: MNIST test accuracy of the completed FC ResNet in the doubly
+    infinite limit (sigma_Z^2 = 1/784, sigma_Y^2 = 1, T = 1, tanh): a linear model with
+    the kernel of eq. 37 (or eq. 35-36).
 
-    CSV columns: n_train, seed, accuracy (fraction), kernel, slope, offset, noise,
-    sigma_w2, sigma_b2, n_test, correct.
+    --dynamics none (dashed line): kernel regression (GP posterior mean, one-hot targets,
+    argmax). CSV columns: n_train, seed, accuracy (fraction), kernel, slope, offset,
+    noise, sigma_w2, sigma_b2, n_test, correct.
+
+    --dynamics gd / sgd: the limit trained as mnist-train trains the networks (same loss,
+    rate, epochs, images, batches), from a GP prior draw. CSV columns: dynamics, init,
+    draw, epoch, train_loss, test_accuracy, diverged, lr, batch_size, n_train, seed,
+    kernel, slope, offset, prior_slope, prior_offset, sigma_w2, sigma_b2, n_test.
     """
-    from ..experiments.mnist_kernel import mnist_kernel as run
+    from ..experiments import mnist_kernel as experiment
     from ..progress import info
+    dynamic_options = dict(epochs=epochs, lr=lr, batch_size=batch_size, init=init,
+                           draws=draws)
+    if dynamics == "none":
+        given = [f"--{k.replace('_', '-')}" for k, v in dynamic_options.items()
+                 if v is not None]
+        if given:
+            raise click.UsageError(f"{', '.join(given)}: only with --dynamics gd or sgd")
+    elif noise is not None:
+        raise click.UsageError("--noise applies to --dynamics none only")
+    elif dynamics == "gd" and batch_size is not None:
+        raise click.UsageError("--batch-size applies to --dynamics sgd only (gd is "
+                               "full batch)")
+    if dynamics != "none":
+        from ..experiments.mnist_train import default_lr
+        params = dict(n_train=n_train, dynamics=dynamics,
+                      init=init or "random", epochs=epochs or 120,
+                      lr=default_lr("fc", dynamics) if lr is None else lr,
+                      batch_size=(batch_size or 200) if dynamics == "sgd" else None,
+                      draws=draws or 1, sigma_w2=sigma_w2, sigma_b2=sigma_b2,
+                      kernel=kernel, seed=seed, data_dir=data_dir)
+        result = options.run_and_write("mnist-kernel", experiment.mnist_kernel_dynamics,
+                                       params, out, quiet)
+        last = result.frame[result.frame["epoch"] == params["epochs"]]
+        acc = ", ".join(f"{a:.4f}" for a in last["test_accuracy"])
+        info(f"resdiff mnist-kernel: {dynamics} from a {params['init']} function, lr "
+             f"{params['lr']:g}, {params['epochs']} epochs, n_train {n_train}: final test "
+             f"accuracy {acc}; stability bound lr {result.meta['stability_bound_lr']:.4g}; "
+             f"train {result.meta['train_s']:.2f} s, evaluate "
+             f"{result.meta['evaluate_s']:.2f} s")
+        return
     params = dict(n_train=n_train, noise=1.0 / n_train if noise is None else noise,
                   sigma_w2=sigma_w2, sigma_b2=sigma_b2, kernel=kernel, seed=seed,
                   data_dir=data_dir)
-    result = options.run_and_write("mnist-kernel", run, params, out, quiet)
+    result = options.run_and_write("mnist-kernel", experiment.mnist_kernel, params, out,
+                                   quiet)
     row = result.frame.iloc[0]
     info(f"resdiff mnist-kernel: test accuracy {row['accuracy']:.4f} "
          f"({row['correct']}/{row['n_test']}), {kernel}, n_train {n_train}; "

@@ -70,6 +70,7 @@ _IDX_TYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(
 
 # tag mixed into the training-subset seed, so it never collides with another stream
 _SUBSET_TAG = zlib.crc32(b"mnist/training_subset")
+_SHUFFLE_TAG = zlib.crc32(b"mnist-train/shuffle")  # the tag predates this module
 
 
 @dataclass(frozen=True)
@@ -276,6 +277,14 @@ def training_subset(n_train, seed):
         raise UserError(f"--seed must be a non-negative integer for MNIST subsets, got {seed!r}")
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), _SUBSET_TAG]))
     return np.sort(rng.choice(N_TRAIN, size=int(n_train), replace=False))
+
+
+def epoch_permutation(seed, epoch, n, draw=0):
+    """The order of the ``n`` training images in epoch ``epoch`` of mini-batch training:
+    a function of ``(seed, epoch)`` only, so a resumed run repeats it. ``draw`` > 0
+    gives further independent orders (the limit's draws); draw 0 is the networks'."""
+    entropy = [int(seed), _SHUFFLE_TAG, int(epoch)] + ([int(draw)] if draw else [])
+    return np.random.default_rng(np.random.SeedSequence(entropy)).permutation(n)
 
 
 def as_features(images):

@@ -56,6 +56,17 @@ def _cholesky(matrix, what):
                         "increase --noise")
 
 
+def affine_gram(z):
+    """``X^T X`` for the unscaled affine features ``X = [z, 1]``: (Z + 1) x (Z + 1)."""
+    z = np.asarray(z, dtype=np.float64)
+    n, dim = z.shape
+    gram = np.empty((dim + 1, dim + 1))
+    gram[:dim, :dim] = z.T @ z          # symmetric rank-N update (BLAS syrk)
+    gram[:dim, dim] = gram[dim, :dim] = z.sum(axis=0)
+    gram[dim, dim] = n
+    return gram
+
+
 def fit_weights(z, y, slope, offset, noise):
     """Posterior mean of ``(beta, alpha)`` in ``y = sqrt(slope) beta.z + sqrt(offset) alpha``.
 
@@ -65,14 +76,12 @@ def fit_weights(z, y, slope, offset, noise):
     _check(slope, offset, noise)
     z = np.asarray(z, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    n, dim = z.shape
+    dim = z.shape[1]
     a, b = math.sqrt(slope), math.sqrt(offset)
-    colsum = z.sum(axis=0)
-    gram = np.empty((dim + 1, dim + 1))
-    gram[:dim, :dim] = z.T @ z          # symmetric rank-N update (BLAS syrk)
+    gram = affine_gram(z)               # X^T X, X = [z, 1]; Phi^T Phi = S X^T X S
     gram[:dim, :dim] *= slope
-    gram[:dim, dim] = gram[dim, :dim] = a * b * colsum
-    gram[dim, dim] = offset * n
+    gram[:dim, dim] = gram[dim, :dim] = a * b * gram[:dim, dim]
+    gram[dim, dim] *= offset
     gram[np.diag_indices_from(gram)] += noise
     rhs = np.empty((dim + 1, y.shape[1]))
     rhs[:dim] = a * (z.T @ y)

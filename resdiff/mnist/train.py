@@ -23,7 +23,6 @@ import math
 import os
 import sys
 import time
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,12 +31,12 @@ import torch
 from .. import io
 from ..errors import UserError
 from ..progress import info, progress
+from .data import epoch_permutation
 
 OPTIMIZERS = ("gd", "sgd", "adam-full", "adam")
 FULL_BATCH = ("gd", "adam-full")
 CHECKPOINT_FORMAT = 1
 CPU_MEMORY_BUDGET = 1 << 30      # bytes of saved activations per chunk on CPU
-_SHUFFLE_TAG = zlib.crc32(b"mnist-train/shuffle")
 
 
 def cpu_threads():
@@ -99,11 +98,6 @@ def chunk_size(model, device, grad=True):
         budget = CPU_MEMORY_BUDGET
     per = bytes_per_sample(model) if grad else max(1, bytes_per_sample(model) // (model.depth + 2))
     return int(max(1, min(budget // per, 1 << 16)))
-
-
-def epoch_permutation(seed, epoch, n):
-    ss = np.random.SeedSequence([int(seed), _SHUFFLE_TAG, int(epoch)])
-    return np.random.default_rng(ss).permutation(n)
 
 
 def make_optimizer(name, params, lr):
