@@ -22,9 +22,9 @@ dimensional feature space through ``X^T X`` (``X = [z, 1]``), never an n x n mat
 import math
 
 import numpy as np
-from numba import njit, prange
 
 from .. import rng
+from ..jit import njit, prange
 from .data import epoch_permutation
 
 PRIOR_PURPOSE = "mnist-kernel/prior"  # the stream of the random initial functions
