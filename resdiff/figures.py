@@ -1,6 +1,6 @@
 """The figure registry: figure N -> the experiments it needs, their parameters per
 preset, and the function that draws it. This is the one place where the paper's
-settings (and the [our reading] choices of FIGURES.md) live.
+settings (and the [our reading] choices of docs/figures.md) live.
 
 Presets: ``paper`` (the paper's scale), ``quick`` (default; all eight figures in about
 15 minutes on 2 cores), ``smoke`` (all eight in about 3 minutes, for CI).
@@ -33,11 +33,6 @@ class Figure:
         return params
 
 
-def _same(**params):
-    """The same parameters for every preset."""
-    return {p: dict(params) for p in PRESETS}
-
-
 def _by_preset(common, **per_preset):
     """``common`` parameters updated per preset: ``paper=dict(...), quick=..., smoke=...``."""
     return {p: {**common, **per_preset[p]} for p in PRESETS}
@@ -49,77 +44,6 @@ FIGURES = {}
 def register(fig):
     FIGURES[fig.number] = fig
     return fig
-
-
-# --- Figure 2: resnet / sde / analytic draws at z = 0, 1 (Section 6.1) -----------------
-register(Figure(
-    2, "ResNet, limiting SDE and analytic transition density (tanh)",
-    "resdiff.plots.fig2:plot",
-    {"kde": Dataset("resdiff.experiments.kde:kde", _by_preset(
-        dict(z=[0.0, 1.0], sigma_w2=1.0, sigma_b2=1.0, activation="tanh",
-             methods=["resnet", "sde", "analytic"], seed=0),
-        paper=dict(depth=500, width=500, draws=10000),
-        quick=dict(depth=200, width=200, draws=10000),
-        smoke=dict(depth=50, width=50, draws=2000),
-    ))},
-))
-
-
-# --- Figure 3: finite NTK vs its doubly infinite limit, z = 1, 2 (Section 6.1) ---------
-# quick keeps every size of the paper (the L = D = 500 end is what shows convergence) with
-# 40 draws, enough for the +/- 2 sd band; L = D = 500 costs ~0.75 s of CPU per draw.
-register(Figure(
-    3, "Finite NTK K_W, K_b against L = D and their limits (tanh)",
-    "resdiff.plots.fig3:plot",
-    {"ntk": Dataset("resdiff.experiments.ntk:ntk_convergence", _by_preset(
-        dict(z=[1.0, 2.0], sigma_w2=1.0, sigma_b2=1.0, activation="tanh", seed=0),
-        paper=dict(sizes=[10, 20, 50, 100, 200, 500], draws=100),
-        quick=dict(sizes=[10, 20, 50, 100, 200, 500], draws=40),
-        smoke=dict(sizes=[10, 20, 50, 100], draws=20),
-    ))},
-))
-
-
-# --- Figures 6-7: MNIST training of the completed ResNets (Sections 6.3-6.4) ------------
-# One dataset per optimizer (a curve over D = L), each size resumable from a checkpoint
-# (resdiff.experiments.mnist_train:mnist_train_sizes); learning rates: the tuned defaults
-# (docs/lr_sweep.md), written out so the cache key changes when they do. quick and
-# smoke shrink sizes, images and (conv) epochs to fit a 2-core CPU; captions say so.
-def _mnist_training(arch, optimizer, **per_preset):
-    from .experiments.mnist_train import TUNED_LR
-    common = dict(arch=arch, optimizer=optimizer, lr=TUNED_LR[(arch, optimizer)],
-                  batch_size=200, seed=0, device="auto", sigma_w2=1.0, sigma_b2=0.01)
-    return Dataset("resdiff.experiments.mnist_train:mnist_train_sizes",
-                   _by_preset(common, **per_preset), needs_mnist=True)
-
-
-_FC_SCALE = dict(
-    paper=dict(sizes=[10, 20, 50, 100, 200, 500], epochs=120, n_train=20000, n_test=None),
-    quick=dict(sizes=[4, 8, 16, 32], epochs=120, n_train=2000, n_test=2000),
-    smoke=dict(sizes=[4, 8], epochs=5, n_train=500, n_test=1000),
-)
-_CONV_SCALE = dict(
-    paper=dict(sizes=[10, 25, 50, 100, 150], epochs=120, n_train=20000, n_test=None),
-    quick=dict(sizes=[2, 4, 8], epochs=20, n_train=2000, n_test=1000),
-    smoke=dict(sizes=[2, 4], epochs=1, n_train=200, n_test=200),
-)
-
-register(Figure(
-    6, "MNIST: final test accuracy of the completed FC ResNet against D = L",
-    "resdiff.plots.fig6:plot",
-    {**{opt: _mnist_training("fc", opt, **_FC_SCALE)
-        for opt in ("gd", "sgd", "adam-full", "adam")},
-     "kernel": Dataset("resdiff.experiments.mnist_kernel:mnist_kernel", _by_preset(
-         dict(noise=None, sigma_w2=1.0, sigma_b2=0.01, kernel="ntk", seed=0),
-         **{p: dict(n_train=_FC_SCALE[p]["n_train"]) for p in PRESETS}),
-         needs_mnist=True)},
-))
-
-register(Figure(
-    7, "MNIST: final test accuracy of the completed conv ResNet against D = L",
-    "resdiff.plots.fig7:plot",
-    {opt: _mnist_training("conv", opt, **_CONV_SCALE) for opt in ("sgd", "adam")},
-))
 
 
 # --- Figures 1, 4, 5, 8: function space (Sections 1 and 6.2, Appendix B) ---------------
@@ -158,6 +82,35 @@ register(Figure(
     "resdiff.plots.fig1:plot",
     {act: _function_space("samples", "feedforward", act, _FIG1[act]) for act in _FIG1},
 ))
+
+# --- Figure 2: resnet / sde / analytic draws at z = 0, 1 (Section 6.1) -----------------
+register(Figure(
+    2, "ResNet, limiting SDE and analytic transition density (tanh)",
+    "resdiff.plots.fig2:plot",
+    {"kde": Dataset("resdiff.experiments.kde:kde", _by_preset(
+        dict(z=[0.0, 1.0], sigma_w2=1.0, sigma_b2=1.0, activation="tanh",
+             methods=["resnet", "sde", "analytic"], seed=0),
+        paper=dict(depth=500, width=500, draws=10000),
+        quick=dict(depth=200, width=200, draws=10000),
+        smoke=dict(depth=50, width=50, draws=2000),
+    ))},
+))
+
+
+# --- Figure 3: finite NTK vs its doubly infinite limit, z = 1, 2 (Section 6.1) ---------
+# quick keeps every size of the paper (the L = D = 500 end is what shows convergence) with
+# 40 draws, enough for the +/- 2 sd band; L = D = 500 costs ~0.75 s of CPU per draw.
+register(Figure(
+    3, "Finite NTK K_W, K_b against L = D and their limits (tanh)",
+    "resdiff.plots.fig3:plot",
+    {"ntk": Dataset("resdiff.experiments.ntk:ntk_convergence", _by_preset(
+        dict(z=[1.0, 2.0], sigma_w2=1.0, sigma_b2=1.0, activation="tanh", seed=0),
+        paper=dict(sizes=[10, 20, 50, 100, 200, 500], draws=100),
+        quick=dict(sizes=[10, 20, 50, 100, 200, 500], draws=40),
+        smoke=dict(sizes=[10, 20, 50, 100], draws=20),
+    ))},
+))
+
 
 _FIG4_SIZES = {"paper": [(500, 10), (500, 100), (500, 500)],
                "quick": [(500, 10), (500, 100), (500, 500)],
@@ -200,6 +153,48 @@ register(Figure(
      for model, act in (("resnet", "tanh"), ("resnet", "swish"), ("feedforward", "tanh"),
                         ("feedforward", "relu"))},
 ))
+
+# --- Figures 6-7: MNIST training of the completed ResNets (Sections 6.3-6.4) ------------
+# One dataset per optimizer (a curve over D = L), each size resumable from a checkpoint
+# (resdiff.experiments.mnist_train:mnist_train_sizes); learning rates: the tuned defaults
+# (docs/lr_sweep.md), written out so the cache key changes when they do. quick and
+# smoke shrink sizes, images and (conv) epochs to fit a 2-core CPU; captions say so.
+def _mnist_training(arch, optimizer, **per_preset):
+    from .experiments.mnist_train import TUNED_LR
+    common = dict(arch=arch, optimizer=optimizer, lr=TUNED_LR[(arch, optimizer)],
+                  batch_size=200, seed=0, device="auto", sigma_w2=1.0, sigma_b2=0.01)
+    return Dataset("resdiff.experiments.mnist_train:mnist_train_sizes",
+                   _by_preset(common, **per_preset), needs_mnist=True)
+
+
+_FC_SCALE = dict(
+    paper=dict(sizes=[10, 20, 50, 100, 200, 500], epochs=120, n_train=20000, n_test=None),
+    quick=dict(sizes=[4, 8, 16, 32], epochs=120, n_train=2000, n_test=2000),
+    smoke=dict(sizes=[4, 8], epochs=5, n_train=500, n_test=1000),
+)
+_CONV_SCALE = dict(
+    paper=dict(sizes=[10, 25, 50, 100, 150], epochs=120, n_train=20000, n_test=None),
+    quick=dict(sizes=[2, 4, 8], epochs=20, n_train=2000, n_test=1000),
+    smoke=dict(sizes=[2, 4], epochs=1, n_train=200, n_test=200),
+)
+
+register(Figure(
+    6, "MNIST: final test accuracy of the completed FC ResNet against D = L",
+    "resdiff.plots.fig6:plot",
+    {**{opt: _mnist_training("fc", opt, **_FC_SCALE)
+        for opt in ("gd", "sgd", "adam-full", "adam")},
+     "kernel": Dataset("resdiff.experiments.mnist_kernel:mnist_kernel", _by_preset(
+         dict(noise=None, sigma_w2=1.0, sigma_b2=0.01, kernel="ntk", seed=0),
+         **{p: dict(n_train=_FC_SCALE[p]["n_train"]) for p in PRESETS}),
+         needs_mnist=True)},
+))
+
+register(Figure(
+    7, "MNIST: final test accuracy of the completed conv ResNet against D = L",
+    "resdiff.plots.fig7:plot",
+    {opt: _mnist_training("conv", opt, **_CONV_SCALE) for opt in ("sgd", "adam")},
+))
+
 
 register(Figure(
     8, "2-D function samples of ResNets (tanh left, swish right)",
