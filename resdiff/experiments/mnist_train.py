@@ -30,7 +30,7 @@ INSTALL_HINT = ("mnist-train needs PyTorch, the optional extra 'train': "
                 "pip install 'resdiff[train]' (CPU build: pip install torch==2.13.0 "
                 "--index-url https://download.pytorch.org/whl/cpu)")
 
-# Learning rates tuned for final test accuracy by scripts/lr_sweep.py at reduced scale
+# Learning rates tuned for final test accuracy by docs/lr_sweep.py at reduced scale
 # (FC: D = L <= 100, 5,000 images; conv: D = L <= 8, 2,000 images): among the rates
 # that diverged at no size, the best final accuracy at the largest size swept. Table
 # and scale: docs/lr_sweep.md. Full-batch conv training is not in the paper and was

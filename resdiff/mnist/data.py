@@ -35,7 +35,7 @@ TEST_IMAGES = "t10k-images-idx3-ubyte.gz"
 TEST_LABELS = "t10k-labels-idx1-ubyte.gz"
 FILES = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
 
-# the canonical distribution (also ../shared/mnist/MD5SUMS)
+# the canonical distribution
 MD5 = {
     TRAIN_IMAGES: "f68b3c2dcbeaaa9fbdd348bbdeb94873",
     TRAIN_LABELS: "d53e105ee54ea40749a09fcbcd1e9432",

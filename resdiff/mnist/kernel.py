@@ -19,7 +19,7 @@ from .. import limits
 from ..constraints import ParameterError
 from ..errors import UserError
 
-SIGMA_Z2 = 1.0 / 784  # input layer A ~ N(0, sigma_Z^2), FIGURES.md (completed FC ResNet)
+SIGMA_Z2 = 1.0 / 784  # input layer A ~ N(0, sigma_Z^2), docs/figures.md (completed FC ResNet)
 SIGMA_Y2 = 1.0        # output layer G ~ N(0, sigma_Y^2 / D)
 KINDS = ("ntk", "nngp")
 

@@ -35,7 +35,7 @@ def plot(frames, sidecars, preset):
             ax.plot_surface(Z1, Z2, v, cmap=CMAPS[i % len(CMAPS)], norm=norm,
                             edgecolor=(1, 1, 1, 0.35), linewidth=0.1, alpha=0.85,
                             rcount=25, ccount=25, antialiased=True)
-        ax.set_title(f"{model_label(params, meta)}: L = {params['depth']}, "
+        ax.set_title(f"{model_label(params)}: L = {params['depth']}, "
                      f"D = {params['width']}")
         ax.set_xlabel(r"$z_1$", labelpad=-6)
         ax.set_ylabel(r"$z_2$", labelpad=-6)
