@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from resdiff import constraints as cons
+from tests.conftest import HAVE_TORCH, needs_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
@@ -136,7 +137,7 @@ def _assert_refused(code, err):
     ["correlation", "--grid", "100000"],
     ["mnist-train", "--size", "100000"],
     ["kde", "--depth", str(2**62), "--width", "1", "--draws", "2"],
-])
+], ids=lambda argv: " ".join(argv))
 def test_absurd_sizes_are_refused_at_once(argv, tmp_path):
     code, err = _run(argv + ["--out", "x.csv"], tmp_path)
     _assert_refused(code, err)
@@ -168,7 +169,10 @@ TINY = {"kde": ["--depth", "2", "--width", "2", "--draws", "2"],
         "samples": ["--depth", "2", "--width", "2", "--draws", "2", "--inputs", "3"],
         "correlation": ["--depth", "2", "--width", "2", "--draws", "2", "--grid", "3"],
         "ntk-convergence": ["--sizes", "2", "--draws", "2"],
-        "eoc": []}
+        "eoc": [],
+        "mnist-kernel": ["--n-train", "20"],
+        "mnist-train": ["--size", "1", "--epochs", "1", "--n-train", "20", "--n-test", "20",
+                        "--device", "cpu"]}
 NUMERIC = {
     "kde": {"--depth": INTS, "--width": INTS, "--draws": INTS, "--z": REALS,
             "--sigma-w2": REALS, "--sigma-b2": REALS, "--seed": INTS},
@@ -182,7 +186,14 @@ NUMERIC = {
     "ntk-convergence": {"--sizes": INTS, "--draws": INTS, "--z": REALS,
                         "--sigma-w2": REALS, "--sigma-b2": REALS, "--seed": INTS},
     "eoc": {"--sigma-b2": REALS, "--seed": INTS},
+    "mnist-kernel": {"--n-train": INTS, "--noise": REALS, "--sigma-w2": REALS,
+                     "--sigma-b2": REALS, "--seed": INTS},
+    "mnist-train": {"--size": INTS, "--epochs": INTS, "--batch-size": INTS, "--lr": REALS,
+                    "--n-train": INTS, "--n-test": INTS, "--sigma-w2": REALS,
+                    "--sigma-b2": REALS, "--seed": INTS},
 }
+NEEDS = {"mnist-kernel": [needs_mnist],
+         "mnist-train": [needs_mnist, pytest.mark.skipif(not HAVE_TORCH, reason="no torch")]}
 
 
 @st.composite
@@ -201,7 +212,8 @@ def _command(draw, name):
     return argv
 
 
-@pytest.mark.parametrize("name", sorted(NUMERIC))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=NEEDS.get(n, []))
+                                  for n in sorted(NUMERIC)])
 @settings(max_examples=8, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
