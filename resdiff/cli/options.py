@@ -18,16 +18,16 @@ class FiniteFloat(click.FloatRange):
     """A float within the range that is also finite: click's ranges let NaN through
     (every comparison with NaN is false) and inf is no input any formula here accepts."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.min is None and self.max is None:
+            self.name = "float"
+
     def convert(self, value, param, ctx):
         out = super().convert(value, param, ctx)
         if not math.isfinite(out):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return out
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.min is None and self.max is None:
-            self.name = "float"
 
     def _describe_range(self):
         if self.min is None and self.max is None:
@@ -60,7 +60,7 @@ class CommaList(click.ParamType):
 
     def __init__(self, item):
         self.item = item
-        self.name = f"{item.name.upper()},..."
+        self.name = f"{item.name.split()[0].upper()},..."  # INTEGER,... not INTEGER RANGE,...
 
     def convert(self, value, param, ctx):
         if isinstance(value, (list, tuple)):
