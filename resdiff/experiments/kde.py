@@ -8,15 +8,13 @@ import numpy as np
 import pandas as pd
 
 from .. import limits, rng
-from ..constraints import KDE, KDE_METHODS, checked
+from ..constraints import KDE, checked
 from ..errors import AllDiverged
 from ..models import activation as get_activation
 from ..sampling import driver
 from ..sampling.linalg import pivoted_cholesky
 from ..sampling.resnet import RESNET, SDE, gram_outputs, resnet_inputs
 from . import Result
-
-METHODS = KDE_METHODS
 
 
 def analytic_draws(x0, draws, sigma_w2, sigma_b2, act, seed, purpose):
