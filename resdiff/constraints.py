@@ -287,11 +287,11 @@ KDE = Constraints(
                 sigma_w2=VARIANCE, sigma_b2=VARIANCE, activation=OneOf(ACTIVATIONS),
                 methods=ListOf(OneOf(KDE_METHODS)), seed=SEED),
     rules=(
-        # outputs (float64), ~6 copies per method through concat and the DataFrame, and
-        # the per-thread states
-        Memory("draws", lambda p: 8 * (6 * p["draws"] * len(p["z"]) * len(p["methods"])
-                                       + STATE_ARRAYS * len(p["z"]) * p["width"] * _threads()),
-               "kde"),
+        # outputs (float64), ~6 copies per method through concat and the DataFrame
+        Memory("draws", lambda p: 8 * 6 * p["draws"] * len(p["z"]) * len(p["methods"]),
+               "the draws"),
+        Memory("width", lambda p: 8 * STATE_ARRAYS * len(p["z"]) * p["width"] * _threads(),
+               "the network states"),
         Work("depth", lambda p: p["draws"] * p["depth"] * p["width"] * len(p["z"]), "kde"),
     ))
 
@@ -317,8 +317,9 @@ def _function_space_rules(out_param, n_out, n_out_bytes, input_dim):
         Memory("nodes", lambda p: 8 * (p["nodes"] or 0) ** input_dim(p)
                * (n_out(p) + p["draws"]), "the Chebyshev nodes"),
         # two simulated points per draw at least, and the per-thread states
-        Memory("draws", lambda p: 8 * (2 * p["draws"] + STATE_ARRAYS * 2 * p["width"]
-                                       * _threads()), "the simulation"),
+        Memory("draws", lambda p: 8 * 2 * p["draws"], "the draws"),
+        Memory("width", lambda p: 8 * STATE_ARRAYS * 2 * p["width"] * _threads(),
+               "the network states"),
         Work("depth", lambda p: p["draws"] * p["depth"] * p["width"]
              * min(n_out(p), p["width"] + 1), "this run"),
     )
