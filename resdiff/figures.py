@@ -83,6 +83,7 @@ register(Figure(
     {act: _function_space("samples", "feedforward", act, _FIG1[act]) for act in _FIG1},
 ))
 
+
 # --- Figure 2: resnet / sde / analytic draws at z = 0, 1 (Section 6.1) -----------------
 register(Figure(
     2, "ResNet, limiting SDE and analytic transition density (tanh)",
@@ -153,6 +154,7 @@ register(Figure(
      for model, act in (("resnet", "tanh"), ("resnet", "swish"), ("feedforward", "tanh"),
                         ("feedforward", "relu"))},
 ))
+
 
 # --- Figures 6-7: MNIST training of the completed ResNets (Sections 6.3-6.4) ------------
 # One dataset per optimizer (a curve over D = L), each size resumable from a checkpoint
