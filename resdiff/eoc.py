@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.polynomial.hermite import hermgauss
 
-from .errors import UserError
+from .constraints import ParameterError
 from .models import activation as get_activation
 from .models import apply_numpy, derivative_numpy
 
@@ -103,12 +103,13 @@ def edge_of_chaos(activation, sigma_b2):
     """
     act = get_activation(activation)
     code = act.code
-    if sigma_b2 < 0:
-        raise UserError("--sigma-b2 must be non-negative")
+    if not sigma_b2 >= 0:
+        raise ParameterError("sigma_b2", f"must be non-negative, got {sigma_b2!r}")
     if activation == "relu":
         if sigma_b2 > 0:
-            raise UserError(f"relu has no edge of chaos with sigma_b2 = {sigma_b2:g} > 0: at "
-                            "chi_1 = 1 (sigma_w2 = 2) the variance grows by sigma_b2 per layer")
+            raise ParameterError("sigma_b2", f"relu has no edge of chaos with sigma_b2 = "
+                                 f"{sigma_b2:g} > 0: at chi_1 = 1 (sigma_w2 = 2) the variance "
+                                 "grows by sigma_b2 per layer")
         return EdgeOfChaos(activation, 0.0, 2.0, math.nan, chi1(code, 1.0, 2.0))
 
     def excess(log_sw2):
@@ -124,21 +125,14 @@ def edge_of_chaos(activation, sigma_b2):
     for i in range(len(grid) - 1):
         if math.isinf(values[i + 1]):
             # the fixed point disappeared before chi_1 reached 1 (swish, for instance)
-            raise UserError(
-                f"no edge of chaos for {activation} with sigma_b2 = {sigma_b2:g}: the variance "
-                f"explodes for sigma_w2 >= {math.exp(grid[i + 1]):.3g} while chi_1 < 1 at "
-                f"the fixed point; give --sigma-w2 and --sigma-b2 explicitly")
+            raise ParameterError(
+                "activation", f"no edge of chaos for {activation} with sigma_b2 = "
+                f"{sigma_b2:g}: the variance explodes for sigma_w2 >= "
+                f"{math.exp(grid[i + 1]):.3g} while chi_1 < 1 at the fixed point")
         if values[i] < 0.0 <= values[i + 1]:
             sw2 = math.exp(bisect(excess, grid[i], grid[i + 1]))
             q = fixed_point(code, sw2, sigma_b2)
             return EdgeOfChaos(activation, float(sigma_b2), sw2, q, chi1(code, q, sw2))
-    raise UserError(f"no edge of chaos found for {activation} with sigma_b2 = {sigma_b2:g} "
-                    "(chi_1 - 1 does not change sign for sigma_w2 in [0.01, 100])")
-
-
-def default_feedforward_sigmas(activation):
-    """``(sigma_w2, sigma_b2)`` of the feedforward model by default: its edge of chaos
-    (ReLU: 2, 0; others: sigma_b^2 = 0.05 and the solved sigma_w^2; FIGURES.md)."""
-    if activation == "relu":
-        return 2.0, 0.0
-    return edge_of_chaos(activation, 0.05).sigma_w2, 0.05
+    raise ParameterError("activation", f"no edge of chaos found for {activation} with "
+                         f"sigma_b2 = {sigma_b2:g} (chi_1 - 1 does not change sign for "
+                         "sigma_w2 in [0.01, 100])")

@@ -1,6 +1,6 @@
 """The figure registry: figure N -> the experiments it needs, their parameters per
 preset, and the function that draws it. This is the one place where the paper's
-settings (and the [our reading] choices of FIGURES.md) live.
+settings (and the [our reading] choices of docs/figures.md) live.
 
 Presets: ``paper`` (the paper's scale), ``quick`` (default; fewer draws or inputs, and
 smaller networks, images and epochs for Figs. 2, 6 and 7), ``smoke`` (small sizes, for
@@ -34,11 +34,6 @@ class Figure:
         return params
 
 
-def _same(**params):
-    """The same parameters for every preset."""
-    return {p: dict(params) for p in PRESETS}
-
-
 def _by_preset(common, **per_preset):
     """``common`` parameters updated per preset: ``paper=dict(...), quick=..., smoke=...``."""
     return {p: {**common, **per_preset[p]} for p in PRESETS}
@@ -50,6 +45,44 @@ FIGURES = {}
 def register(fig):
     FIGURES[fig.number] = fig
     return fig
+
+
+# --- Figures 1, 4, 5, 8: function space (Sections 1 and 6.2, Appendix B) ---------------
+# Feedforward sigmas None = the edge of chaos (relu 2, 0; tanh sigma_b^2 = 0.05 and the
+# solved sigma_w^2 ~ 1.7610), resolved by the experiment and recorded in its meta.
+# Feedforward quantiles and correlations use the conditional estimator (the output is
+# Gaussian given the last hidden layer): at 500 x 500 its standard error with 64 draws is
+# about 5x smaller than that of the empirical quantiles of 10,000 draws, while a draw at
+# 400 inputs costs ~4.6 s (the factor's rank is ~100), so 10,000 would take ~6 h here.
+# The ResNet panels keep the paper's 10,000 draws. Datasets that simulate the same model
+# at the same points with the same draws and seed share one simulation in a process
+# (Fig. 5's L = D = 500 ResNets and ReLU network are Fig. 4's and Fig. 1's).
+def _function_space(kind, model, activation, per_preset, **common):
+    experiment = f"resdiff.experiments.samples:{kind}"
+    base = dict(model=model, activation=activation, z_min=-2.0, z_max=2.0, sigma_w2=None,
+                sigma_b2=None, nodes=None, estimator="auto", seed=0, **common)
+    if model == "resnet":
+        base.update(sigma_w2=1.0, sigma_b2=1.0)
+    if kind == "samples":
+        base.setdefault("input_dim", 1)
+        base.setdefault("keep_draws", 5)
+        base.setdefault("quantiles", [0.05, 0.5, 0.95])
+    return Dataset(experiment, _by_preset(base, **per_preset))
+
+
+_FIG1 = {  # feedforward, 400 inputs at the paper's scale
+    "tanh": dict(paper=dict(depth=500, width=500, inputs=400, draws=64),
+                 quick=dict(depth=500, width=500, inputs=200, draws=16),
+                 smoke=dict(depth=50, width=50, inputs=100, draws=16)),
+    "relu": dict(paper=dict(depth=500, width=500, inputs=400, draws=10000),
+                 quick=dict(depth=500, width=500, inputs=400, draws=2000),
+                 smoke=dict(depth=50, width=50, inputs=100, draws=500)),
+}
+register(Figure(
+    1, "Function samples of deep feedforward networks at the edge of chaos",
+    "resdiff.plots.fig1:plot",
+    {act: _function_space("samples", "feedforward", act, _FIG1[act]) for act in _FIG1},
+))
 
 
 # --- Figure 2: resnet / sde / analytic draws at z = 0, 1 (Section 6.1) -----------------
@@ -78,6 +111,49 @@ register(Figure(
         quick=dict(sizes=[10, 20, 50, 100, 200, 500], draws=40),
         smoke=dict(sizes=[10, 20, 50, 100], draws=20),
     ))},
+))
+
+
+_FIG4_SIZES = {"paper": [(500, 10), (500, 100), (500, 500)],
+               "quick": [(500, 10), (500, 100), (500, 500)],
+               "smoke": [(50, 10), (50, 20), (50, 50)]}
+_FIG4_SCALE = {"paper": dict(inputs=400, draws=10000), "quick": dict(inputs=400, draws=1000),
+               "smoke": dict(inputs=100, draws=200)}
+
+
+def _fig4_dataset(act, i):
+    per = {p: dict(depth=_FIG4_SIZES[p][i][0], width=_FIG4_SIZES[p][i][1], **_FIG4_SCALE[p])
+           for p in PRESETS}
+    return _function_space("samples", "resnet", act, per)
+
+
+register(Figure(
+    4, "Function samples of ResNets (tanh top, swish bottom)",
+    "resdiff.plots.fig4:plot",
+    {f"{act}-{i + 1}": _fig4_dataset(act, i) for act in ("tanh", "swish") for i in range(3)},
+))
+
+_FIG5 = {
+    ("resnet", "tanh"): dict(paper=dict(depth=500, width=500, draws=10000),
+                             quick=dict(depth=500, width=500, draws=1000),
+                             smoke=dict(depth=50, width=50, draws=200)),
+    ("feedforward", "tanh"): dict(paper=dict(depth=500, width=500, draws=100),
+                                  quick=dict(depth=500, width=500, draws=16),
+                                  smoke=dict(depth=50, width=50, draws=16)),
+    ("feedforward", "relu"): dict(paper=dict(depth=500, width=500, draws=10000),
+                                  quick=dict(depth=500, width=500, draws=2000),
+                                  smoke=dict(depth=50, width=50, draws=500)),
+}
+_FIG5[("resnet", "swish")] = _FIG5[("resnet", "tanh")]
+_FIG5_GRID = {"paper": 80, "quick": 80, "smoke": 20}
+register(Figure(
+    5, "Output correlation heatmaps: ResNets (top) and feedforward networks (bottom)",
+    "resdiff.plots.fig5:plot",
+    {f"{model}-{act}": _function_space(
+        "correlation", model, act,
+        {p: dict(grid=_FIG5_GRID[p], **_FIG5[(model, act)][p]) for p in PRESETS})
+     for model, act in (("resnet", "tanh"), ("resnet", "swish"), ("feedforward", "tanh"),
+                        ("feedforward", "relu"))},
 ))
 
 
@@ -136,85 +212,6 @@ register(Figure(
     {opt: _mnist_training("conv", opt, **_CONV_SCALE) for opt in ("sgd", "adam")},
 ))
 
-
-# --- Figures 1, 4, 5, 8: function space (Sections 1 and 6.2, Appendix B) ---------------
-# Feedforward sigmas None = the edge of chaos (relu 2, 0; tanh sigma_b^2 = 0.05 and the
-# solved sigma_w^2 ~ 1.7610), resolved by the experiment and recorded in its meta.
-# Feedforward quantiles and correlations use the conditional estimator (the output is
-# Gaussian given the last hidden layer): at 500 x 500 its standard error with 64 draws is
-# about 5x smaller than that of the empirical quantiles of 10,000 draws, while a draw at
-# 400 inputs costs ~4.6 s (the factor's rank is ~100), so 10,000 would take ~6 h here.
-# The ResNet panels keep the paper's 10,000 draws. Datasets that simulate the same model
-# at the same points with the same draws and seed share one simulation in a process
-# (Fig. 5's L = D = 500 ResNets and ReLU network are Fig. 4's and Fig. 1's).
-def _function_space(kind, model, activation, per_preset, **common):
-    experiment = f"resdiff.experiments.samples:{kind}"
-    base = dict(model=model, activation=activation, z_min=-2.0, z_max=2.0, sigma_w2=None,
-                sigma_b2=None, nodes=None, estimator="auto", seed=0, **common)
-    if model == "resnet":
-        base.update(sigma_w2=1.0, sigma_b2=1.0)
-    if kind == "samples":
-        base.setdefault("input_dim", 1)
-        base.setdefault("keep_draws", 5)
-        base.setdefault("quantiles", [0.05, 0.5, 0.95])
-    return Dataset(experiment, _by_preset(base, **per_preset))
-
-
-_FIG1 = {  # feedforward, 400 inputs at the paper's scale
-    "tanh": dict(paper=dict(depth=500, width=500, inputs=400, draws=64),
-                 quick=dict(depth=500, width=500, inputs=200, draws=16),
-                 smoke=dict(depth=50, width=50, inputs=100, draws=16)),
-    "relu": dict(paper=dict(depth=500, width=500, inputs=400, draws=10000),
-                 quick=dict(depth=500, width=500, inputs=400, draws=2000),
-                 smoke=dict(depth=50, width=50, inputs=100, draws=500)),
-}
-register(Figure(
-    1, "Function samples of deep feedforward networks at the edge of chaos",
-    "resdiff.plots.fig1:plot",
-    {act: _function_space("samples", "feedforward", act, _FIG1[act]) for act in _FIG1},
-))
-
-_FIG4_SIZES = {"paper": [(500, 10), (500, 100), (500, 500)],
-               "quick": [(500, 10), (500, 100), (500, 500)],
-               "smoke": [(50, 10), (50, 20), (50, 50)]}
-_FIG4_SCALE = {"paper": dict(inputs=400, draws=10000), "quick": dict(inputs=400, draws=1000),
-               "smoke": dict(inputs=100, draws=200)}
-
-
-def _fig4_dataset(act, i):
-    per = {p: dict(depth=_FIG4_SIZES[p][i][0], width=_FIG4_SIZES[p][i][1], **_FIG4_SCALE[p])
-           for p in PRESETS}
-    return _function_space("samples", "resnet", act, per)
-
-
-register(Figure(
-    4, "Function samples of ResNets (tanh top, swish bottom)",
-    "resdiff.plots.fig4:plot",
-    {f"{act}-{i + 1}": _fig4_dataset(act, i) for act in ("tanh", "swish") for i in range(3)},
-))
-
-_FIG5 = {
-    ("resnet", "tanh"): dict(paper=dict(depth=500, width=500, draws=10000),
-                             quick=dict(depth=500, width=500, draws=1000),
-                             smoke=dict(depth=50, width=50, draws=200)),
-    ("feedforward", "tanh"): dict(paper=dict(depth=500, width=500, draws=100),
-                                  quick=dict(depth=500, width=500, draws=16),
-                                  smoke=dict(depth=50, width=50, draws=16)),
-    ("feedforward", "relu"): dict(paper=dict(depth=500, width=500, draws=10000),
-                                  quick=dict(depth=500, width=500, draws=2000),
-                                  smoke=dict(depth=50, width=50, draws=500)),
-}
-_FIG5[("resnet", "swish")] = _FIG5[("resnet", "tanh")]
-_FIG5_GRID = {"paper": 80, "quick": 80, "smoke": 20}
-register(Figure(
-    5, "Output correlation heatmaps: ResNets (top) and feedforward networks (bottom)",
-    "resdiff.plots.fig5:plot",
-    {f"{model}-{act}": _function_space(
-        "correlation", model, act,
-        {p: dict(grid=_FIG5_GRID[p], **_FIG5[(model, act)][p]) for p in PRESETS})
-     for model, act in (("resnet", "tanh"), ("resnet", "swish"), ("feedforward", "tanh"),
-                        ("feedforward", "relu"))},
-))
 
 register(Figure(
     8, "2-D function samples of ResNets (tanh left, swish right)",

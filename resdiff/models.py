@@ -1,4 +1,4 @@
-"""Activations and model specifications (FIGURES.md, "Conventions" and "Models")."""
+"""Activations and model specifications (docs/figures.md, "Conventions" and "Models")."""
 import math
 from dataclasses import dataclass
 
@@ -53,7 +53,7 @@ def derivative_numpy(code, x):
     return (x > 0).astype(float)
 
 
-def _tanh_pade(n=9):
+def _tanh_pade_coefficients(n=9):
     """Coefficients (in y = x^2) of Lambert's continued fraction for tanh truncated
     after 2n+1: tanh x ~ x Q(y) / P(y). For n = 9 the relative error is below 5e-16
     (2 ulp) on |x| <= 1.5 (tests/test_models.py)."""
@@ -65,7 +65,7 @@ def _tanh_pade(n=9):
     return tuple(a[::-1]), tuple(b[::-1])  # highest degree first, for Horner
 
 
-TANH_P, TANH_Q = _tanh_pade()
+TANH_P, TANH_Q = _tanh_pade_coefficients()
 TANH_PADE_MAX = 1.5
 
 

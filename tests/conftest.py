@@ -87,7 +87,8 @@ DATA_DIR = os.environ.get("RESDIFF_DATA_DIR")
 HAVE_MNIST = bool(DATA_DIR) and Path(DATA_DIR, "train-images-idx3-ubyte.gz").is_file()
 needs_mnist = pytest.mark.skipif(
     not HAVE_MNIST, reason="MNIST not found: set RESDIFF_DATA_DIR to the directory of the "
-                           "four MNIST files (make test sets it to ../shared/mnist)")
+                           "four MNIST files (make test sets it when the Makefile finds "
+                           "the MNIST folder)")
 
 
 @pytest.fixture
@@ -96,7 +97,8 @@ def mnist_dir():
     from resdiff.mnist import data
     path = os.environ.get("RESDIFF_DATA_DIR")
     if not path:
-        pytest.skip("MNIST tests need RESDIFF_DATA_DIR (make test sets it to ../shared/mnist)")
+        pytest.skip("MNIST tests need RESDIFF_DATA_DIR (make test sets it when the Makefile "
+                    "finds the MNIST folder)")
     missing = [n for n in data.FILES if not (Path(path) / n).is_file()]
     if missing:
         pytest.skip(f"MNIST files missing from RESDIFF_DATA_DIR={path}: {', '.join(missing)}")

@@ -1,5 +1,5 @@
 """Bad input: exit code 2, one clear line naming the option or file, no traceback, no
-output file left behind (CLI.md; issue 9)."""
+output file left behind (docs/cli.md)."""
 import gzip
 import os
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Every figure at the smoke preset (issue 7): valid PDF and PNG files, provenance,
+"""Every figure at the smoke preset: valid PDF and PNG files, provenance,
 cache reuse and clean errors."""
 import json
 from pathlib import Path

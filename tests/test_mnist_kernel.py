@@ -20,7 +20,7 @@ E = math.e
 
 
 def test_coefficients_match_paper():
-    # sigma_w2 = 1 => C = 1, E = e; sigma_Z^2 = 1/784, sigma_Y^2 = 1 (FIGURES.md)
+    # sigma_w2 = 1 => C = 1, E = e; sigma_Z^2 = 1/784, sigma_Y^2 = 1 (docs/figures.md)
     slope, offset = kr.coefficients("ntk", 1.0, 0.01)      # eq. 37
     assert slope == pytest.approx(3 * E / 784, rel=1e-14)
     assert offset == pytest.approx(0.01 * (2 * E - 1), rel=1e-14)

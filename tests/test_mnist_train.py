@@ -2,7 +2,7 @@
 
 Numerical checks run on tiny models (float64 where they compare with finite
 differences); the MNIST checks skip with a message unless RESDIFF_DATA_DIR points at the
-four MNIST files (the Makefile sets it to ../shared/mnist).
+four MNIST files (the Makefile sets it when it finds the MNIST folder).
 """
 import json
 import math
@@ -39,7 +39,7 @@ def _quiet():
 
 # --- reference forward passes, written from the paper's formulas in numpy -------------
 def fc_reference(model, z):
-    """F-bar-bar_tanh (Section 5.4, FIGURES.md) with the model's eps, float64."""
+    """F-bar-bar_tanh (Section 5.4, docs/figures.md) with the model's eps, float64."""
     p = {k: v.detach().double().numpy() for k, v in model.named_parameters()}
     D, L = model.width, model.depth
     dt = 1.0 / L
@@ -273,10 +273,9 @@ def _train(tmp_path=None, **kw):
 def test_small_fc_model_learns_mnist():
     """D = L = 10, Adam: above 80% test accuracy on the full test set, two ways.
 
-    The issue's own setting (2,000 images, 3 epochs = 30 Adam steps) cannot get there:
-    0.26-0.44 at the default rate and at most 0.61 at any rate, and PyTorch's standard
-    parametrisation of the same layers does no better (scripts/thirty_adam_steps.py,
-    docs/training.md). So the check keeps one of its two numbers and changes the other:
+    The setting first asked for (2,000 images, 3 epochs = 30 Adam steps) cannot get
+    there: 0.26-0.44 at the default rate and at most 0.61 at any rate, and PyTorch's
+    standard parametrisation of the same layers does no better (docs/training.md). So the check keeps one of its two numbers and changes the other:
     3 epochs on the default 20,000 images at 0.1 (the best rate for D = L = 10 in
     docs/lr_sweep.md; 0.855-0.867 over seeds 0-2), and the 2,000 images at the default
     rate for the paper's 120 epochs (0.84; above 0.80 from epoch 50).

@@ -212,7 +212,7 @@ def mc_means(sizes, draws, seed, sw2_of_size=lambda size: 1.0):
     return res
 
 
-# measured outside the project (the issue): mean K_W, K_b at L = D
+# reference values measured outside the project: mean K_W, K_b at L = D
 REFERENCE = {20: (3.08, 1.02), 50: (4.42, 1.32), 100: (5.24, 1.50)}
 
 

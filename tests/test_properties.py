@@ -1,4 +1,4 @@
-"""Hypothesis property tests of the pure functions (issue 9)."""
+"""Hypothesis property tests of the pure functions."""
 import math
 
 import numpy as np

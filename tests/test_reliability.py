@@ -1,4 +1,4 @@
-"""Determinism across runs and thread counts, and clean interruption (issue 9)."""
+"""Determinism across runs and thread counts, and clean interruption."""
 import os
 import signal
 import subprocess

@@ -1,14 +1,15 @@
 """``resdiff eoc``: the edge of chaos of a feedforward network."""
 import click
 
+from .. import constraints as cons
 from . import options
 
 
-@click.command(short_help="Edge of chaos of the feedforward network: sigma_w^2, q*.")
-@click.option("--activation", type=options.ACTIVATION, default="tanh", show_default=True)
-@click.option("--sigma-b2", type=options.VARIANCE, default=None,
-              help="Bias variance sigma_b^2 (default: 0.05; relu 0).")
-@click.option("--seed", type=options.SEED, default=0, show_default=True,
+@options.command(short_help="Edge of chaos of the feedforward network: sigma_w^2, q*.")
+@options.option(cons.EOC, "activation", "--activation", default="tanh", show_default=True)
+@options.option(cons.EOC, "sigma_b2", "--sigma-b2", default=None,
+                help=f"Bias variance sigma_b^2 [default: {cons.EOC_SIGMA_B2:g}; relu 0].")
+@click.option("--seed", type=options.click_type(cons.SEED), default=0, show_default=True,
               help="Unused (the solution is deterministic); accepted like every subcommand.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default=None,
               help="Also write a one-row CSV (activation, sigma_b2, sigma_w2, q_star, chi_1) "
@@ -19,19 +20,9 @@ def eoc(activation, sigma_b2, seed, out, quiet):
     + sigma_b2 and chi_1 = sigma_w2 E[phi'(sqrt(q*) Z)^2] = 1 (Gauss-Hermite quadrature,
     bisection). Prints sigma_w2 and q_star (NaN for relu, where every q is a fixed point).
     """
-    from ..experiments import Result
-    if sigma_b2 is None:
-        sigma_b2 = 0.0 if activation == "relu" else 0.05
-
-    def run(activation, sigma_b2, seed):
-        import pandas as pd
-        from ..eoc import GH_NODES, edge_of_chaos
-        sol = edge_of_chaos(activation, sigma_b2)
-        frame = pd.DataFrame([{"activation": activation, "sigma_b2": sol.sigma_b2,
-                               "sigma_w2": sol.sigma_w2, "q_star": sol.q_star,
-                               "chi_1": sol.chi_1}])
-        return Result(frame, {"gauss_hermite_nodes": GH_NODES})
-
+    from ..experiments.eoc import eoc as run
+    if sigma_b2 is None:  # resolved here too, so that the sidecar records the value
+        sigma_b2 = cons.default_eoc_sigma_b2(activation)
     params = dict(activation=activation, sigma_b2=sigma_b2, seed=seed)
     if out is None:
         result = run(**params)

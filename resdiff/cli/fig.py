@@ -1,5 +1,6 @@
 import click
 
+from .. import constraints as cons
 from . import options
 
 
@@ -41,7 +42,7 @@ class FigureArg(click.ParamType):
 @click.option("--force", is_flag=True, help="Recompute even when a valid cached CSV exists.")
 @click.option("--show-params", is_flag=True,
               help="Print the parameters and recorded provenance of the figure; compute nothing.")
-@click.option("--seed", type=options.SEED, default=0, show_default=True,
+@click.option("--seed", type=options.click_type(cons.SEED), default=0, show_default=True,
               help="Seed of every dataset of the figure (0 reproduces the committed "
                    "figures); other seeds keep their own CSVs beside seed 0's.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or informational lines.")

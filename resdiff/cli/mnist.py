@@ -1,17 +1,19 @@
 import click
 
+from .. import constraints as cons
 from . import options
 
+T = cons.MNIST_KERNEL
 
-@click.command("mnist-kernel",
-               short_help="Figure 6, dashed line: MNIST kernel regression accuracy.")
-@click.option("--n-train", type=click.IntRange(1, 60000), default=20000, show_default=True,
-              help="Training images, drawn at random (by --seed) from the 60,000.")
-@click.option("--noise", type=options.FiniteFloat(min=0.0, min_open=True), default=None,
-              help="Noise variance of the GP posterior mean.  [default: 1/n-train]")
-@options.sigma_options(1.0, 0.01)
-@click.option("--kernel", type=click.Choice(["ntk", "nngp"]), default="ntk",
-              show_default=True,
+
+@options.command("mnist-kernel",
+                 short_help="Figure 6, dashed line: MNIST kernel regression accuracy.")
+@options.option(T, "n_train", "--n-train", default=20000, show_default=True,
+                help="Training images, drawn at random (by --seed) from the 60,000.")
+@options.option(T, "noise", "--noise", default=None,
+                help="Noise variance of the GP posterior mean.  [default: 1/n-train]")
+@options.sigma_options(T, 1.0, 0.01)
+@options.option(T, "kernel", "--kernel", default="ntk", show_default=True,
               help="ntk: full-training NTK of the completed model (eq. 37); nngp: its GP "
                    "kernel (eq. 35-36).")
 @click.option("--dynamics", type=click.Choice(["none", "gd", "sgd"]), default="none",

@@ -1,20 +1,20 @@
-import click
-
+from .. import constraints as cons
 from . import options
 
+T = cons.NTK
 
-@click.command("ntk-convergence",
-               short_help="Figure 3: the finite NTK of the resnet model and its limit.")
-@click.option("--sizes", type=options.IntList(), default="10,20,50,100,200,500",
-              show_default=True, help="Comma-separated sizes L = D (depth = width).")
-@click.option("--draws", type=options.DRAWS, default=100, show_default=True,
-              help="Independent networks per size.")
-@click.option("--z", "z", type=options.FINITE, multiple=True, default=(1.0, 2.0), show_default=True,
-              help="Input; give it exactly twice (default 1 and 2): the NTK is between them.")
-@options.sigma_options(1.0, 1.0)
-@click.option("--activation", type=click.Choice(["tanh", "swish"]), default="tanh",
-              show_default=True,
-              help="swish has phi''(0) != 0: no analytic limit rows (the paper gives none).")
+
+@options.command("ntk-convergence",
+                 short_help="Figure 3: the finite NTK of the resnet model and its limit.")
+@options.option(T, "sizes", "--sizes", default="10,20,50,100,200,500", show_default=True,
+                help="Comma-separated sizes L = D (depth = width).")
+@options.option(T, "draws", "--draws", default=100, show_default=True,
+                help="Independent networks per size.")
+@options.option(T, "z", "--z", multiple=True, default=(1.0, 2.0), show_default=True,
+                help="Input; give it exactly twice: the NTK is between them.")
+@options.sigma_options(T, 1.0, 1.0)
+@options.option(T, "activation", "--activation", default="tanh", show_default=True,
+                help="swish has phi''(0) != 0: no analytic limit rows (the paper gives none).")
 @options.common("ntk-convergence.csv")
 def ntk_convergence(sizes, draws, z, sigma_w2, sigma_b2, activation, seed, out, quiet):
     """Figure 3: the finite NTK (eq. 30) of the resnet model between two inputs, split
@@ -26,9 +26,6 @@ def ntk_convergence(sizes, draws, z, sigma_w2, sigma_b2, activation, seed, out, 
     size and draw empty, hold K_W^inf and K_b^inf).
     """
     from ..experiments.ntk import ntk_convergence as run
-    if len(z) != 2:
-        raise click.BadParameter(f"give exactly two inputs (got {len(z)}), e.g. --z 1 --z 2",
-                                 param_hint="'--z'")
     params = dict(sizes=sorted(set(sizes)), draws=draws, z=list(z), sigma_w2=sigma_w2,
                   sigma_b2=sigma_b2, activation=activation, seed=seed)
     options.run_and_write("ntk-convergence", run, params, out, quiet)

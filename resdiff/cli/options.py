@@ -1,13 +1,16 @@
-"""Options shared by the subcommands, and the validation CLI.md requires.
+"""Options shared by the subcommands, built from the experiments' constraint tables.
 
-Sizes are positive integers, variances non-negative, ``--draws`` at least 2; any
-violation is a one-line usage error naming the option (exit code 2).
+Each option's type comes from the table of the experiment it feeds
+(:mod:`resdiff.constraints`), so a rule is written once; :class:`Command` is the one
+place where a parameter name in an error becomes an option name. Any violation is a
+one-line usage error naming the option (exit code 2).
 """
 import math
 import time
 
 import click
 
+from .. import constraints as cons
 from .. import progress as _progress
 
 
@@ -15,51 +18,110 @@ class FiniteFloat(click.FloatRange):
     """A float within the range that is also finite: click's ranges let NaN through
     (every comparison with NaN is false) and inf is no input any formula here accepts."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.min is None and self.max is None:
+            self.name = "float"
+
     def convert(self, value, param, ctx):
         out = super().convert(value, param, ctx)
         if not math.isfinite(out):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return out
 
-
-POSITIVE = click.IntRange(min=1)
-DRAWS = click.IntRange(min=2)
-SEED = click.IntRange(min=0)
-FINITE = FiniteFloat()
-VARIANCE = FiniteFloat(min=0.0)
-ACTIVATION = click.Choice(["tanh", "swish", "relu"])
+    def _describe_range(self):
+        if self.min is None and self.max is None:
+            return "finite"  # click would print "x<=None"
+        return super()._describe_range()
 
 
-class IntList(click.ParamType):
-    """Comma-separated positive integers, e.g. ``10,20,50``."""
-    name = "INT,INT,..."
+class Count(click.IntRange):
+    """An integer range whose upper end is int64's, shown as ``2^63`` (not 19 digits)."""
+
+    def _describe_range(self):
+        if self.max != cons.INT64_MAX:
+            return super()._describe_range()
+        return "x<2^63" if self.min is None else f"{self.min}<=x<2^63"
+
+
+class ChoiceOf(click.Choice):
+    """A choice among a table's values, which need not be strings (``input_dim``: 1, 2)."""
+
+    def __init__(self, values):
+        self.values = {str(v): v for v in values}
+        super().__init__(list(self.values))
+
+    def convert(self, value, param, ctx):
+        return self.values[super().convert(str(value), param, ctx)]
+
+
+class CommaList(click.ParamType):
+    """Comma-separated items, each converted by ``item`` (a click type)."""
+
+    def __init__(self, item):
+        self.item = item
+        self.name = f"{item.name.split()[0].upper()},..."  # INTEGER,... not INTEGER RANGE,...
 
     def convert(self, value, param, ctx):
         if isinstance(value, (list, tuple)):
-            return list(value)
-        items = [v.strip() for v in str(value).split(",")]
+            return [self.item.convert(v, param, ctx) for v in value]
+        return [self.item.convert(v.strip(), param, ctx)
+                for v in str(value).split(",") if v.strip()]
+
+
+def click_type(constraint):
+    """The click type of a constraint of :mod:`resdiff.constraints`."""
+    if isinstance(constraint, cons.Optional):
+        return click_type(constraint.inner)
+    if isinstance(constraint, cons.Integer):
+        return Count(constraint.lo, constraint.hi)
+    if isinstance(constraint, cons.Real):
+        return FiniteFloat(constraint.lo, constraint.hi, min_open=constraint.lo_open)
+    if isinstance(constraint, cons.OneOf):
+        return ChoiceOf(constraint.values)
+    if isinstance(constraint, cons.ListOf):
+        return CommaList(click_type(constraint.item))
+    raise TypeError(f"no click type for {constraint!r}")
+
+
+def option(table, name, *decls, multiple=False, **kwargs):
+    """``click.option(*decls)`` for parameter ``name`` of ``table``, typed by it.
+
+    ``multiple``: a repeatable option, one list item per use (e.g. ``--z 0 --z 1``)."""
+    constraint = table.params[name]
+    if multiple:
+        constraint = constraint.item
+    return click.option(*decls, name, type=click_type(constraint), multiple=multiple,
+                        **kwargs)
+
+
+class Command(click.Command):
+    """A subcommand whose :class:`~resdiff.constraints.ParameterError` becomes a usage
+    error naming the option of the parameter."""
+
+    def invoke(self, ctx):
         try:
-            out = [int(v) for v in items]
-        except ValueError:
-            self.fail(f"{value!r} is not a comma-separated list of integers", param, ctx)
-        if not out or min(out) < 1:
-            self.fail(f"{value!r}: every size must be a positive integer", param, ctx)
-        return out
+            return super().invoke(ctx)
+        except cons.ParameterError as exc:
+            raise self.usage_error(ctx, exc) from None
+
+    def usage_error(self, ctx, exc):
+        by_name = {p.name: p for p in self.params if isinstance(p, click.Option)}
+
+        def flag(parameter):
+            opt = by_name.get(parameter)
+            if opt is None:
+                return parameter
+            return next((o for o in opt.opts if o.startswith("--")), opt.opts[0])
+
+        if exc.parameter in by_name:
+            return click.BadParameter(exc.body(flag), ctx=ctx, param=by_name[exc.parameter])
+        return click.UsageError(exc.render(flag), ctx=ctx)
 
 
-class FloatList(click.ParamType):
-    name = "X,X,..."
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, (list, tuple)):
-            return [float(v) for v in value]
-        try:
-            out = [float(v) for v in str(value).split(",")]
-        except ValueError:
-            self.fail(f"{value!r} is not a comma-separated list of numbers", param, ctx)
-        if not all(map(math.isfinite, out)):
-            self.fail(f"{value!r}: every number must be finite", param, ctx)
-        return out
+def command(*args, **kwargs):
+    """``click.command`` with :class:`Command`."""
+    return click.command(*args, cls=Command, **kwargs)
 
 
 def common(default_out):
@@ -70,19 +132,19 @@ def common(default_out):
         f = click.option("--out", "-o", type=click.Path(dir_okay=False), default=default_out,
                          show_default=True,
                          help="Tidy CSV to write; its JSON sidecar goes to OUT.json.")(f)
-        f = click.option("--seed", type=SEED, default=0, show_default=True,
+        f = click.option("--seed", type=click_type(cons.SEED), default=0, show_default=True,
                          help="Seed: the same seed gives the same numbers for any thread "
                               "count.")(f)
         return f
     return decorate
 
 
-def sigma_options(default_w2=1.0, default_b2=1.0):
+def sigma_options(table, default_w2=1.0, default_b2=1.0):
     def decorate(f):
-        f = click.option("--sigma-b2", type=VARIANCE, default=default_b2, show_default=True,
-                         help="Bias variance sigma_b^2 (eq. 16).")(f)
-        f = click.option("--sigma-w2", type=VARIANCE, default=default_w2, show_default=True,
-                         help="Weight variance sigma_w^2 (eq. 16).")(f)
+        f = option(table, "sigma_b2", "--sigma-b2", default=default_b2, show_default=True,
+                   help="Bias variance sigma_b^2 (eq. 16).")(f)
+        f = option(table, "sigma_w2", "--sigma-w2", default=default_w2, show_default=True,
+                   help="Weight variance sigma_w^2 (eq. 16).")(f)
         return f
     return decorate
 
@@ -101,6 +163,7 @@ def run_and_write(command, experiment, params, out, quiet):
         _progress.warn(line)
     io.write_result(out, result.frame, params, result.meta, command=command, started=started,
                     code=sources.code_digest(experiment))
-    _progress.info(f"resdiff {command}: wrote {out} ({len(result.frame)} rows) in "
+    rows = len(result.frame)
+    _progress.info(f"resdiff {command}: wrote {out} ({rows} row{'s' if rows != 1 else ''}) in "
                    f"{time.time() - started:.1f} s")
     return result

@@ -1,6 +1,5 @@
 """``resdiff samples`` (Figs. 1, 4, 8) and ``resdiff correlation`` (Fig. 5)."""
-import click
-
+from .. import constraints as cons
 from . import options
 
 NODES_HELP = ("Where each draw is simulated: 0 = at every input; K >= 2 = at K Chebyshev "
@@ -14,59 +13,55 @@ ESTIMATOR_HELP = ("How quantiles and correlations are estimated: empirical (from
                   "smaller Monte Carlo error). auto: conditional for feedforward.")
 
 
-def _model_options(f):
-    f = click.option("--estimator", type=click.Choice(["auto", "empirical", "conditional"]),
-                     default="auto", show_default=True, help=ESTIMATOR_HELP)(f)
-    f = click.option("--nodes", type=click.IntRange(min=0), default=None,
-                     help=NODES_HELP)(f)
-    f = click.option("--sigma-b2", type=options.VARIANCE, default=None,
-                     help="Bias variance sigma_b^2 (default: resnet 1; feedforward its "
-                          "edge of chaos: relu 0, otherwise 0.05).")(f)
-    f = click.option("--sigma-w2", type=options.VARIANCE, default=None,
-                     help="Weight variance sigma_w^2 (default: resnet 1; feedforward its "
-                          "edge of chaos: relu 2, tanh ~1.7610 from `resdiff eoc`).")(f)
-    f = click.option("--draws", type=options.DRAWS, default=1000, show_default=True,
-                     help="Independent network draws.")(f)
-    f = click.option("--z-max", type=options.FINITE, default=2.0, show_default=True,
-                     help="Largest input.")(f)
-    f = click.option("--z-min", type=options.FINITE, default=-2.0, show_default=True,
-                     help="Smallest input.")(f)
-    f = click.option("--width", "-D", type=options.POSITIVE, default=500, show_default=True,
-                     help="Width D (feedforward: units per layer).")(f)
-    f = click.option("--depth", "-L", type=options.POSITIVE, default=500, show_default=True,
-                     help="Depth: residual layers L (dt = 1/L), or feedforward layers.")(f)
-    f = click.option("--activation", type=options.ACTIVATION, default="tanh",
-                     show_default=True)(f)
-    f = click.option("--model", type=click.Choice(["resnet", "feedforward"]), default="resnet",
-                     show_default=True,
-                     help="resnet: the paper's F (x_0 = z 1_D, y = x_{T,1}); feedforward: "
-                          "its E (y = pre-activation 1 of the last layer).")(f)
-    return f
+def _model_options(table):
+    def decorate(f):
+        f = options.option(table, "estimator", "--estimator", default="auto",
+                           show_default=True, help=ESTIMATOR_HELP)(f)
+        f = options.option(table, "nodes", "--nodes", default=None, help=NODES_HELP)(f)
+        f = options.option(table, "sigma_b2", "--sigma-b2", default=None,
+                           help="Bias variance sigma_b^2 (default: resnet 1; feedforward its "
+                                f"edge of chaos: relu 0, otherwise {cons.EOC_SIGMA_B2:g}).")(f)
+        f = options.option(table, "sigma_w2", "--sigma-w2", default=None,
+                           help="Weight variance sigma_w^2 (default: resnet 1; feedforward its "
+                                "edge of chaos: relu 2, tanh ~1.7610 from `resdiff eoc`).")(f)
+        f = options.option(table, "draws", "--draws", default=1000, show_default=True,
+                           help="Independent network draws.")(f)
+        f = options.option(table, "z_max", "--z-max", default=2.0, show_default=True,
+                           help="Largest input.")(f)
+        f = options.option(table, "z_min", "--z-min", default=-2.0, show_default=True,
+                           help="Smallest input.")(f)
+        f = options.option(table, "width", "--width", "-D", default=500, show_default=True,
+                           help="Width D (feedforward: units per layer).")(f)
+        f = options.option(table, "depth", "--depth", "-L", default=500, show_default=True,
+                           help="Depth: residual layers L (dt = 1/L), or feedforward "
+                                "layers.")(f)
+        f = options.option(table, "activation", "--activation", default="tanh",
+                           show_default=True)(f)
+        f = options.option(table, "model", "--model", default="resnet", show_default=True,
+                           help="resnet: the paper's F (x_0 = z 1_D, y = x_{T,1}); "
+                                "feedforward: its E (y = pre-activation 1 of the last "
+                                "layer).")(f)
+        return f
+    return decorate
 
 
-def _check_common(model, activation, z_min, z_max, sigma_w2, sigma_b2, nodes):
-    """Validation shared by both commands; returns the resolved (sigma_w2, sigma_b2)."""
-    if not z_min < z_max:
-        raise click.BadParameter(f"--z-min ({z_min:g}) must be smaller than --z-max "
-                                 f"({z_max:g})", param_hint="'--z-min'/'--z-max'")
-    if nodes == 1:
-        raise click.BadParameter("use 0 (every input) or at least 2 nodes",
-                                 param_hint="'--nodes'")
+def _sigmas(model, activation, sigma_w2, sigma_b2):
+    """The defaults resolved, so that the sidecar records the values used."""
     from ..experiments.samples import resolve_sigmas
     return resolve_sigmas(model, activation, sigma_w2, sigma_b2)
 
 
-@click.command(short_help="Figures 1, 4, 8: function draws of the output over inputs.")
-@_model_options
-@click.option("--inputs", type=click.IntRange(min=2), default=400, show_default=True,
+@options.command(short_help="Figures 1, 4, 8: function draws of the output over inputs.")
+@_model_options(cons.SAMPLES)
+@options.option(cons.SAMPLES, "inputs", "--inputs", default=400, show_default=True,
               help="Number of inputs, evenly spaced on [z-min, z-max], both ends included "
                    "(per axis with --input-dim 2).")
-@click.option("--input-dim", type=click.Choice(["1", "2"]), default="1", show_default=True,
+@options.option(cons.SAMPLES, "input_dim", "--input-dim", default="1", show_default=True,
               help="2: inputs (z1, z2) on an INPUTS x INPUTS grid; the resnet puts z1 on "
                    "coordinates d <= D/2 and z2 on the rest.")
-@click.option("--keep-draws", type=click.IntRange(min=0), default=5, show_default=True,
+@options.option(cons.SAMPLES, "keep_draws", "--keep-draws", default=5, show_default=True,
               help="Draws written to the CSV (the first ones that did not diverge).")
-@click.option("--quantiles", type=options.FloatList(), default="0.05,0.5,0.95",
+@options.option(cons.SAMPLES, "quantiles", "--quantiles", default="0.05,0.5,0.95",
               show_default=True, help="Quantile levels computed per input.")
 @options.common("samples.csv")
 def samples(model, activation, depth, width, z_min, z_max, draws, sigma_w2, sigma_b2, nodes,
@@ -79,21 +74,17 @@ def samples(model, activation, depth, width, z_min, z_max, draws, sigma_w2, sigm
     quantile level), value.
     """
     from ..experiments.samples import samples as run
-    if any(not 0.0 <= q <= 1.0 for q in quantiles):
-        raise click.BadParameter(f"levels must lie in [0, 1] (got {quantiles})",
-                                 param_hint="'--quantiles'")
-    sigma_w2, sigma_b2 = _check_common(model, activation, z_min, z_max, sigma_w2, sigma_b2,
-                                       nodes)
+    sigma_w2, sigma_b2 = _sigmas(model, activation, sigma_w2, sigma_b2)
     params = dict(model=model, activation=activation, depth=depth, width=width, inputs=inputs,
-                  z_min=z_min, z_max=z_max, input_dim=int(input_dim), draws=draws,
+                  z_min=z_min, z_max=z_max, input_dim=input_dim, draws=draws,
                   keep_draws=keep_draws, quantiles=list(quantiles), sigma_w2=sigma_w2,
                   sigma_b2=sigma_b2, nodes=nodes, estimator=estimator, seed=seed)
     options.run_and_write("samples", run, params, out, quiet)
 
 
-@click.command(short_help="Figure 5: output correlation over a grid of input pairs.")
-@_model_options
-@click.option("--grid", type=click.IntRange(min=2), default=80, show_default=True,
+@options.command(short_help="Figure 5: output correlation over a grid of input pairs.")
+@_model_options(cons.CORRELATION)
+@options.option(cons.CORRELATION, "grid", "--grid", default=80, show_default=True,
               help="Grid points per axis, evenly spaced on [z-min, z-max], both ends "
                    "included (the default 80 on [-2, 2] excludes 0).")
 @options.common("correlation.csv")
@@ -105,8 +96,7 @@ def correlation(model, activation, depth, width, z_min, z_max, draws, sigma_w2, 
     CSV columns: z1, z2, rho (z1 varies slowest).
     """
     from ..experiments.samples import correlation as run
-    sigma_w2, sigma_b2 = _check_common(model, activation, z_min, z_max, sigma_w2, sigma_b2,
-                                       nodes)
+    sigma_w2, sigma_b2 = _sigmas(model, activation, sigma_w2, sigma_b2)
     params = dict(model=model, activation=activation, depth=depth, width=width, grid=grid,
                   z_min=z_min, z_max=z_max, draws=draws, sigma_w2=sigma_w2,
                   sigma_b2=sigma_b2, nodes=nodes, estimator=estimator, seed=seed)

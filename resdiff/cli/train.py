@@ -2,33 +2,36 @@ import os
 
 import click
 
+from .. import constraints as cons
 from . import options
+
+T = cons.MNIST_TRAIN
 
 OPTIMIZER_HELP = ("gd: full-batch gradient descent; sgd: mini-batch (--batch-size) gradient "
                   "descent; adam-full: full-batch Adam; adam: mini-batch Adam.")
 
 
-@click.command("mnist-train",
-               short_help="Figures 6-7: train a completed ResNet on MNIST.")
-@click.option("--arch", type=click.Choice(["fc", "conv"]), default="fc", show_default=True,
-              help="fc: completed FC ResNet (Fig. 6); conv: completed conv ResNet (Fig. 7).")
-@click.option("--size", type=options.POSITIVE, default=10, show_default=True,
-              help="Width and depth D = L.")
-@click.option("--optimizer", type=click.Choice(["gd", "sgd", "adam", "adam-full"]),
-              default="sgd", show_default=True, help=OPTIMIZER_HELP)
-@click.option("--batch-size", type=options.POSITIVE, default=200, show_default=True,
-              help="Mini-batch size (ignored by gd and adam-full).")
-@click.option("--epochs", type=options.POSITIVE, default=120, show_default=True)
-@click.option("--lr", type=options.FiniteFloat(min=0.0, min_open=True), default=None,
-              help="Learning rate [default: the tuned rate of --arch and --optimizer, "
-                   "docs/lr_sweep.md].")
-@click.option("--n-train", type=click.IntRange(1, 60000), default=20000, show_default=True,
-              help="Training images, a random subset drawn by --seed.")
-@click.option("--n-test", type=click.IntRange(1, 10000), default=None,
-              help="Test images, a seeded subset [default: all 10,000].")
-@options.sigma_options(1.0, 0.01)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True, help="auto: CUDA when PyTorch sees a GPU, else CPU.")
+@options.command("mnist-train",
+                 short_help="Figures 6-7: train a completed ResNet on MNIST.")
+@options.option(T, "arch", "--arch", default="fc", show_default=True,
+                help="fc: completed FC ResNet (Fig. 6); conv: completed conv ResNet (Fig. 7).")
+@options.option(T, "size", "--size", default=10, show_default=True,
+                help="Width and depth D = L.")
+@options.option(T, "optimizer", "--optimizer", default="sgd", show_default=True,
+                help=OPTIMIZER_HELP)
+@options.option(T, "batch_size", "--batch-size", default=200, show_default=True,
+                help="Mini-batch size (ignored by gd and adam-full).")
+@options.option(T, "epochs", "--epochs", default=120, show_default=True)
+@options.option(T, "lr", "--lr", default=None,
+                help="Learning rate [default: the tuned rate of --arch and --optimizer, "
+                     "docs/lr_sweep.md].")
+@options.option(T, "n_train", "--n-train", default=20000, show_default=True,
+                help="Training images, a random subset drawn by --seed.")
+@options.option(T, "n_test", "--n-test", default=None,
+                help="Test images, a seeded subset [default: all 10,000].")
+@options.sigma_options(T, 1.0, 0.01)
+@options.option(T, "device", "--device", default="auto", show_default=True,
+                help="auto: CUDA when PyTorch sees a GPU, else CPU.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="MNIST directory (else $RESDIFF_DATA_DIR, else the user cache).")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,

@@ -8,14 +8,13 @@ import numpy as np
 import pandas as pd
 
 from .. import limits, rng
+from ..constraints import KDE, checked
 from ..errors import AllDiverged
 from ..models import activation as get_activation
 from ..sampling import driver
 from ..sampling.linalg import pivoted_cholesky
 from ..sampling.resnet import RESNET, SDE, gram_outputs, resnet_inputs
 from . import Result
-
-METHODS = ("resnet", "sde", "analytic")
 
 
 def analytic_draws(x0, draws, sigma_w2, sigma_b2, act, seed, purpose):
@@ -32,14 +31,11 @@ def analytic_draws(x0, draws, sigma_w2, sigma_b2, act, seed, purpose):
     return mean + eps @ factor[:, :k].T, mean, cov, None
 
 
+@checked(KDE)
 def kde(*, depth, width, draws, z, sigma_w2, sigma_b2, activation, methods, seed):
     act = get_activation(activation)
     z = np.asarray(z, dtype=float)
     x0 = resnet_inputs(z, width)
-    n_in = len(z)
-    # outputs (float64) ~6 copies per method through concat and the DataFrame, plus
-    # per-thread states X, Z, h of N x D
-    driver.check_memory(8 * (6 * draws * n_in * len(methods) + 3 * n_in * width * 64), "kde")
     values, meta, warnings = {}, {"divergent": {}}, []
     for method in methods:
         if method == "analytic":

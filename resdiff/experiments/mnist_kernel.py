@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from ..errors import UserError
+from ..constraints import MNIST_KERNEL, checked
 from ..mnist import data
 from ..mnist import dynamics as dyn
 from ..mnist import kernel as kr
@@ -28,12 +28,11 @@ DYNAMICS = ("gd", "sgd")
 INITS = ("random", "zero")
 
 
+@checked(MNIST_KERNEL)
 def mnist_kernel(*, n_train, noise, sigma_w2, sigma_b2, kernel, seed, data_dir=None):
     if noise is None:
         noise = 1.0 / n_train
-    if not noise > 0:
-        raise UserError(f"--noise must be positive, got {noise}")
-    subset = data.training_subset(n_train, seed)  # validates n_train and seed first
+    subset = data.training_subset(n_train, seed)
     slope, offset = kr.coefficients(kernel, sigma_w2, sigma_b2)
     started = time.perf_counter()
     mnist = data.load_mnist(data_dir)

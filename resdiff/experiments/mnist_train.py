@@ -5,7 +5,7 @@
 checkpoint per size in the user cache so an interrupted ``resdiff fig`` continues where
 it stopped. PyTorch is imported only when training starts.
 
-Data (FIGURES.md, Fig. 6): ``n_train`` training images drawn by ``seed`` with
+Data (docs/figures.md, Fig. 6): ``n_train`` training images drawn by ``seed`` with
 :func:`resdiff.mnist.data.training_subset` (the same subset as ``mnist-kernel``),
 pixels / 255, one-hot targets; the full test set, or a seeded subset of ``n_test``
 images for the reduced presets.
@@ -21,16 +21,15 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__, io, sources
+from ..constraints import MNIST_TRAIN, MNIST_TRAIN_SIZES, checked
 from ..errors import UserError
 from . import Result
 
-OPTIMIZERS = ("gd", "sgd", "adam-full", "adam")
-ARCHS = ("fc", "conv")
 INSTALL_HINT = ("mnist-train needs PyTorch, the optional extra 'train': "
                 "pip install 'resdiff[train]' (CPU build: pip install torch==2.13.0 "
                 "--index-url https://download.pytorch.org/whl/cpu)")
 
-# Learning rates tuned for final test accuracy by scripts/lr_sweep.py at reduced scale
+# Learning rates tuned for final test accuracy by docs/lr_sweep.py at reduced scale
 # (FC: D = L <= 100, 5,000 images; conv: D = L <= 8, 2,000 images): among the rates
 # that diverged at no size, the best final accuracy at the largest size swept. Table
 # and scale: docs/lr_sweep.md. Full-batch conv training is not in the paper and was
@@ -88,20 +87,6 @@ def load_split(n_train, seed, n_test=None, data_dir=None):
     return x_train, y_train, x_test, mnist.test_labels[test].astype(np.int64), mnist.directory
 
 
-def _validate(arch, size, optimizer, batch_size, epochs, lr, n_train, n_test):
-    if arch not in ARCHS:
-        raise UserError(f"--arch must be fc or conv, got {arch!r}")
-    if optimizer not in OPTIMIZERS:
-        raise UserError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
-    for name, value in (("--size", size), ("--batch-size", batch_size), ("--epochs", epochs)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise UserError(f"{name} must be a positive integer, got {value!r}")
-    if n_test is not None and not 1 <= n_test <= 10000:
-        raise UserError(f"--n-test must be from 1 to 10000, got {n_test!r}")
-    if lr is not None and not (lr > 0 and np.isfinite(lr)):
-        raise UserError(f"--lr must be a positive number, got {lr!r}")
-
-
 def _train_one(split, *, arch, size, optimizer, batch_size, epochs, lr, n_train, seed,
                device, sigma_w2, sigma_b2, n_test, checkpoint, resume, label,
                checkpoint_every=0.0):
@@ -143,11 +128,11 @@ def _torch_version():
     return torch.__version__
 
 
+@checked(MNIST_TRAIN)
 def mnist_train(*, arch, size, optimizer, batch_size=200, epochs=120, lr=None,
                 n_train=20000, seed=0, device="auto", sigma_w2=1.0, sigma_b2=0.01,
                 n_test=None, data_dir=None, checkpoint=None, resume=False):
     """Train the completed ``arch`` ResNet with ``D = L = size``; one row per epoch."""
-    _validate(arch, size, optimizer, batch_size, epochs, lr, n_train, n_test)
     require_torch()
     lr = default_lr(arch, optimizer) if lr is None else lr
     split = load_split(n_train, seed, n_test, data_dir)
@@ -185,6 +170,7 @@ def _run_key(params):
 CHECKPOINT_EVERY_S = 60.0  # figure runs: at most one checkpoint write a minute
 
 
+@checked(MNIST_TRAIN_SIZES)
 def mnist_train_sizes(*, arch, sizes, optimizer, batch_size=200, epochs=120, lr=None,
                       n_train=20000, seed=0, device="auto", sigma_w2=1.0, sigma_b2=0.01,
                       n_test=None, data_dir=None):
@@ -196,8 +182,6 @@ def mnist_train_sizes(*, arch, sizes, optimizer, batch_size=200, epochs=120, lr=
     an interruption skips finished sizes and resumes the unfinished one. Once every
     size is done those files are removed.
     """
-    for size in sizes:
-        _validate(arch, size, optimizer, batch_size, epochs, lr, n_train, n_test)
     require_torch()
     lr = default_lr(arch, optimizer) if lr is None else lr
     split = None

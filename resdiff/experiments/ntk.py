@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 
 from .. import limits, rng
+from ..constraints import NTK, checked
 from ..errors import AllDiverged
 from ..models import activation as get_activation
-from ..ntk import K_B, K_W, memory_bytes, ntk_draws
+from ..ntk import K_B, K_W, ntk_draws
 from ..sampling import driver
 from ..sampling.resnet import resnet_inputs
 from . import Result
@@ -34,16 +35,11 @@ def analytic_limits(z, sigma_w2, sigma_b2, act, T=1.0):
     return {"W": k_w, "b": k_b}
 
 
+@checked(NTK)
 def ntk_convergence(*, sizes, draws, z, sigma_w2, sigma_b2, activation, seed):
     act = get_activation(activation)
     z = [float(v) for v in z]
-    if len(z) != 2:
-        raise ValueError("ntk_convergence needs exactly two inputs z")
     sizes = sorted({int(s) for s in sizes})
-    import numba
-    threads = numba.get_num_threads()
-    driver.check_memory(memory_bytes(max(sizes), max(sizes), threads) + 64 * draws * len(sizes),
-                        "ntk-convergence")
     meta = {"divergent": {}, "seconds": {}, "mean": {}, "sd": {}, "limit": None,
             "lambda0": z[0] * z[1]}
     warnings = []

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from .. import rng
+from ..constraints import CORRELATION, MODELS, SAMPLES, checked, default_eoc_sigma_b2
 from ..errors import AllDiverged, UserError
 from ..models import activation as get_activation
 from ..sampling import chebyshev, driver
@@ -44,8 +45,6 @@ from ..sampling import feedforward as ff
 from ..sampling import resnet as rn
 from . import Result
 
-MODELS = ("resnet", "feedforward")
-ESTIMATORS = ("auto", "empirical", "conditional")
 # Chebyshev nodes for the ResNet are chosen per run by a pilot (:func:`choose_nodes`):
 # PILOT_DRAWS draws at PILOT_NODES nodes give an envelope of the Chebyshev coefficients,
 # and K is the smallest number of nodes whose next coefficients are below
@@ -68,16 +67,16 @@ _memo = OrderedDict()     # point draws shared by samples() and correlation() in
 
 
 def resolve_sigmas(model, activation, sigma_w2, sigma_b2):
-    """The defaults of CLI.md: feedforward at its edge of chaos, resnet ``1, 1``.
+    """The defaults of docs/cli.md: feedforward at its edge of chaos, resnet ``1, 1``.
 
     A feedforward network given only ``sigma_b2`` gets the edge-of-chaos ``sigma_w2`` for
-    it; given only ``sigma_w2``, ``sigma_b2`` is 0 (ReLU) or 0.05.
+    it; given only ``sigma_w2``, ``sigma_b2`` is 0 (ReLU) or ``EOC_SIGMA_B2``.
     """
     if model == "resnet":
         return (1.0 if sigma_w2 is None else float(sigma_w2),
                 1.0 if sigma_b2 is None else float(sigma_b2))
     if sigma_b2 is None:
-        sigma_b2 = 0.0 if activation == "relu" else 0.05
+        sigma_b2 = default_eoc_sigma_b2(activation)
     if sigma_w2 is None:
         from ..eoc import edge_of_chaos
         sigma_w2 = edge_of_chaos(activation, sigma_b2).sigma_w2
@@ -123,9 +122,7 @@ def evaluation_plan(model, activation, sigma_b2, input_dim, nodes, n_out):
         if n_out <= PILOT_NODES:
             return "direct", 0  # no fewer nodes than inputs to be had
         return "chebyshev", None
-    if nodes < 2:
-        raise UserError("--nodes must be 0 (direct evaluation) or at least 2")
-    return "chebyshev", int(nodes)
+    return "chebyshev", int(nodes)  # nodes >= 2 (constraints.SAMPLES)
 
 
 def choose_nodes(model, activation, depth, width, sigma_w2, sigma_b2, z_min, z_max, seed):
@@ -157,18 +154,10 @@ def choose_nodes(model, activation, depth, width, sigma_w2, sigma_b2, z_min, z_m
 
 def resolve_estimator(model, plan, estimator):
     """``empirical`` or ``conditional`` (feedforward only, and only when every output is
-    a multiple of one simulated point, so the conditional variances map through P)."""
-    if estimator not in ESTIMATORS:
-        raise UserError(f"unknown estimator {estimator!r} (known: {', '.join(ESTIMATORS)})")
+    a multiple of one simulated point, so the conditional variances map through P).
+    The combinations that cannot work are refused by the rules of constraints.SAMPLES."""
     if estimator == "auto":
         return "conditional" if model == "feedforward" and plan != "chebyshev" else "empirical"
-    if estimator == "conditional":
-        if model != "feedforward":
-            raise UserError("--estimator conditional needs --model feedforward (the ResNet "
-                            "output is not conditionally Gaussian)")
-        if plan == "chebyshev":
-            raise UserError("--estimator conditional cannot be combined with Chebyshev "
-                            "interpolation (--nodes K); use --nodes 0")
     return estimator
 
 
@@ -329,15 +318,8 @@ def point_draws(model, activation, depth, width, sigma_w2, sigma_b2, points, dra
 
 def _simulate(model, activation, depth, width, sigma_w2, sigma_b2, z_out, z_min, z_max,
               input_dim, draws, nodes, estimator, seed, label, want_cov):
-    """Shared part of :func:`samples` and :func:`correlation`."""
-    if model not in MODELS:
-        raise UserError(f"unknown model {model!r} (known: {', '.join(MODELS)})")
-    if not z_min < z_max:
-        raise UserError(f"--z-min ({z_min:g}) must be smaller than --z-max ({z_max:g})")
-    if input_dim not in (1, 2):
-        raise UserError("--input-dim must be 1 or 2")
-    if draws < 2:
-        raise UserError("--draws must be at least 2")
+    """Shared part of :func:`samples` and :func:`correlation` (parameters already checked
+    against constraints.SAMPLES or CORRELATION)."""
     sigma_w2, sigma_b2 = resolve_sigmas(model, activation, sigma_w2, sigma_b2)
     act = get_activation(activation)
     plan, k = evaluation_plan(model, activation, sigma_b2, input_dim, nodes, z_out.shape[0])
@@ -442,6 +424,7 @@ def _quantile_se(sim, good, P, levels, estimator, n_out):
     return float(se.max()), float(np.median(se))
 
 
+@checked(SAMPLES)
 def samples(*, model, activation, depth, width, inputs, z_min, z_max, input_dim, draws,
             keep_draws, quantiles, sigma_w2, sigma_b2, nodes=None, estimator="auto", seed=0):
     """Function draws and per-input quantiles (Figs. 1, 4, 8).
@@ -451,8 +434,6 @@ def samples(*, model, activation, depth, width, inputs, z_min, z_max, input_dim,
     (the first coordinate) varying slowest.
     """
     levels = [float(q) for q in quantiles]
-    if any(not 0.0 <= q <= 1.0 for q in levels):
-        raise UserError("--quantiles must lie in [0, 1]")
     z_out = _grid(inputs, z_min, z_max, input_dim)
     sim, bad, P, meta, warnings = _simulate(
         model, activation, depth, width, sigma_w2, sigma_b2, z_out, z_min, z_max, input_dim,
@@ -478,6 +459,7 @@ def samples(*, model, activation, depth, width, inputs, z_min, z_max, input_dim,
     return Result(frame, meta, warnings)
 
 
+@checked(CORRELATION)
 def correlation(*, model, activation, depth, width, grid, z_min, z_max, draws, sigma_w2,
                 sigma_b2, nodes=None, estimator="auto", seed=0):
     """Output correlation ``rho[y(z1), y(z2)]`` over a ``grid x grid`` lattice (Fig. 5).

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import io
+from ..constraints import ParameterError
 from ..errors import UserError
 from ..progress import info, progress
 
@@ -35,7 +36,7 @@ TEST_IMAGES = "t10k-images-idx3-ubyte.gz"
 TEST_LABELS = "t10k-labels-idx1-ubyte.gz"
 FILES = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
 
-# the canonical distribution (also ../shared/mnist/MD5SUMS)
+# the canonical distribution
 MD5 = {
     TRAIN_IMAGES: "f68b3c2dcbeaaa9fbdd348bbdeb94873",
     TRAIN_LABELS: "d53e105ee54ea40749a09fcbcd1e9432",
@@ -272,9 +273,10 @@ def training_subset(n_train, seed):
     """Sorted indices of ``n_train`` distinct training images, a function of ``seed``."""
     if isinstance(n_train, bool) or not isinstance(n_train, (int, np.integer)) \
             or not 1 <= n_train <= N_TRAIN:
-        raise UserError(f"--n-train must be an integer from 1 to {N_TRAIN}, got {n_train!r}")
+        raise ParameterError("n_train", f"must be an integer from 1 to {N_TRAIN}, got "
+                             f"{n_train!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise UserError(f"--seed must be a non-negative integer for MNIST subsets, got {seed!r}")
+        raise ParameterError("seed", f"must be a non-negative integer, got {seed!r}")
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), _SUBSET_TAG]))
     return np.sort(rng.choice(N_TRAIN, size=int(n_train), replace=False))
 

@@ -16,9 +16,10 @@ import math
 import numpy as np
 
 from .. import limits
+from ..constraints import ParameterError
 from ..errors import UserError
 
-SIGMA_Z2 = 1.0 / 784  # input layer A ~ N(0, sigma_Z^2), FIGURES.md (completed FC ResNet)
+SIGMA_Z2 = 1.0 / 784  # input layer A ~ N(0, sigma_Z^2), docs/figures.md (completed FC ResNet)
 SIGMA_Y2 = 1.0        # output layer G ~ N(0, sigma_Y^2 / D)
 KINDS = ("ntk", "nngp")
 
@@ -30,7 +31,8 @@ def coefficients(kind, sigma_w2, sigma_b2, sigma_z2=SIGMA_Z2, sigma_y2=SIGMA_Y2,
     ``d1 = phi'(0)`` (1 for tanh); finite at ``sigma_w2 = 0`` (limits.completed_kernel).
     """
     if kind not in KINDS:
-        raise UserError(f"unknown kernel {kind!r}; choose from {', '.join(KINDS)}")
+        raise ParameterError("kernel", f"unknown kernel {kind!r}; choose from "
+                             f"{', '.join(KINDS)}")
     k = limits.completed_kernel(kind, sigma_w2, sigma_b2, sigma_z2, sigma_y2, d1, T)
     return float(k.slope), float(k.offset)
 
@@ -45,15 +47,15 @@ def _check(slope, offset, noise):
         raise UserError(f"kernel coefficients must be finite and non-negative "
                         f"(slope {slope}, offset {offset})")
     if not (noise > 0 and math.isfinite(noise)):
-        raise UserError(f"--noise must be a positive number, got {noise}")
+        raise ParameterError("noise", f"must be a positive number, got {noise}")
 
 
 def _cholesky(matrix, what):
     try:
         return np.linalg.cholesky(matrix)
     except np.linalg.LinAlgError:
-        raise UserError(f"the {what} system is not numerically positive definite; "
-                        "increase --noise")
+        raise ParameterError("noise", f"the {what} system is not numerically positive "
+                             "definite; increase the noise variance")
 
 
 def affine_gram(z):

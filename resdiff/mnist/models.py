@@ -5,7 +5,7 @@ standard-normal ``eps`` (Assumption 3.4 / 3.7 written as eq. 16-17), every scale
 multiplication in the forward pass, and all layers (input, residual, output) are
 trained, so gradients are taken with respect to the ``eps`` themselves.
 
-* :class:`CompletedFC` is F-bar-bar_tanh (FIGURES.md, "completed FC ResNet"):
+* :class:`CompletedFC` is F-bar-bar_tanh (docs/figures.md, "completed FC ResNet"):
   ``x_0 = sigma_Z eps_A z`` with ``sigma_Z^2 = 1/784``; ``L`` residual layers
   ``x += tanh(sigma_w sqrt(dt/D) eps_W x + sigma_b sqrt(dt) eps_b)`` (eq. 8/26);
   ``y = (sigma_Y / sqrt(D)) eps_G x_T`` in R^10.
@@ -31,7 +31,7 @@ from .. import rng
 
 SIGMA_W2 = 1.0     # Section 6.3
 SIGMA_B2 = 0.01    # 0.1^2, Section 6.3
-SIGMA_Y2 = 1.0     # FIGURES.md, completed FC ResNet
+SIGMA_Y2 = 1.0     # docs/figures.md, completed FC ResNet
 N_PIXELS = 784
 N_CLASSES = 10
 

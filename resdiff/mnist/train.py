@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from .. import io
+from ..constraints import ParameterError
 from ..errors import UserError
 from ..progress import info, progress
 from .data import epoch_permutation
@@ -58,10 +59,10 @@ def pick_device(name):
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA device is available to PyTorch "
-                        f"(torch {torch.__version__}); use --device cpu or auto")
+        raise ParameterError("device", "cuda: no CUDA device is available to PyTorch "
+                             f"(torch {torch.__version__}); use cpu or auto")
     if name not in ("cpu", "cuda"):
-        raise UserError(f"--device must be auto, cpu or cuda, got {name!r}")
+        raise ParameterError("device", f"must be auto, cpu or cuda, got {name!r}")
     if name == "cpu":
         torch.set_num_threads(cpu_threads())
     return torch.device(name)
@@ -105,7 +106,7 @@ def make_optimizer(name, params, lr):
         return torch.optim.SGD(params, lr=lr, momentum=0.0)
     if name in ("adam", "adam-full"):
         return torch.optim.Adam(params, lr=lr)
-    raise UserError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
+    raise ParameterError("optimizer", f"must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
 
 
 @torch.no_grad()

@@ -15,12 +15,12 @@ def wrapped(text, width=150):
     return "\n".join(textwrap.wrap(text, width))
 
 
-def model_label(params, meta):
+def model_label(params):
     symbol = r"\mathcal{E}" if params["model"] == "feedforward" else r"\mathcal{F}"
     return rf"${symbol}_{{\mathrm{{{NAMES[params['activation']]}}}}}$"
 
 
-def draw_samples(ax, frame, side):
+def draw_samples(ax, frame):
     """Draws (blue, thin) and quantiles (orange) of one ``samples`` CSV on ``ax``."""
     draws = frame[frame["kind"] == "draw"]
     for _, d in draws.groupby("id", sort=True):
@@ -48,8 +48,8 @@ def plot(frames, sidecars, preset):
     for ax, name in zip(axes[0], ("tanh", "relu")):
         side = sidecars[name]
         params, meta = side["params"], side.get("meta", {})
-        draw_samples(ax, frames[name], side)
-        ax.set_title(f"{model_label(params, meta)}: {params['depth']} layers x "
+        draw_samples(ax, frames[name])
+        ax.set_title(f"{model_label(params)}: {params['depth']} layers x "
                      f"{params['width']} units, "
                      rf"$\sigma_w^2$ = {meta.get('sigma_w2', params['sigma_w2']):.4g}, "
                      rf"$\sigma_b^2$ = {meta.get('sigma_b2', params['sigma_b2']):.4g}")

@@ -17,9 +17,9 @@ def plot(frames, sidecars, preset):
             ax = axes[row][col]
             side = sidecars[name]
             params, meta = side["params"], side.get("meta", {})
-            draw_samples(ax, frames[name], side)
+            draw_samples(ax, frames[name])
             depth, width = params["depth"], params["width"]
-            ax.set_title(f"{model_label(params, meta)}: L = {depth}, D = {width}")
+            ax.set_title(f"{model_label(params)}: L = {depth}, D = {width}")
             if col == 0:
                 ax.set_ylabel(r"$x_{T,1}$")
             if meta.get("divergent"):

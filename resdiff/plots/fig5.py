@@ -51,7 +51,7 @@ def plot(frames, sidecars, preset):
             ax.set_aspect("equal")
             size = (f"L = {params['depth']}, D = {params['width']}" if params["model"] == "resnet"
                     else f"{params['depth']} x {params['width']}")
-            ax.set_title(f"{model_label(params, meta)} ({size})")
+            ax.set_title(f"{model_label(params)} ({size})")
             ax.set_xlabel(r"$z^{(1)}$")
             ax.set_ylabel(r"$z^{(2)}$")
             extra = f", {meta['divergent']} divergent excluded" if meta.get("divergent") else ""

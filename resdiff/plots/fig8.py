@@ -36,7 +36,7 @@ def plot(frames, sidecars, preset):
                             rcount=25, ccount=25, antialiased=True)
             handles.append(Patch(facecolor=colour, label=f"draw {i + 1}"))
         ax.legend(handles=handles, loc="upper left", fontsize=6, frameon=False)
-        ax.set_title(f"{model_label(params, meta)}: L = {params['depth']}, "
+        ax.set_title(f"{model_label(params)}: L = {params['depth']}, "
                      f"D = {params['width']}")
         ax.set_xlabel(r"$z_1$", labelpad=-6)
         ax.set_ylabel(r"$z_2$", labelpad=-6)

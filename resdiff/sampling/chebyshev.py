@@ -63,11 +63,6 @@ def coefficients_matrix(k):
     return T
 
 
-def tail_matrix(k, m=2):
-    """Rows of :func:`coefficients_matrix` for the last ``m`` coefficients."""
-    return coefficients_matrix(k)[-m:]
-
-
 def tensor_nodes(k, lo, hi):
     """Nodes of the ``k x k`` tensor grid as an array (k*k, 2), ``z1`` varying slowest."""
     x = nodes(k, lo, hi)

@@ -1,4 +1,4 @@
-"""The fully connected feedforward network E_phi of Figure 1 (FIGURES.md, "Models").
+"""The fully connected feedforward network E_phi of Figure 1 (docs/figures.md, "Models").
 
 Pre-activations ``h_1 = W_0 z + b_0`` (``W_0 ~ N(0, sigma_w^2 / d_in)``, fan-in ``d_in``,
 which is 1 for the paper's scalar input), ``h_{l+1} = W_l phi(h_l) + b_l`` with

@@ -7,7 +7,7 @@ Two exact ways to simulate ``x_{t+dt} = x_t + phi(dW_t x_t + db_t)``:
   reference, and the NTK and training need the weights themselves.
 * :func:`gram_outputs` uses that, given the states ``X`` (one row per input here), the
   D coordinates of the pre-activations ``dW X + db`` are i.i.d.
-  ``N(0, dt (sigma_w^2 X X^T / D + sigma_b^2 1 1^T))`` (FIGURES.md, "Exactness
+  ``N(0, dt (sigma_w^2 X X^T / D + sigma_b^2 1 1^T))`` (docs/figures.md, "Exactness
   notes"), so it draws them through a factor of that N x N matrix: O(D N^2) per layer,
   exact in distribution for everything that only looks forward.
 
@@ -67,7 +67,7 @@ def _gram_draw(s, x0, depth, sigma_w2, sigma_b2, act, d1, d2, mode, X, S, F, Z):
     dt = 1.0 / depth
     X[:, :] = x0
     for _ in range(depth):
-        # covariance of the pre-activations at each coordinate (FIGURES.md, exactness)
+        # covariance of the pre-activations at each coordinate (docs/figures.md, exactness)
         for a in range(n):
             for b in range(a + 1):
                 acc = 0.0
@@ -170,7 +170,7 @@ def resnet_inputs(z, width):
 
     1-D inputs (shape (N,)) are copied to all D coordinates; 2-D inputs (shape (N, 2))
     put ``z1`` on coordinates ``d <= D/2`` (1-based) and ``z2`` on the rest
-    (FIGURES.md, [our reading]).
+    (docs/figures.md, [our reading]).
     """
     z = np.asarray(z, dtype=float)
     if z.ndim == 1:

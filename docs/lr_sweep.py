@@ -1,5 +1,7 @@
-"""Learning-rate sweep for `resdiff mnist-train` (Figures 6-7): final test accuracy per
-(architecture, optimizer, learning rate, size), at a reduced scale that fits a small CPU.
+"""The record of where the tuned learning rates of `resdiff mnist-train` (Figures 6-7)
+came from: final test accuracy per (architecture, optimizer, learning rate, size), at a
+reduced scale that fits a small CPU. It is kept beside its table, docs/lr_sweep.md, which
+it wrote; the package does not import it.
 
 The paper tunes "a single learning rate ... to optimize final test accuracy" (Section
 6.3). This script does the same on a grid of rates spaced by about 3x, for every
@@ -8,7 +10,7 @@ the best final accuracy at the largest size swept (ties: the best mean over the 
 (docs/lr_sweep.md) records the scale it ran at; the chosen rates are the defaults in
 resdiff/experiments/mnist_train.py (TUNED_LR).
 
-    .venv/bin/python scripts/lr_sweep.py --data-dir ../shared/mnist \
+    .venv/bin/python docs/lr_sweep.py --data-dir MNIST_DIR \
         --csv docs/lr_sweep.csv --md docs/lr_sweep.md
 
 Runs already in --csv (same arch, optimizer, lr, size, scale) are reused, so the sweep
@@ -103,7 +105,7 @@ def choose(frame):
 
 def markdown(frame, machine):
     chosen = choose(frame)
-    out = ["# Learning-rate sweep (`scripts/lr_sweep.py`)", "",
+    out = ["# Learning-rate sweep ([`lr_sweep.py`](lr_sweep.py))", "",
            "Final test accuracy after the last epoch; one column per learning rate, one row",
            "per (architecture, optimizer, D = L). **Reduced scale**, not the paper's "
            "(20,000 images, 120 epochs, D = L up to 500 / 150): the CPU budget here allows",
