@@ -372,6 +372,18 @@ MNIST_KERNEL = Constraints(
                 sigma_w2=VARIANCE, sigma_b2=VARIANCE, kernel=OneOf(("ntk", "nngp")),
                 seed=SEED))
 
+MNIST_KERNEL_DYNAMICS = Constraints(
+    params=dict(n_train=Integer(1, MNIST_TRAIN_IMAGES), dynamics=OneOf(("gd", "sgd")),
+                init=OneOf(("random", "zero")), epochs=POSITIVE,
+                lr=Optional(Real(0.0, lo_open=True)), batch_size=Optional(POSITIVE),
+                draws=POSITIVE, sigma_w2=VARIANCE, sigma_b2=VARIANCE,
+                kernel=OneOf(("ntk", "nngp")), seed=SEED),
+    rules=(
+        Rule("batch_size", lambda p: (p["batch_size"] is not None) == (p["dynamics"] == "sgd"),
+             "is the mini-batch of sgd: required with sgd, not accepted with gd (full "
+             "batch)"),
+    ))
+
 
 def _network_parameters(p, size):
     """Trainable parameters of the completed model at ``D = L = size``: the L residual

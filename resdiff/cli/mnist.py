@@ -4,6 +4,7 @@ from .. import constraints as cons
 from . import options
 
 T = cons.MNIST_KERNEL
+D = cons.MNIST_KERNEL_DYNAMICS
 
 
 @options.command("mnist-kernel",
@@ -21,18 +22,18 @@ T = cons.MNIST_KERNEL
               help="none: kernel regression (gradient flow's end point from a zero "
                    "function); gd / sgd: the limit trained like the networks, one row per "
                    "(draw, epoch).")
-@click.option("--epochs", type=options.POSITIVE, default=None,
-              help="Epochs of gd / sgd.  [default: 120]")
-@click.option("--lr", type=options.FiniteFloat(min=0.0, min_open=True), default=None,
-              help="Learning rate of gd / sgd on the networks' loss (mean over N x 10 "
-                   "entries).  [default: mnist-train's rate for the FC network]")
-@click.option("--batch-size", type=options.POSITIVE, default=None,
-              help="Mini-batch of sgd (the networks' batches).  [default: 200]")
-@click.option("--init", type=click.Choice(["random", "zero"]), default=None,
-              help="Initial function of gd / sgd: random = a GP prior draw (eq. 35-36), "
-                   "as the networks start; zero.  [default: random]")
-@click.option("--draws", type=options.POSITIVE, default=None,
-              help="Initial functions and batch orders of gd / sgd.  [default: 1]")
+@options.option(D, "epochs", "--epochs", default=None,
+                help="Epochs of gd / sgd.  [default: 120]")
+@options.option(D, "lr", "--lr", default=None,
+                help="Learning rate of gd / sgd on the networks' loss (mean over N x 10 "
+                     "entries).  [default: mnist-train's rate for the FC network]")
+@options.option(D, "batch_size", "--batch-size", default=None,
+                help="Mini-batch of sgd (the networks' batches).  [default: 200]")
+@options.option(D, "init", "--init", default=None,
+                help="Initial function of gd / sgd: random = a GP prior draw (eq. 35-36), "
+                     "as the networks start; zero.  [default: random]")
+@options.option(D, "draws", "--draws", default=None,
+                help="Initial functions and batch orders of gd / sgd.  [default: 1]")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Directory with the four MNIST gzip IDX files  [default: "
                    "$RESDIFF_DATA_DIR, else ~/.cache/resdiff/mnist]")

@@ -17,15 +17,12 @@ import time
 import numpy as np
 import pandas as pd
 
-from ..constraints import MNIST_KERNEL, checked
+from ..constraints import MNIST_KERNEL, MNIST_KERNEL_DYNAMICS, checked
 from ..mnist import data
 from ..mnist import dynamics as dyn
 from ..mnist import kernel as kr
 from ..progress import progress
 from . import Result
-
-DYNAMICS = ("gd", "sgd")
-INITS = ("random", "zero")
 
 
 @checked(MNIST_KERNEL)
@@ -61,26 +58,7 @@ def mnist_kernel(*, n_train, noise, sigma_w2, sigma_b2, kernel, seed, data_dir=N
     return Result(frame, meta)
 
 
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise UserError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _validate_dynamics(dynamics, init, epochs, lr, batch_size, draws):
-    if dynamics not in DYNAMICS:
-        raise UserError(f"--dynamics must be none, gd or sgd, got {dynamics!r}")
-    if init not in INITS:
-        raise UserError(f"--init must be random or zero, got {init!r}")
-    _positive_int("--epochs", epochs)
-    _positive_int("--draws", draws)
-    if lr is not None and not (lr > 0 and np.isfinite(lr)):
-        raise UserError(f"--lr must be a positive number, got {lr!r}")
-    if dynamics == "sgd":
-        _positive_int("--batch-size", batch_size)
-    elif batch_size is not None:
-        raise UserError("--batch-size applies to --dynamics sgd only (gd is full batch)")
-
-
+@checked(MNIST_KERNEL_DYNAMICS)
 def mnist_kernel_dynamics(*, n_train, dynamics, init, epochs, lr, batch_size, draws,
                           sigma_w2, sigma_b2, kernel, seed, data_dir=None):
     """GD (``dynamics="gd"``) or SGD of the limit's linear model; ``lr`` None: the rate
@@ -88,7 +66,6 @@ def mnist_kernel_dynamics(*, n_train, dynamics, init, epochs, lr, batch_size, dr
     training kernel (``"ntk"``: all layers trained, eq. 37; ``"nngp"``: the output layer
     only); the random initial function is always a GP prior draw (eq. 35-36)."""
     from .mnist_train import default_lr
-    _validate_dynamics(dynamics, init, epochs, lr, batch_size, draws)
     lr = default_lr("fc", dynamics) if lr is None else float(lr)
     subset = data.training_subset(n_train, seed)  # validates n_train and seed first
     slope, offset = kr.coefficients(kernel, sigma_w2, sigma_b2)
