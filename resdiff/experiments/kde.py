@@ -11,7 +11,7 @@ from .. import limits, rng
 from ..errors import AllDiverged
 from ..models import activation as get_activation
 from ..sampling import driver
-from ..sampling.linalg import pivoted_cholesky
+from ..sampling.linalg import matmul_nt, pivoted_cholesky
 from ..sampling.resnet import RESNET, SDE, gram_outputs, resnet_inputs
 from . import Result
 
@@ -29,7 +29,7 @@ def analytic_draws(x0, draws, sigma_w2, sigma_b2, act, seed, purpose):
     factor = np.empty((n, n))
     k = pivoted_cholesky(np.ascontiguousarray(cov), factor, 1e-13)
     eps = rng.normals(seed, purpose, 0, draws * k).reshape(draws, k)
-    return mean + eps @ factor[:, :k].T, mean, cov, None
+    return mean + matmul_nt(eps, factor[:, :k]), mean, cov, None
 
 
 def kde(*, depth, width, draws, z, sigma_w2, sigma_b2, activation, methods, seed):

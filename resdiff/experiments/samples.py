@@ -40,6 +40,7 @@ from .. import rng
 from ..errors import AllDiverged, UserError
 from ..models import activation as get_activation
 from ..sampling import chebyshev, driver
+from ..sampling.linalg import matmul, matmul_nt
 from ..sampling import feedforward as ff
 from ..sampling import resnet as rn
 from . import Result
@@ -146,7 +147,7 @@ def choose_nodes(model, activation, depth, width, sigma_w2, sigma_b2, z_min, z_m
     y = sim["y"][np.isfinite(sim["y"]).all(axis=1)]
     if len(y) == 0:
         return PILOT_NODES - PILOT_WINDOW, {"draws": PILOT_DRAWS, "finite": 0}
-    env = np.abs(y @ chebyshev.coefficients_matrix(PILOT_NODES).T).max(axis=0)
+    env = np.abs(matmul_nt(y, chebyshev.coefficients_matrix(PILOT_NODES))).max(axis=0)
     window = np.convolve(env, np.ones(PILOT_WINDOW), mode="valid")  # e_m + ... + e_{m+4}
     # K nodes: the a posteriori estimate looks at c_{K-2} and c_{K-1}; bound e_{K-2..K+2}
     ok = np.flatnonzero(window[4:] <= INTERP_TOL / PILOT_SAFETY)
@@ -202,9 +203,8 @@ def tail_estimate(values, k, input_dim):
     worst axis, for 2-D): an a posteriori estimate of the interpolation error."""
     T = chebyshev.coefficients_matrix(k)
     if input_dim == 1:
-        return np.abs(values @ T[-2:].T).sum(axis=1)
-    V = values.reshape(-1, k, k)
-    C = np.einsum("ij,njk,lk->nil", T, V, T)
+        return np.abs(matmul_nt(values, T[-2:])).sum(axis=1)
+    C = np.array([matmul_nt(matmul(T, v.reshape(k, k)), T) for v in values])  # T V T^T
     return np.maximum(np.abs(C[:, -2:, :]).sum(axis=(1, 2)),
                       np.abs(C[:, :, -2:]).sum(axis=(1, 2)))
 
@@ -414,7 +414,7 @@ def _quantiles(sim, good, P, levels, estimator, cols=None):
     if estimator == "conditional":
         var = sim["var"][good]
         if P is not None:
-            var = var @ (P * P).T  # each output is a multiple of one point: no cross terms
+            var = matmul_nt(var, P * P)  # each output is a multiple of one point: no cross terms
         if cols is not None:
             var = var[:, cols]
         return ff.normal_mixture_quantiles(np.ascontiguousarray(np.sqrt(var)), levels)
@@ -425,7 +425,7 @@ def _quantiles(sim, good, P, levels, estimator, cols=None):
     idx = np.arange(y.shape[1] if P is None else P.shape[0]) if cols is None else cols
     for start in range(0, n_out, block):
         sel = idx[start:start + block]
-        part = y[:, sel] if P is None else y @ P[sel].T
+        part = y[:, sel] if P is None else matmul_nt(y, P[sel])
         out[:, start:start + block] = np.quantile(part, levels, axis=0)
     return out
 
@@ -467,7 +467,7 @@ def samples(*, model, activation, depth, width, inputs, z_min, z_max, input_dim,
         if se is not None:
             meta["quantile_se_max"], meta["quantile_se_median"] = se
     y_kept = sim["y"][kept]
-    kept_values = y_kept if P is None else y_kept @ P.T
+    kept_values = y_kept if P is None else matmul_nt(y_kept, P)
     coords = ({"z": z_out} if input_dim == 1 else {"z": z_out[:, 0], "z2": z_out[:, 1]})
     frames = [pd.DataFrame({**coords, "kind": "draw", "id": float(d), "value": kept_values[i]})
               for i, d in enumerate(kept)]
@@ -492,9 +492,11 @@ def correlation(*, model, activation, depth, width, grid, z_min, z_max, draws, s
     if meta["estimator"] == "conditional":
         C = sim["cov_sum"] / n_good  # E[S_L]: the output has mean 0 given the hidden layers
     else:
-        C = np.atleast_2d(np.cov(sim["y"][~bad], rowvar=False))
+        y = sim["y"][~bad]
+        yc = (y - y.mean(axis=0)).T
+        C = matmul_nt(yc, yc) / (y.shape[0] - 1)  # the sample covariance
     if P is not None:
-        C = P @ C @ P.T  # the covariance of the interpolated (or rescaled) draws
+        C = matmul_nt(matmul(P, C), P)  # the covariance of the interpolated (or rescaled) draws
     sd = np.sqrt(np.clip(np.diag(C), 0.0, None))
     with np.errstate(divide="ignore", invalid="ignore"):
         rho = np.clip(C / np.outer(sd, sd), -1.0, 1.0)

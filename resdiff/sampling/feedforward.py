@@ -28,27 +28,15 @@ import numpy as np
 from numba import njit, prange
 
 from ..models import phi
-from ..rng import fill_normal, new_state
-from .linalg import next_pivot, pivot_floor
+from ..rng import fill_normal, layer_noise, new_state
+from .linalg import dot, next_pivot, pivot_floor
 
 CHOL_REL_TOL = 1e-13
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})
+@njit(inline="always")
 def _dot(x, y):
-    # reassociation lets LLVM vectorise the reduction (tests compare with explicit weights)
-    acc = 0.0
-    for i in range(x.shape[0]):
-        acc += x[i] * y[i]
-    return acc
-
-
-@njit(cache=True, fastmath={"reassoc", "contract"})
-def _dot_prefix(x, y, n):
-    acc = 0.0
-    for i in range(n):
-        acc += x[i] * y[i]
-    return acc
+    return dot(x, y, x.shape[0])
 
 
 @njit(cache=True)
@@ -81,7 +69,7 @@ def lazy_pivoted_cholesky(A, scale, shift, F, d, used, rel_tol):
                 F[i, j] = 0.0
                 continue
             s_ip = scale * _dot(A[i], Ap) + shift
-            F[i, j] = (s_ip - _dot_prefix(F[i], Fp, j)) / piv
+            F[i, j] = (s_ip - dot(F[i], Fp, j)) / piv
             d[i] -= F[i, j] * F[i, j]
         F[p, j] = piv
     return n
@@ -134,7 +122,7 @@ def _gram_path(s, zz, depth, width, sigma_w2, sigma_b2, act, H, Phi, F, Z, d, us
             eps = Z[0, :k]
             fill_normal(s, eps)
             for a in range(n):
-                y[a] = _dot_prefix(F[a], eps, k)
+                y[a] = dot(F[a], eps, k)
             ok = np.isfinite(y).all() and np.isfinite(var).all()
             return ok, rank_sum / depth
         fill_normal(s, Z[:k])
@@ -203,14 +191,6 @@ def gram_paths(key, draw_start, n_draws, zz, depth, width, sigma_w2, sigma_b2, a
             y[i, :] = np.nan
     _accumulate(y, var, covs, cov_sum, bound)
     return y, var, rank
-
-
-@njit(cache=True)
-def layer_noise(key, draw, layer, eps_W, eps_b):
-    """The standard-normal parameters of layer ``layer`` (0: the input layer) of a draw."""
-    s = new_state(key, draw, layer + 1)
-    fill_normal(s, eps_W)
-    fill_normal(s, eps_b)
 
 
 @njit(cache=True)

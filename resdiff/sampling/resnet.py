@@ -24,14 +24,11 @@ import numpy as np
 from numba import njit, prange
 
 from ..models import RELU, SWISH, TANH, phi, tanh_into
-from ..rng import fill_normal, new_state, next_normal
-from .linalg import pivoted_cholesky
+from ..rng import fill_normal, layer_noise, new_state
+from .linalg import dot, pivoted_cholesky
 
 RESNET, SDE = 0, 1
 CHOL_REL_TOL = 1e-13
-# LLVM fast-math without 'nnan'/'ninf', so divergence checks (isfinite) stay valid; the
-# summation order it picks is fixed at compile time, so results stay deterministic.
-FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
 @njit(inline="always")
@@ -58,7 +55,7 @@ def _add_phi(x, h, act, buf):
             x[d] += phi(RELU, h[d])
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True)
 def _gram_draw(s, x0, depth, sigma_w2, sigma_b2, act, d1, d2, mode, X, S, F, Z):
     """One draw of the final states into ``X`` (N x D); returns False on divergence."""
     n, width = X.shape
@@ -70,9 +67,7 @@ def _gram_draw(s, x0, depth, sigma_w2, sigma_b2, act, d1, d2, mode, X, S, F, Z):
         # covariance of the pre-activations at each coordinate (FIGURES.md, exactness)
         for a in range(n):
             for b in range(a + 1):
-                acc = 0.0
-                for d in range(width):
-                    acc += X[a, d] * X[b, d]
+                acc = dot(X[a], X[b], width)
                 S[a, b] = S[b, a] = dt * (sigma_w2 * acc / width + sigma_b2)
         for a in range(n):  # an overflowed state shows on the diagonal (no allocation)
             if not math.isfinite(S[a, a]):
@@ -115,17 +110,6 @@ def gram_outputs(key, draw_start, n_draws, x0, depth, sigma_w2, sigma_b2, act, d
 
 
 @njit(cache=True)
-def layer_noise(key, draw, layer, eps_W, eps_b):
-    """The standard-normal parameters ``(eps_W, eps_b)`` of one layer of one draw (eq. 17).
-
-    Each (draw, layer) has its own stream, so a backward pass can regenerate any layer.
-    """
-    s = new_state(key, draw, layer + 1)
-    fill_normal(s, eps_W)
-    fill_normal(s, eps_b)
-
-
-@njit(cache=True)
 def _explicit_draw(key, draw, x0, depth, sigma_w2, sigma_b2, act, X, eps_W, eps_b):
     n, width = X.shape
     dt = 1.0 / depth
@@ -137,10 +121,7 @@ def _explicit_draw(key, draw, x0, depth, sigma_w2, sigma_b2, act, X, eps_W, eps_
         layer_noise(key, draw, layer, eps_W, eps_b)
         for a in range(n):
             for r in range(width):
-                acc = 0.0
-                for c in range(width):
-                    acc += eps_W[r, c] * X[a, c]
-                h[r] = w_scale * acc + b_scale * eps_b[r]
+                h[r] = w_scale * dot(eps_W[r], X[a], width) + b_scale * eps_b[r]
             for r in range(width):
                 X[a, r] += phi(act, h[r])  # eq. (26)
         if not _all_finite(X):
@@ -182,5 +163,4 @@ def resnet_inputs(z, width):
     return x0
 
 
-__all__ = ["RESNET", "SDE", "gram_outputs", "explicit_outputs", "layer_noise",
-           "resnet_inputs", "next_normal"]
+__all__ = ["RESNET", "SDE", "gram_outputs", "explicit_outputs", "resnet_inputs"]

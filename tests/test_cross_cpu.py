@@ -1,0 +1,99 @@
+"""Same seed, same bytes for kernels built for different CPUs.
+
+Every Monte Carlo subcommand runs in subprocesses once with its kernels built for the
+host CPU and once for each of two other targets, each with its own Numba cache:
+
+* ``haswell``: a plain AVX2 + FMA CPU, OpenBLAS forced to its Haswell kernels;
+* ``x86-64``: baseline SSE2 (a different SIMD width and no FMA), OpenBLAS's Prescott
+  kernels, NumPy's dispatched AVX2/FMA3/AVX-512 loops disabled and glibc's FMA/AVX2
+  variants of libm masked, so this test exercises a different SIMD width and different
+  library code paths even on an AVX2 machine.
+
+The CSVs must be byte-identical: arithmetic that resdiff controls runs in a fixed order
+(no fast-math reassociation or contraction, no BLAS), so every discrete choice made from
+it (pivots, factor ranks, the sampler, the Chebyshev node count) is the same too.
+"""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+TARGETS = {
+    "haswell": {"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": "",
+                "OPENBLAS_CORETYPE": "Haswell"},
+    "x86-64": {"NUMBA_CPU_NAME": "x86-64", "NUMBA_CPU_FEATURES": "",
+               "OPENBLAS_CORETYPE": "Prescott",
+               "NPY_DISABLE_CPU_FEATURES": "AVX2 FMA3 AVX512F AVX512CD AVX512_SKX "
+                                           "AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR",
+               "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2,-FMA,-AVX"},
+}
+
+# reduced sizes of the figures' Monte Carlo settings (smoke presets and smaller)
+FAST = {
+    "samples-resnet-tanh": ["samples", "--model", "resnet", "--activation", "tanh",
+                            "--depth", "50", "--width", "50", "--inputs", "100",
+                            "--draws", "100"],
+    "samples-resnet-swish": ["samples", "--model", "resnet", "--activation", "swish",
+                             "--depth", "30", "--width", "30", "--inputs", "60",
+                             "--draws", "60"],
+    "samples-feedforward-tanh": ["samples", "--model", "feedforward", "--activation", "tanh",
+                                 "--depth", "50", "--width", "50", "--inputs", "100",
+                                 "--draws", "8"],
+    "correlation-feedforward-tanh": ["correlation", "--model", "feedforward", "--activation",
+                                     "tanh", "--depth", "30", "--width", "30", "--grid",
+                                     "40", "--draws", "8"],
+    "correlation-resnet-tanh": ["correlation", "--model", "resnet", "--depth", "30",
+                                "--width", "30", "--grid", "60", "--draws", "60"],
+    "kde": ["kde", "--depth", "50", "--width", "50", "--draws", "200"],
+    "ntk-convergence": ["ntk-convergence", "--sizes", "10,20", "--draws", "10"],
+}
+
+# the figures' own settings where they differed between CPUs
+SLOW = {
+    "fig4-tanh-500": ["samples", "--model", "resnet", "--activation", "tanh", "--depth",
+                      "500", "--width", "500", "--inputs", "400", "--draws", "200"],
+    "fig1-feedforward-tanh": ["samples", "--model", "feedforward", "--activation", "tanh",
+                              "--depth", "500", "--width", "500", "--inputs", "200",
+                              "--draws", "2"],
+}
+
+
+@pytest.fixture(scope="module")
+def caches(tmp_path_factory):
+    """One Numba cache per target, shared by the tests of this module."""
+    return {name: tmp_path_factory.mktemp(f"numba-{name}") for name in ("host", *TARGETS)}
+
+
+def _csv(args, target, caches, tmp_path):
+    """The CSV of ``args`` with kernels built for ``target``."""
+    out = tmp_path / f"{target}.csv"
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("NUMBA_CPU_", "OPENBLAS_CORETYPE", "NPY_DISABLE_CPU",
+                                "GLIBC_TUNABLES"))}
+    env.update(TARGETS.get(target, {}), RESDIFF_NUMBA_CACHE=str(caches[target]))
+    res = subprocess.run([sys.executable, "-m", "resdiff", *args, "--seed", "0", "--out",
+                          str(out), "--quiet"], capture_output=True, text=True, timeout=3600,
+                         env=env, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    return out.read_bytes()
+
+
+def _check(args, caches, tmp_path):
+    host = _csv(args, "host", caches, tmp_path)
+    for target in TARGETS:
+        other = _csv(args, target, caches, tmp_path)
+        assert other == host, f"{target} build differs from the host build"
+
+
+@pytest.mark.parametrize("name", list(FAST))
+def test_same_bytes_on_any_cpu(name, caches, tmp_path):
+    _check(FAST[name], caches, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SLOW))
+def test_same_bytes_on_any_cpu_at_figure_size(name, caches, tmp_path):
+    _check(SLOW[name], caches, tmp_path)
