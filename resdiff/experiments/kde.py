@@ -12,7 +12,8 @@ from ..errors import AllDiverged
 from ..models import activation as get_activation
 from ..sampling import driver
 from ..sampling.linalg import matmul_nt, pivoted_cholesky
-from ..sampling.resnet import RESNET, SDE, gram_outputs, resnet_inputs
+from ..sampling.cost import layer_cost
+from ..sampling.resnet import RESNET, SDE, resnet_inputs, stepper
 from . import Result
 
 METHODS = ("resnet", "sde", "analytic")
@@ -54,11 +55,11 @@ def kde(*, depth, width, draws, z, sigma_w2, sigma_b2, activation, methods, seed
             mode = RESNET if method == "resnet" else SDE
             key = rng.stream_key(seed, f"kde/{method}")
 
-            def kernel(start, count, mode=mode, key=key):
-                return gram_outputs(key, start, count, x0, depth, sigma_w2, sigma_b2,
-                                    act.code, act.d1_at_0, act.d2_at_0, mode, 0)
-
-            out = driver.run_chunked(kernel, draws, f"kde {method:8s}")
+            kernel = stepper("gram", key, x0, depth, sigma_w2, sigma_b2, act.code,
+                             act.d1_at_0, act.d2_at_0, mode)
+            chunk, layers = driver.plan_chunks(
+                draws, depth, layer_cost("resnet", "gram", n_in, width), 8 * n_in * width)
+            out = driver.run_chunked(kernel, draws, f"kde {method:8s}", chunk, depth, layers)
         bad = int(driver.mark_divergent(out).sum())
         meta["divergent"][method] = bad
         if bad and method != "analytic":

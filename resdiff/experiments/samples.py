@@ -36,10 +36,11 @@ from collections import OrderedDict
 import numpy as np
 import pandas as pd
 
-from .. import rng
+from .. import interrupt, rng
 from ..errors import AllDiverged, UserError
 from ..models import activation as get_activation
 from ..sampling import chebyshev, driver
+from ..sampling.cost import layer_cost
 from ..sampling.linalg import matmul, matmul_nt
 from ..sampling import feedforward as ff
 from ..sampling import resnet as rn
@@ -56,15 +57,10 @@ ESTIMATORS = ("auto", "empirical", "conditional")
 # explicit weights is below 1e-7 on every draw checked (tests/test_samples.py).
 PILOT_DRAWS, PILOT_NODES, PILOT_WINDOW, PILOT_SAFETY = 16, 48, 5, 100.0
 INTERP_TOL = 1e-6        # warn when the a posteriori estimate exceeds this
-# Cost of one Gaussian variate and one activation, in multiply-adds (measured on the
-# development machine); they only steer the Gram-versus-explicit choice.
-RNG_COST, PHI_COST = 8.0, 10.0
 COV_POINTS = 128          # keep the conditional covariance when there are at most this many
 QUANTILE_BLOCK_BYTES = 64 * 2**20
 SE_BATCHES = 10
 _MEMO_BYTES = 512 * 2**20
-MIN_CHUNK_WORK = 5e7       # multiply-adds per chunk at least (~25 ms on one core)
-MAX_CHUNK_WORK = 2e10      # and at most (~1 s on 2 cores): Ctrl-C is honoured between chunks
 _memo = OrderedDict()     # point draws shared by samples() and correlation() in a process
 
 
@@ -83,20 +79,6 @@ def resolve_sigmas(model, activation, sigma_w2, sigma_b2):
         from ..eoc import edge_of_chaos
         sigma_w2 = edge_of_chaos(activation, sigma_b2).sigma_w2
     return float(sigma_w2), float(sigma_b2)
-
-
-def layer_cost(model, sampler, n_points, width, rank=None):
-    """Multiply-adds per layer and draw; ``rank`` is the Gram factor's (default
-    ``min(n_points, width + 1)``, its largest possible value)."""
-    m, d = n_points, width
-    k = min(m, d + 1) if rank is None else rank
-    phi_cost = PHI_COST * m * d
-    if sampler == "explicit":
-        return d * d * m + RNG_COST * d * d + phi_cost
-    if model == "resnet":  # full Gram matrix, then F Z with a dense loop
-        return d * m * (m + 1) / 2.0 + d * m * k + RNG_COST * k * d + phi_cost + m * k * k
-    # feedforward: lazy pivoted Cholesky (k columns of S) and F Z
-    return 2.0 * d * m * k + RNG_COST * k * d + phi_cost + m * k * k
 
 
 def choose_sampler(model, n_points, width, rank=None):
@@ -213,39 +195,33 @@ def _run(model, act, depth, width, sigma_w2, sigma_b2, points, draws, key, sampl
          want_cov, label):
     """Simulate; returns a dict with ``y`` (and for feedforward ``var``, ``cov_sum``,
     ``rank``)."""
-    chunk = _chunk(model, sampler, points.shape[0], width, depth, draws)
+    m = points.shape[0]
+    work = layer_cost(model, sampler, m, width)
     if model == "resnet":
-        x0 = rn.resnet_inputs(points, width)
-        if sampler == "gram":
-            def kernel(start, count):
-                return rn.gram_outputs(key, start, count, x0, depth, sigma_w2, sigma_b2,
-                                       act.code, act.d1_at_0, act.d2_at_0, rn.RESNET, 0)
-        else:
-            def kernel(start, count):
-                return rn.explicit_outputs(key, start, count, x0, depth, sigma_w2, sigma_b2,
-                                           act.code, 0)
+        kernel = rn.stepper(sampler, key, rn.resnet_inputs(points, width), depth, sigma_w2,
+                            sigma_b2, act.code, act.d1_at_0, act.d2_at_0, rn.RESNET)
+        chunk, layers = driver.plan_chunks(draws, depth, work, 8 * m * width)
         with np.errstate(over="ignore", invalid="ignore"):
-            y = driver.run_chunked(kernel, draws, label, chunk=chunk)
+            y = driver.run_chunked(kernel, draws, label, chunk, depth, layers)
         return {"y": y}
-    zz = ff.as_inputs(points)
-    fn = ff.gram_paths if sampler == "gram" else ff.explicit_paths
-    parts = {"var": [], "rank": []}
-    m = zz.shape[0]
     # one accumulator for all chunks, summed in draw order: the same for any chunking
     cov_sum = np.zeros((m, m) if want_cov else (0, 0))
-    # bound the per-chunk conditional covariances (chunk x M x M) to about 64 MiB
-    if want_cov:
-        chunk = max(1, min(chunk, (64 * 2**20) // (8 * m * m)))
+    kernel = ff.stepper(sampler, key, points, depth, width, sigma_w2, sigma_b2, act.code,
+                        cov_sum, driver.DIVERGENCE_BOUND)
+    # per draw of a chunk: the hidden state (M x D) and the conditional covariance (M x M)
+    chunk, layers = driver.plan_chunks(draws, depth, work, 8 * m * (width + want_cov * m))
+    parts = {"var": [], "rank": []}
 
-    def kernel(start, count):
-        y, var, rank = fn(key, start, count, zz, depth, width, sigma_w2, sigma_b2, act.code,
-                          cov_sum, driver.DIVERGENCE_BOUND)
-        parts["var"].append(var)
-        parts["rank"].append(rank)
-        return y
+    def outputs(start, count, lo, hi, state):
+        out = kernel(start, count, lo, hi, state)
+        if out is None:
+            return None
+        parts["var"].append(out[1])
+        parts["rank"].append(out[2])
+        return out[0]
 
     with np.errstate(over="ignore", invalid="ignore"):
-        y = driver.run_chunked(kernel, draws, label, chunk=chunk)
+        y = driver.run_chunked(outputs, draws, label, chunk, depth, layers)
     return {"y": y, "var": np.concatenate(parts["var"]),
             "cov_sum": cov_sum if want_cov else None, "rank": np.concatenate(parts["rank"])}
 
@@ -262,19 +238,6 @@ def memory_estimate(model, n_points, n_out, width, draws, plan):
     outputs = 8 * draws * n_points * (3 if model == "feedforward" else 1)
     mapping = 0 if plan == "direct" else 8 * n_out * n_points
     return outputs + numba.get_num_threads() * per_thread + mapping + QUANTILE_BLOCK_BYTES
-
-
-def _chunk(model, sampler, n_points, width, depth, draws):
-    """Draws per chunk: about 100 chunks (progress), each at most MAX_CHUNK_WORK
-    multiply-adds (prompt Ctrl-C: a paper-scale run has chunks of ~1 s, not of a 100th of
-    the run) and at least MIN_CHUNK_WORK, so that small networks do not pay a
-    parallel-region start-up (and, on a busy machine, an OpenMP stall) per few draws."""
-    per_draw = max(1.0, layer_cost(model, sampler, n_points, width) * depth)
-    import numba
-    threads = numba.get_num_threads()
-    least = int(np.ceil(MIN_CHUNK_WORK / per_draw / threads)) * threads
-    most = max(1, int(MAX_CHUNK_WORK / per_draw / threads)) * threads
-    return min(draws, max(min(driver.default_chunk(draws), most), least))
 
 
 def point_draws(model, activation, depth, width, sigma_w2, sigma_b2, points, draws, seed,
@@ -305,9 +268,10 @@ def point_draws(model, activation, depth, width, sigma_w2, sigma_b2, points, dra
         # the worst-case rank favours explicit weights; the factor's actual rank is often
         # far smaller (deep networks at the edge of chaos): measure it on draw 0
         key = rng.stream_key(seed, f"{purpose}/{model}/gram")
-        pilot = ff.gram_paths(key, 0, 1, ff.as_inputs(points), depth, width, sigma_w2,
-                              sigma_b2, act.code, np.zeros((0, 0)),
-                              driver.DIVERGENCE_BOUND)[2]
+        with interrupt.shielded():
+            pilot = ff.gram_paths(key, 0, 1, ff.as_inputs(points), depth, width, sigma_w2,
+                                  sigma_b2, act.code, np.zeros((0, 0)),
+                                  driver.DIVERGENCE_BOUND)[2]
         if np.isfinite(pilot[0]):
             sampler = choose_sampler(model, m, width, rank=float(pilot[0]))
     key = rng.stream_key(seed, f"{purpose}/{model}/{sampler}")
