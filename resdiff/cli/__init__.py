@@ -7,6 +7,7 @@ Every failure the user can fix is one line on stderr and exit code 2; an interru
 no output file.
 """
 import importlib
+import os
 import sys
 
 import click
@@ -55,6 +56,15 @@ def _error(message):
     click.echo(f"resdiff: error: {message}", err=True)
 
 
+def _exit_now(code):
+    """Exit at once after an interrupt: every temporary file is already removed (the
+    exception unwound through the writers), and the interpreter's teardown (Numba's
+    thread pools, module finalisers) took about a second more."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv=None):
     """Console entry point: click's own errors are reduced to one line."""
     from .. import interrupt
@@ -77,10 +87,10 @@ def main(argv=None):
         sys.exit(2)
     except (KeyboardInterrupt, click.exceptions.Abort):
         _error("interrupted; no output was written for the unfinished step")
-        sys.exit(130)
+        _exit_now(130)
     except interrupt.Terminated:
         _error("terminated; no output was written for the unfinished step")
-        sys.exit(143)
+        _exit_now(143)
     except BrokenPipeError:  # e.g. `resdiff eoc | head`
         sys.exit(0)
     sys.exit(0)

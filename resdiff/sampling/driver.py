@@ -8,6 +8,7 @@ layer carries its whole state (network states and generator states) between chun
 """
 import math
 import os
+import time
 
 import numpy as np
 
@@ -20,6 +21,7 @@ MIN_CHUNK_WORK = 5e7   # multiply-adds per chunk at least (~25 ms on one core): 
 # networks do not pay a parallel-region start-up (and an OpenMP stall) per few draws
 MAX_CHUNK_WORK = 1e9   # and at most (~0.5 s on one core): the longest wait for Ctrl-C
 CHUNK_BYTES = 64 * 2**20  # per-chunk arrays (states, conditional covariances) at most
+CHUNK_SECONDS = 0.2       # layer chunks adapt to take about this long each
 
 
 def available_memory_bytes():
@@ -71,9 +73,13 @@ def run_chunked(kernel, n_draws, label, chunk, depth=None, layers=None):
     ``start .. start + count - 1``. With ``depth``: ``kernel(start, count, lo, hi,
     state)`` advances those draws through layers ``lo .. hi - 1``, keeping what it needs
     in the dict ``state`` (empty at ``lo = 0``), and returns the outputs at ``hi = depth``.
+
+    ``layers`` (default: all) is where the layer chunks start: they then shrink or grow
+    so that each call takes about CHUNK_SECONDS, whatever the cost model missed and
+    however busy the machine is (the numbers do not depend on the chunks).
     """
     parts = []
-    layers = depth if layers is None else layers
+    layers = depth if layers is None else max(1, math.ceil(layers / 8))
     total = n_draws * (depth or 1)
     with progress(total, label) as bar:
         for start in range(0, n_draws, chunk):
@@ -84,11 +90,16 @@ def run_chunked(kernel, n_draws, label, chunk, depth=None, layers=None):
                 bar.update(count)
                 continue
             state = {}
-            for lo in range(0, depth, layers):
+            lo = 0
+            while lo < depth:
                 hi = min(depth, lo + layers)
+                t0 = time.perf_counter()
                 with interrupt.shielded():
                     out = kernel(start, count, lo, hi, state)
+                took = time.perf_counter() - t0
+                layers = max(1, min(4 * layers, int(layers * CHUNK_SECONDS / max(took, 1e-6))))
                 bar.update(count * (hi - lo))
+                lo = hi
             parts.append(out)
     return np.concatenate(parts, axis=0)
 
