@@ -279,7 +279,7 @@ def point_draws(model, activation, depth, width, sigma_w2, sigma_b2, points, dra
                want_cov, label)
     # the ResNet kernels mark only non-finite draws; the feedforward ones already applied
     # the bound to y and to the conditional variances (feedforward._accumulate)
-    driver.mark_divergent(out["y"])
+    out["divergent"] = driver.mark_divergent(out["y"])
     out["sampler"] = sampler
     if pilot is not None:
         out["pilot_rank"] = float(pilot[0])
@@ -320,7 +320,7 @@ def _simulate(model, activation, depth, width, sigma_w2, sigma_b2, z_out, z_min,
                         f"{model} {activation} ({n_points} simulated points, {draws} draws)")
     sim = point_draws(model, activation, depth, width, sigma_w2, sigma_b2, points, draws,
                       seed, label, want_cov=want_cov and estimator == "conditional")
-    bad = ~np.isfinite(sim["y"]).all(axis=1)
+    bad = sim["divergent"]
     n_bad = int(bad.sum())
     warnings = []
     if n_bad == draws:

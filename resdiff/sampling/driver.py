@@ -11,6 +11,7 @@ import os
 import time
 
 import numpy as np
+from numba import njit
 
 from .. import interrupt
 from ..errors import UserError
@@ -110,12 +111,28 @@ def run_chunked(kernel, n_draws, label, chunk, depth=None, layers=None):
 DIVERGENCE_BOUND = 1e150
 
 
+@njit(inline="always")
+def within_bound(v, bound):
+    """The divergence rule for one output: False when ``v`` is not finite or beyond
+    ``bound`` in absolute value (a NaN fails the comparison)."""
+    return abs(v) <= bound
+
+
+@njit(cache=True)
+def _divergent_rows(checked, bound, bad):
+    for i in range(checked.shape[0]):
+        ok = True
+        for v in checked[i].flat:
+            ok &= within_bound(v, bound)
+        bad[i] = not ok
+
+
 def mark_divergent(values, checked=None):
     """Set to NaN, in place, the draws (rows) of ``values`` with an output in ``checked``
-    (default: all of ``values``) that is not finite or beyond DIVERGENCE_BOUND in
-    absolute value; return their boolean mask."""
-    checked = values if checked is None else np.asarray(checked)
-    with np.errstate(invalid="ignore"):
-        bad = ~(np.abs(checked.reshape(checked.shape[0], -1)) <= DIVERGENCE_BOUND).all(axis=1)
+    (default: all of ``values``) that fails :func:`within_bound` for DIVERGENCE_BOUND;
+    return their boolean mask."""
+    checked = np.ascontiguousarray(values if checked is None else checked, dtype=float)
+    bad = np.empty(checked.shape[0], np.bool_)
+    _divergent_rows(checked.reshape(checked.shape[0], -1), DIVERGENCE_BOUND, bad)
     values[bad] = np.nan
     return bad

@@ -29,6 +29,7 @@ from numba import njit, prange
 
 from ..models import phi
 from ..rng import fill_normal, layer_noise, new_state
+from .driver import within_bound
 from .linalg import dot, next_pivot, pivot_floor
 
 CHOL_REL_TOL = 1e-13
@@ -249,7 +250,7 @@ def _accumulate(y, var, covs, cov_sum, bound):
     for i in range(y.shape[0]):
         ok = True
         for a in range(y.shape[1]):
-            ok &= abs(y[i, a]) <= bound and math.isfinite(var[i, a])  # NaN fails both
+            ok &= within_bound(y[i, a], bound) and math.isfinite(var[i, a])
         if not ok:
             y[i, :] = np.nan
             var[i, :] = np.nan
