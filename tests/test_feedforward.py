@@ -225,7 +225,6 @@ def test_draws_do_not_depend_on_layer_chunks(sampler, act, sw2):
     """Chunks of layers, states carried between them, give the bits of one call: outputs,
     conditional variances, covariance sums and ranks; half of the draws go beyond the
     bound, which checks the alive flags."""
-    from resdiff.sampling import driver
     z = np.linspace(-2, 2, 7)
     key = rng.stream_key(5, "test-ff/layer-chunks")
     free = ff.stepper(sampler, key, z, 9, 12, sw2, 0.05, act, np.zeros((7, 7)), np.inf)(
@@ -237,19 +236,9 @@ def test_draws_do_not_depend_on_layer_chunks(sampler, act, sw2):
     for chunk, layers in ((16, 1), (5, 4), (3, 9)):
         cov = np.zeros((7, 7))
         kernel = ff.stepper(sampler, key, z, 9, 12, sw2, 0.05, act, cov, bound)
-        parts = {"var": [], "rank": []}
-
-        def outputs(start, count, lo, hi, state, kernel=kernel, parts=parts):
-            out = kernel(start, count, lo, hi, state)
-            if out is None:
-                return None
-            parts["var"].append(out[1])
-            parts["rank"].append(out[2])
-            return out[0]
-
-        y = driver.run_chunked(outputs, 16, "test", chunk, 9, layers)
+        y, var, rank = ff.run_chunked(kernel, 16, "test", chunk, 9, layers)
         np.testing.assert_array_equal(y, whole[0])
-        np.testing.assert_array_equal(np.concatenate(parts["var"]), whole[1])
-        np.testing.assert_array_equal(np.concatenate(parts["rank"]), whole[2])
+        np.testing.assert_array_equal(var, whole[1])
+        np.testing.assert_array_equal(rank, whole[2])
         np.testing.assert_array_equal(cov, whole_cov)
     assert np.isnan(whole[0]).any() and np.isfinite(whole[0]).any()

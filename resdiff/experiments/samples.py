@@ -210,20 +210,9 @@ def _run(model, act, depth, width, sigma_w2, sigma_b2, points, draws, key, sampl
                         cov_sum, driver.DIVERGENCE_BOUND)
     # per draw of a chunk: the hidden state (M x D) and the conditional covariance (M x M)
     chunk, layers = driver.plan_chunks(draws, depth, work, 8 * m * (width + want_cov * m))
-    parts = {"var": [], "rank": []}
-
-    def outputs(start, count, lo, hi, state):
-        out = kernel(start, count, lo, hi, state)
-        if out is None:
-            return None
-        parts["var"].append(out[1])
-        parts["rank"].append(out[2])
-        return out[0]
-
     with np.errstate(over="ignore", invalid="ignore"):
-        y = driver.run_chunked(outputs, draws, label, chunk, depth, layers)
-    return {"y": y, "var": np.concatenate(parts["var"]),
-            "cov_sum": cov_sum if want_cov else None, "rank": np.concatenate(parts["rank"])}
+        y, var, rank = ff.run_chunked(kernel, draws, label, chunk, depth, layers)
+    return {"y": y, "var": var, "cov_sum": cov_sum if want_cov else None, "rank": rank}
 
 
 def memory_estimate(model, n_points, n_out, width, draws, plan):

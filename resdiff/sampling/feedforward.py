@@ -29,6 +29,7 @@ from numba import njit, prange
 
 from ..models import phi
 from ..rng import fill_normal, layer_noise, new_state
+from . import driver
 from .driver import within_bound
 from .linalg import dot, next_pivot, pivot_floor
 
@@ -298,6 +299,23 @@ def stepper(sampler, key, zz, depth, width, sigma_w2, sigma_b2, act, cov_sum, bo
         return st["y"], st["var"], st["rank"]
 
     return kernel
+
+
+def run_chunked(kernel, n_draws, label, chunk, depth, layers):
+    """``(y, var, rank)`` of draws ``[0, n_draws)`` from a :func:`stepper` kernel, in
+    chunks of draws and layers (:func:`resdiff.sampling.driver.run_chunked`)."""
+    parts = {"var": [], "rank": []}
+
+    def outputs(start, count, lo, hi, state):
+        out = kernel(start, count, lo, hi, state)
+        if out is None:
+            return None
+        parts["var"].append(out[1])
+        parts["rank"].append(out[2])
+        return out[0]
+
+    y = driver.run_chunked(outputs, n_draws, label, chunk, depth, layers)
+    return y, np.concatenate(parts["var"]), np.concatenate(parts["rank"])
 
 
 def gram_paths(key, draw_start, n_draws, zz, depth, width, sigma_w2, sigma_b2, act,
