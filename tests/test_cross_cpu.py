@@ -18,6 +18,7 @@ results (exp, tanh) in their last bit: it must give the same rows with values eq
 to 1e-12 of the largest value (measured: 1.3e-15 relative at most).
 """
 import io
+import json
 import os
 import subprocess
 import sys
@@ -38,28 +39,29 @@ TARGETS = {  # name: (environment, Numba cache, relative tolerance; 0: byte-iden
     "x86-64-no-fma-libm": ({**X86_64, "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2,-FMA,-AVX"},
                            "x86-64", 1e-12),
 }
-# reduced sizes of the figures' Monte Carlo settings (smoke presets and smaller)
+# reduced sizes of the settings that differed between CPUs (Figs. 1, 4 and 5); each
+# target compiles every kernel once (minutes), so the other subcommands are `slow`
 FAST = {
     "samples-resnet-tanh": ["samples", "--model", "resnet", "--activation", "tanh",
                             "--depth", "50", "--width", "50", "--inputs", "100",
                             "--draws", "100"],
-    "samples-resnet-swish": ["samples", "--model", "resnet", "--activation", "swish",
-                             "--depth", "30", "--width", "30", "--inputs", "60",
-                             "--draws", "60"],
     "samples-feedforward-tanh": ["samples", "--model", "feedforward", "--activation", "tanh",
                                  "--depth", "50", "--width", "50", "--inputs", "100",
                                  "--draws", "8"],
     "correlation-feedforward-tanh": ["correlation", "--model", "feedforward", "--activation",
                                      "tanh", "--depth", "30", "--width", "30", "--grid",
                                      "40", "--draws", "8"],
+}
+
+# the other Monte Carlo subcommands, and the figures' own settings
+SLOW = {
+    "samples-resnet-swish": ["samples", "--model", "resnet", "--activation", "swish",
+                             "--depth", "30", "--width", "30", "--inputs", "60",
+                             "--draws", "60"],
     "correlation-resnet-tanh": ["correlation", "--model", "resnet", "--depth", "30",
                                 "--width", "30", "--grid", "60", "--draws", "60"],
     "kde": ["kde", "--depth", "50", "--width", "50", "--draws", "200"],
     "ntk-convergence": ["ntk-convergence", "--sizes", "10,20", "--draws", "10"],
-}
-
-# the figures' own settings where they differed between CPUs
-SLOW = {
     "fig4-tanh-500": ["samples", "--model", "resnet", "--activation", "tanh", "--depth",
                       "500", "--width", "500", "--inputs", "400", "--draws", "200"],
     "fig1-feedforward-tanh": ["samples", "--model", "feedforward", "--activation", "tanh",
@@ -87,6 +89,8 @@ def _csv(args, target, caches, tmp_path):
                           str(out), "--quiet"], capture_output=True, text=True, timeout=3600,
                          env=env, cwd=ROOT)
     assert res.returncode == 0, res.stderr
+    machine = json.loads((tmp_path / f"{target}.csv.json").read_text())["machine"]
+    assert machine["kernel_target"] == extra.get("NUMBA_CPU_NAME", machine["kernel_target"])
     return out.read_bytes()
 
 
@@ -113,5 +117,5 @@ def test_same_bytes_on_any_cpu(name, caches, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(SLOW))
-def test_same_bytes_on_any_cpu_at_figure_size(name, caches, tmp_path):
+def test_same_bytes_on_any_cpu_slow(name, caches, tmp_path):
     _check(SLOW[name], caches, tmp_path)
