@@ -14,33 +14,75 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.polynomial.hermite import hermgauss
 
 from .constraints import ParameterError
+from .jit import njit
 from .models import activation as get_activation
-from .models import apply_numpy, derivative_numpy
+from .models import dphi, phi
 
 GH_NODES = 200  # even: no node at the origin
-_X, _W = hermgauss(GH_NODES)
+
+
+def hermite_gauss(n):
+    """Gauss-Hermite nodes and weights (weight ``exp(-x^2)``), by Newton's method on the
+    orthonormal Hermite recurrence (Press et al., "Numerical Recipes", 3rd ed., 4.6.2),
+    from the largest root down.
+
+    Plain float arithmetic in a fixed order: unlike ``numpy.polynomial.hermite.hermgauss``
+    (an eigenvalue solve in LAPACK) it gives the same bits on any CPU.
+    """
+    x = [0.0] * n
+    w = [0.0] * n
+    z = 0.0
+    for i in range((n + 1) // 2):
+        if i == 0:  # the largest root (Numerical Recipes' guess)
+            z = math.sqrt(2 * n + 1) - 1.85575 * (2 * n + 1) ** -0.16667
+        else:  # a quarter of the local spacing pi / sqrt(2n + 1 - z^2) below the last root
+            z -= 0.25 * math.pi / math.sqrt(max(2 * n + 1 - z * z, 1.0))
+        for _ in range(100):
+            p1, p2 = math.pi ** -0.25, 0.0
+            for j in range(1, n + 1):
+                p3, p2 = p2, p1
+                p1 = z * math.sqrt(2.0 / j) * p2 - math.sqrt((j - 1) / j) * p3
+            pp = math.sqrt(2.0 * n) * p2
+            ratio = p1 / pp
+            # Newton on p_n(z) / prod_{k < i} (z - x_k): the roots found are deflated away
+            pole = 0.0
+            for k in range(i):
+                pole += 1.0 / (z - x[k])
+            z, z_old = z - ratio / (1.0 - ratio * pole), z
+            if abs(z - z_old) <= 3e-14:
+                break
+        x[i], x[n - 1 - i] = z, -z
+        w[i] = w[n - 1 - i] = 2.0 / (pp * pp)
+    return np.array(x[::-1]), np.array(w[::-1])
+
+
+_X, _W = hermite_gauss(GH_NODES)
 _X = math.sqrt(2.0) * _X          # E[f(Z)] = sum_i w_i f(sqrt(2) x_i) / sqrt(pi)
 _W = _W / math.sqrt(math.pi)
 Q_MAX = 1e8
 
 
-def gaussian_mean(f, q):
-    """``E[f(sqrt(q) Z)]``, ``Z ~ N(0, 1)``, by Gauss-Hermite quadrature."""
-    with np.errstate(over="ignore"):  # swish's exp(-x) overflows harmlessly for x << 0
-        return float(np.dot(_W, f(math.sqrt(max(q, 0.0)) * _X)))
+@njit(cache=True)
+def _mean_square(code, derivative, sd, x, w):
+    """``E[f(sd Z)^2]`` with ``f = phi`` or ``phi'``, summed over the nodes in order (the
+    edge of chaos, and every feedforward draw after it, is then the same on any CPU)."""
+    acc = 0.0
+    for i in range(x.shape[0]):
+        v = dphi(code, sd * x[i]) if derivative else phi(code, sd * x[i])
+        acc += w[i] * (v * v)
+    return acc
 
 
 def variance_map(code, q, sigma_w2, sigma_b2):
     """``V(q) = sigma_w^2 E[phi(sqrt(q) Z)^2] + sigma_b^2``."""
-    return sigma_w2 * gaussian_mean(lambda x: apply_numpy(code, x) ** 2, q) + sigma_b2
+    return sigma_w2 * _mean_square(code, False, math.sqrt(max(q, 0.0)), _X, _W) + sigma_b2
 
 
 def chi1(code, q, sigma_w2):
     """``chi_1 = sigma_w^2 E[phi'(sqrt(q) Z)^2]``."""
-    return sigma_w2 * gaussian_mean(lambda x: derivative_numpy(code, x) ** 2, q)
+    return sigma_w2 * _mean_square(code, True, math.sqrt(max(q, 0.0)), _X, _W)
 
 
 def bisect(f, lo, hi, xtol=1e-14, rtol=4e-16, maxiter=400):

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .sampling.linalg import matmul_nt
+
 EXPLOSION_Q = 1e12  # q beyond this counts as exploded (numerical ODE solve)
 
 
@@ -35,7 +37,7 @@ def initial_moments(x0):
     """``m_0, q_0, lambda_0`` of the initial states ``x0`` (input-major, N x D)."""
     x0 = np.asarray(x0, dtype=float)
     width = x0.shape[1]
-    lam = x0 @ x0.T / width
+    lam = matmul_nt(x0, x0) / width  # fixed order: the same bits on any CPU
     return Moments(x0.mean(axis=1), np.diag(lam).copy(), lam)
 
 

@@ -186,6 +186,16 @@ def fill_normal(s, out):
         flat[n - 1] = _normal32(s, next_u64(s) & _U64(0xFFFFFFFF))
 
 
+@njit(cache=True)
+def layer_noise(key, draw, layer, eps_W, eps_b):
+    """The standard-normal parameters ``(eps_W, eps_b)`` of layer ``layer`` of one draw
+    (eq. 17), from the stream ``(key, draw, layer + 1)``: each layer has its own stream,
+    so a backward pass can regenerate any layer and a run can stop after any layer."""
+    s = new_state(key, draw, layer + 1)
+    fill_normal(s, eps_W)
+    fill_normal(s, eps_b)
+
+
 def normals(seed, purpose, stream, size):
     """Standard normals of one stream, for tests and small non-jitted uses."""
     s = new_state(stream_key(seed, purpose), stream, 0)

@@ -76,3 +76,15 @@ def test_cli_prints_sigma_w2_and_q_star(cli, tmp_path):
     res = cli("eoc", "--activation", "swish")
     assert res.returncode == 2
     assert len(res.stderr.strip().splitlines()) == 1 and "no edge of chaos" in res.stderr
+
+
+def test_hermite_gauss_matches_numpy():
+    """The fixed-order Newton solve gives NumPy's (LAPACK) Gauss-Hermite rule."""
+    from numpy.polynomial.hermite import hermgauss
+
+    from resdiff.eoc import GH_NODES, hermite_gauss
+    for n in (5, 60, GH_NODES):
+        x, w = hermite_gauss(n)
+        ref_x, ref_w = hermgauss(n)
+        np.testing.assert_allclose(x, ref_x, rtol=0, atol=1e-13)
+        np.testing.assert_allclose(w, ref_w, rtol=1e-10, atol=0)

@@ -217,3 +217,28 @@ def test_mixture_quantiles():
     assert np.all(q[:, 1] == 0.0)  # all mass at 0
     one = ff.normal_mixture_quantiles(np.array([[1.5]]), levels)[:, 0]
     np.testing.assert_allclose(one, 1.5 * stats.norm.ppf(levels), atol=1e-10)
+
+
+@pytest.mark.parametrize("sampler", ["gram", "explicit"])
+@pytest.mark.parametrize("act,sw2", [(TANH, SW2_EOC), (RELU, 2.0)])
+def test_draws_do_not_depend_on_layer_chunks(sampler, act, sw2):
+    """Chunks of layers, states carried between them, give the bits of one call: outputs,
+    conditional variances, covariance sums and ranks; half of the draws go beyond the
+    bound, which checks the alive flags."""
+    z = np.linspace(-2, 2, 7)
+    key = rng.stream_key(5, "test-ff/layer-chunks")
+    free = ff.stepper(sampler, key, z, 9, 12, sw2, 0.05, act, np.zeros((7, 7)), np.inf)(
+        0, 16, 0, 9, {})[0]
+    bound = np.quantile(np.abs(free).max(axis=1), 0.5)  # half of the draws go beyond it
+    whole_cov = np.zeros((7, 7))
+    whole = ff.stepper(sampler, key, z, 9, 12, sw2, 0.05, act, whole_cov, bound)(
+        0, 16, 0, 9, {})
+    for chunk, layers in ((16, 1), (5, 4), (3, 9)):
+        cov = np.zeros((7, 7))
+        kernel = ff.stepper(sampler, key, z, 9, 12, sw2, 0.05, act, cov, bound)
+        y, var, rank = ff.run_chunked(kernel, 16, "test", chunk, 9, layers)
+        np.testing.assert_array_equal(y, whole[0])
+        np.testing.assert_array_equal(var, whole[1])
+        np.testing.assert_array_equal(rank, whole[2])
+        np.testing.assert_array_equal(cov, whole_cov)
+    assert np.isnan(whole[0]).any() and np.isfinite(whole[0]).any()

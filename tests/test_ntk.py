@@ -20,7 +20,8 @@ from resdiff import rng
 from resdiff.experiments.ntk import analytic_limits, ntk_convergence
 from resdiff.models import activation, apply_numpy, derivative_numpy
 from resdiff.ntk import K_B, K_W, Y1, Y2, ntk_draws
-from resdiff.sampling.resnet import explicit_outputs, layer_noise, resnet_inputs
+from resdiff.rng import layer_noise
+from resdiff.sampling.resnet import explicit_outputs, resnet_inputs
 from tests.conftest import Z_CRIT
 
 TANH = activation("tanh")

@@ -3,10 +3,11 @@
 Subcommands live in their own modules and are imported only when used, so
 ``resdiff --help`` stays fast (no numba, pandas or matplotlib at start-up).
 Every failure the user can fix is one line on stderr and exit code 2; an interrupt
-(Ctrl-C, SIGTERM) is one line and exit code 130, and leaves no output file.
+(Ctrl-C, SIGTERM) is one line and exit code 130 (SIGINT) or 143 (SIGTERM), and leaves
+no output file.
 """
 import importlib
-import signal
+import os
 import sys
 
 import click
@@ -58,23 +59,25 @@ def cli():
     """
 
 
-class _Terminated(Exception):
-    pass
-
-
-def _on_sigterm(signum, frame):
-    raise _Terminated()
-
-
 def _error(message):
     click.echo(f"resdiff: error: {message}", err=True)
 
 
+def _exit_now(code):
+    """Exit at once after an interrupt: every temporary file is already removed (the
+    exception unwound through the writers), and the interpreter's teardown (Numba's
+    thread pools, module finalisers) took about a second more."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv=None):
     """Console entry point: click's own errors are reduced to one line."""
+    from .. import interrupt
     from ..errors import UserError
 
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    interrupt.install()
     try:
         cli.main(args=argv, prog_name="resdiff", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:  # bare `resdiff`: show help
@@ -89,9 +92,12 @@ def main(argv=None):
     except UserError as exc:
         _error(str(exc).replace("\n", " "))
         sys.exit(2)
-    except (KeyboardInterrupt, click.exceptions.Abort, _Terminated):
+    except (KeyboardInterrupt, click.exceptions.Abort):
         _error("interrupted; no output was written for the unfinished step")
-        sys.exit(130)
+        _exit_now(130)
+    except interrupt.Terminated:
+        _error("terminated; no output was written for the unfinished step")
+        _exit_now(143)
     except BrokenPipeError:  # e.g. `resdiff eoc | head`
         sys.exit(0)
     sys.exit(0)

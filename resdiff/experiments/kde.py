@@ -12,8 +12,9 @@ from ..constraints import KDE, checked
 from ..errors import AllDiverged
 from ..models import activation as get_activation
 from ..sampling import driver
-from ..sampling.linalg import pivoted_cholesky
-from ..sampling.resnet import RESNET, SDE, gram_outputs, resnet_inputs
+from ..sampling.linalg import matmul_nt, pivoted_cholesky
+from ..sampling.cost import layer_cost
+from ..sampling.resnet import RESNET, SDE, resnet_inputs, stepper
 from . import Result
 
 
@@ -28,13 +29,14 @@ def analytic_draws(x0, draws, sigma_w2, sigma_b2, act, seed, purpose):
     factor = np.empty((n, n))
     k = pivoted_cholesky(np.ascontiguousarray(cov), factor, 1e-13)
     eps = rng.normals(seed, purpose, 0, draws * k).reshape(draws, k)
-    return mean + eps @ factor[:, :k].T, mean, cov, None
+    return mean + matmul_nt(eps, factor[:, :k]), mean, cov, None
 
 
 @checked(KDE)
 def kde(*, depth, width, draws, z, sigma_w2, sigma_b2, activation, methods, seed):
     act = get_activation(activation)
     z = np.asarray(z, dtype=float)
+    n_in = len(z)
     x0 = resnet_inputs(z, width)
     values, meta, warnings = {}, {"divergent": {}}, []
     for method in methods:
@@ -50,11 +52,11 @@ def kde(*, depth, width, draws, z, sigma_w2, sigma_b2, activation, methods, seed
             mode = RESNET if method == "resnet" else SDE
             key = rng.stream_key(seed, f"kde/{method}")
 
-            def kernel(start, count, mode=mode, key=key):
-                return gram_outputs(key, start, count, x0, depth, sigma_w2, sigma_b2,
-                                    act.code, act.d1_at_0, act.d2_at_0, mode, 0)
-
-            out = driver.run_chunked(kernel, draws, f"kde {method:8s}")
+            kernel = stepper("gram", key, x0, depth, sigma_w2, sigma_b2, act.code,
+                             act.d1_at_0, act.d2_at_0, mode)
+            chunk, layers = driver.plan_chunks(
+                draws, depth, layer_cost("resnet", "gram", n_in, width), 8 * n_in * width)
+            out = driver.run_chunked(kernel, draws, f"kde {method:8s}", chunk, depth, layers)
         bad = int(driver.mark_divergent(out).sum())
         meta["divergent"][method] = bad
         if bad and method != "analytic":

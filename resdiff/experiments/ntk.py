@@ -14,8 +14,9 @@ from .. import limits, rng
 from ..constraints import NTK, checked
 from ..errors import AllDiverged
 from ..models import activation as get_activation
-from ..ntk import K_B, K_W, ntk_draws
+from ..ntk import K_B, K_W, memory_bytes, ntk_draws
 from ..sampling import driver
+from ..sampling.cost import RNG_COST
 from ..sampling.resnet import resnet_inputs
 from . import Result
 
@@ -52,7 +53,10 @@ def ntk_convergence(*, sizes, draws, z, sigma_w2, sigma_b2, activation, seed):
             return ntk_draws(key, start, count, x0, size, sigma_w2, sigma_b2, act.code)
 
         t0 = time.time()
-        out = driver.run_chunked(kernel, draws, f"ntk L=D={size:<4d}")
+        # forward and backward pass, two inputs, and the weights drawn twice
+        chunk, _ = driver.plan_chunks(draws, size, (4 + 2 * RNG_COST) * size * size,
+                                      memory_bytes(size, size, 1))
+        out = driver.run_chunked(kernel, draws, f"ntk L=D={size:<4d}", chunk)
         meta["seconds"][str(size)] = round(time.time() - t0, 3)
         bad = driver.mark_divergent(out, out[:, :2])
         meta["divergent"][str(size)] = int(bad.sum())

@@ -36,11 +36,13 @@ from collections import OrderedDict
 import numpy as np
 import pandas as pd
 
-from .. import rng
+from .. import interrupt, rng
 from ..constraints import CORRELATION, MODELS, SAMPLES, checked, default_eoc_sigma_b2
 from ..errors import AllDiverged, UserError
 from ..models import activation as get_activation
 from ..sampling import chebyshev, driver
+from ..sampling.cost import layer_cost
+from ..sampling.linalg import matmul, matmul_nt
 from ..sampling import feedforward as ff
 from ..sampling import resnet as rn
 from . import Result
@@ -54,15 +56,10 @@ from . import Result
 # explicit weights is below 1e-7 on every draw checked (tests/test_samples.py).
 PILOT_DRAWS, PILOT_NODES, PILOT_WINDOW, PILOT_SAFETY = 16, 48, 5, 100.0
 INTERP_TOL = 1e-6        # warn when the a posteriori estimate exceeds this
-# Cost of one Gaussian variate and one activation, in multiply-adds (measured on the
-# development machine); they only steer the Gram-versus-explicit choice.
-RNG_COST, PHI_COST = 8.0, 10.0
 COV_POINTS = 128          # keep the conditional covariance when there are at most this many
 QUANTILE_BLOCK_BYTES = 64 * 2**20
 SE_BATCHES = 10
 _MEMO_BYTES = 512 * 2**20
-MIN_CHUNK_WORK = 5e7       # multiply-adds per chunk at least (~25 ms on one core)
-MAX_CHUNK_WORK = 2e10      # and at most (~1 s on 2 cores): Ctrl-C is honoured between chunks
 _memo = OrderedDict()     # point draws shared by samples() and correlation() in a process
 
 
@@ -81,20 +78,6 @@ def resolve_sigmas(model, activation, sigma_w2, sigma_b2):
         from ..eoc import edge_of_chaos
         sigma_w2 = edge_of_chaos(activation, sigma_b2).sigma_w2
     return float(sigma_w2), float(sigma_b2)
-
-
-def layer_cost(model, sampler, n_points, width, rank=None):
-    """Multiply-adds per layer and draw; ``rank`` is the Gram factor's (default
-    ``min(n_points, width + 1)``, its largest possible value)."""
-    m, d = n_points, width
-    k = min(m, d + 1) if rank is None else rank
-    phi_cost = PHI_COST * m * d
-    if sampler == "explicit":
-        return d * d * m + RNG_COST * d * d + phi_cost
-    if model == "resnet":  # full Gram matrix, then F Z with a dense loop
-        return d * m * (m + 1) / 2.0 + d * m * k + RNG_COST * k * d + phi_cost + m * k * k
-    # feedforward: lazy pivoted Cholesky (k columns of S) and F Z
-    return 2.0 * d * m * k + RNG_COST * k * d + phi_cost + m * k * k
 
 
 def choose_sampler(model, n_points, width, rank=None):
@@ -143,7 +126,7 @@ def choose_nodes(model, activation, depth, width, sigma_w2, sigma_b2, z_min, z_m
     y = sim["y"][np.isfinite(sim["y"]).all(axis=1)]
     if len(y) == 0:
         return PILOT_NODES - PILOT_WINDOW, {"draws": PILOT_DRAWS, "finite": 0}
-    env = np.abs(y @ chebyshev.coefficients_matrix(PILOT_NODES).T).max(axis=0)
+    env = np.abs(matmul_nt(y, chebyshev.coefficients_matrix(PILOT_NODES))).max(axis=0)
     window = np.convolve(env, np.ones(PILOT_WINDOW), mode="valid")  # e_m + ... + e_{m+4}
     # K nodes: the a posteriori estimate looks at c_{K-2} and c_{K-1}; bound e_{K-2..K+2}
     ok = np.flatnonzero(window[4:] <= INTERP_TOL / PILOT_SAFETY)
@@ -191,9 +174,8 @@ def tail_estimate(values, k, input_dim):
     worst axis, for 2-D): an a posteriori estimate of the interpolation error."""
     T = chebyshev.coefficients_matrix(k)
     if input_dim == 1:
-        return np.abs(values @ T[-2:].T).sum(axis=1)
-    V = values.reshape(-1, k, k)
-    C = np.einsum("ij,njk,lk->nil", T, V, T)
+        return np.abs(matmul_nt(values, T[-2:])).sum(axis=1)
+    C = np.array([matmul_nt(matmul(T, v.reshape(k, k)), T) for v in values])  # T V T^T
     return np.maximum(np.abs(C[:, -2:, :]).sum(axis=(1, 2)),
                       np.abs(C[:, :, -2:]).sum(axis=(1, 2)))
 
@@ -202,41 +184,24 @@ def _run(model, act, depth, width, sigma_w2, sigma_b2, points, draws, key, sampl
          want_cov, label):
     """Simulate; returns a dict with ``y`` (and for feedforward ``var``, ``cov_sum``,
     ``rank``)."""
-    chunk = _chunk(model, sampler, points.shape[0], width, depth, draws)
+    m = points.shape[0]
+    work = layer_cost(model, sampler, m, width)
     if model == "resnet":
-        x0 = rn.resnet_inputs(points, width)
-        if sampler == "gram":
-            def kernel(start, count):
-                return rn.gram_outputs(key, start, count, x0, depth, sigma_w2, sigma_b2,
-                                       act.code, act.d1_at_0, act.d2_at_0, rn.RESNET, 0)
-        else:
-            def kernel(start, count):
-                return rn.explicit_outputs(key, start, count, x0, depth, sigma_w2, sigma_b2,
-                                           act.code, 0)
+        kernel = rn.stepper(sampler, key, rn.resnet_inputs(points, width), depth, sigma_w2,
+                            sigma_b2, act.code, act.d1_at_0, act.d2_at_0, rn.RESNET)
+        chunk, layers = driver.plan_chunks(draws, depth, work, 8 * m * width)
         with np.errstate(over="ignore", invalid="ignore"):
-            y = driver.run_chunked(kernel, draws, label, chunk=chunk)
+            y = driver.run_chunked(kernel, draws, label, chunk, depth, layers)
         return {"y": y}
-    zz = ff.as_inputs(points)
-    fn = ff.gram_paths if sampler == "gram" else ff.explicit_paths
-    parts = {"var": [], "rank": []}
-    m = zz.shape[0]
     # one accumulator for all chunks, summed in draw order: the same for any chunking
     cov_sum = np.zeros((m, m) if want_cov else (0, 0))
-    # bound the per-chunk conditional covariances (chunk x M x M) to about 64 MiB
-    if want_cov:
-        chunk = max(1, min(chunk, (64 * 2**20) // (8 * m * m)))
-
-    def kernel(start, count):
-        y, var, rank = fn(key, start, count, zz, depth, width, sigma_w2, sigma_b2, act.code,
-                          cov_sum, driver.DIVERGENCE_BOUND)
-        parts["var"].append(var)
-        parts["rank"].append(rank)
-        return y
-
+    kernel = ff.stepper(sampler, key, points, depth, width, sigma_w2, sigma_b2, act.code,
+                        cov_sum, driver.DIVERGENCE_BOUND)
+    # per draw of a chunk: the hidden state (M x D) and the conditional covariance (M x M)
+    chunk, layers = driver.plan_chunks(draws, depth, work, 8 * m * (width + want_cov * m))
     with np.errstate(over="ignore", invalid="ignore"):
-        y = driver.run_chunked(kernel, draws, label, chunk=chunk)
-    return {"y": y, "var": np.concatenate(parts["var"]),
-            "cov_sum": cov_sum if want_cov else None, "rank": np.concatenate(parts["rank"])}
+        y, var, rank = ff.run_chunked(kernel, draws, label, chunk, depth, layers)
+    return {"y": y, "var": var, "cov_sum": cov_sum if want_cov else None, "rank": rank}
 
 
 def memory_estimate(model, n_points, n_out, width, draws, plan):
@@ -251,19 +216,6 @@ def memory_estimate(model, n_points, n_out, width, draws, plan):
     outputs = 8 * draws * n_points * (3 if model == "feedforward" else 1)
     mapping = 0 if plan == "direct" else 8 * n_out * n_points
     return outputs + numba.get_num_threads() * per_thread + mapping + QUANTILE_BLOCK_BYTES
-
-
-def _chunk(model, sampler, n_points, width, depth, draws):
-    """Draws per chunk: about 100 chunks (progress), each at most MAX_CHUNK_WORK
-    multiply-adds (prompt Ctrl-C: a paper-scale run has chunks of ~1 s, not of a 100th of
-    the run) and at least MIN_CHUNK_WORK, so that small networks do not pay a
-    parallel-region start-up (and, on a busy machine, an OpenMP stall) per few draws."""
-    per_draw = max(1.0, layer_cost(model, sampler, n_points, width) * depth)
-    import numba
-    threads = numba.get_num_threads()
-    least = int(np.ceil(MIN_CHUNK_WORK / per_draw / threads)) * threads
-    most = max(1, int(MAX_CHUNK_WORK / per_draw / threads)) * threads
-    return min(draws, max(min(driver.default_chunk(draws), most), least))
 
 
 def point_draws(model, activation, depth, width, sigma_w2, sigma_b2, points, draws, seed,
@@ -294,9 +246,10 @@ def point_draws(model, activation, depth, width, sigma_w2, sigma_b2, points, dra
         # the worst-case rank favours explicit weights; the factor's actual rank is often
         # far smaller (deep networks at the edge of chaos): measure it on draw 0
         key = rng.stream_key(seed, f"{purpose}/{model}/gram")
-        pilot = ff.gram_paths(key, 0, 1, ff.as_inputs(points), depth, width, sigma_w2,
-                              sigma_b2, act.code, np.zeros((0, 0)),
-                              driver.DIVERGENCE_BOUND)[2]
+        with interrupt.shielded():
+            pilot = ff.gram_paths(key, 0, 1, ff.as_inputs(points), depth, width, sigma_w2,
+                                  sigma_b2, act.code, np.zeros((0, 0)),
+                                  driver.DIVERGENCE_BOUND)[2]
         if np.isfinite(pilot[0]):
             sampler = choose_sampler(model, m, width, rank=float(pilot[0]))
     key = rng.stream_key(seed, f"{purpose}/{model}/{sampler}")
@@ -304,7 +257,7 @@ def point_draws(model, activation, depth, width, sigma_w2, sigma_b2, points, dra
                want_cov, label)
     # the ResNet kernels mark only non-finite draws; the feedforward ones already applied
     # the bound to y and to the conditional variances (feedforward._accumulate)
-    driver.mark_divergent(out["y"])
+    out["divergent"] = driver.mark_divergent(out["y"])
     out["sampler"] = sampler
     if pilot is not None:
         out["pilot_rank"] = float(pilot[0])
@@ -338,7 +291,7 @@ def _simulate(model, activation, depth, width, sigma_w2, sigma_b2, z_out, z_min,
                         f"{model} {activation} ({n_points} simulated points, {draws} draws)")
     sim = point_draws(model, activation, depth, width, sigma_w2, sigma_b2, points, draws,
                       seed, label, want_cov=want_cov and estimator == "conditional")
-    bad = ~np.isfinite(sim["y"]).all(axis=1)
+    bad = sim["divergent"]
     n_bad = int(bad.sum())
     warnings = []
     if n_bad == draws:
@@ -396,7 +349,7 @@ def _quantiles(sim, good, P, levels, estimator, cols=None):
     if estimator == "conditional":
         var = sim["var"][good]
         if P is not None:
-            var = var @ (P * P).T  # each output is a multiple of one point: no cross terms
+            var = matmul_nt(var, P * P)  # each output is a multiple of one point: no cross terms
         if cols is not None:
             var = var[:, cols]
         return ff.normal_mixture_quantiles(np.ascontiguousarray(np.sqrt(var)), levels)
@@ -407,7 +360,7 @@ def _quantiles(sim, good, P, levels, estimator, cols=None):
     idx = np.arange(y.shape[1] if P is None else P.shape[0]) if cols is None else cols
     for start in range(0, n_out, block):
         sel = idx[start:start + block]
-        part = y[:, sel] if P is None else y @ P[sel].T
+        part = y[:, sel] if P is None else matmul_nt(y, P[sel])
         out[:, start:start + block] = np.quantile(part, levels, axis=0)
     return out
 
@@ -448,7 +401,7 @@ def samples(*, model, activation, depth, width, inputs, z_min, z_max, input_dim,
         if se is not None:
             meta["quantile_se_max"], meta["quantile_se_median"] = se
     y_kept = sim["y"][kept]
-    kept_values = y_kept if P is None else y_kept @ P.T
+    kept_values = y_kept if P is None else matmul_nt(y_kept, P)
     coords = ({"z": z_out} if input_dim == 1 else {"z": z_out[:, 0], "z2": z_out[:, 1]})
     frames = [pd.DataFrame({**coords, "kind": "draw", "id": float(d), "value": kept_values[i]})
               for i, d in enumerate(kept)]
@@ -474,9 +427,11 @@ def correlation(*, model, activation, depth, width, grid, z_min, z_max, draws, s
     if meta["estimator"] == "conditional":
         C = sim["cov_sum"] / n_good  # E[S_L]: the output has mean 0 given the hidden layers
     else:
-        C = np.atleast_2d(np.cov(sim["y"][~bad], rowvar=False))
+        y = sim["y"][~bad]
+        yc = (y - y.mean(axis=0)).T
+        C = matmul_nt(yc, yc) / (y.shape[0] - 1)  # the sample covariance
     if P is not None:
-        C = P @ C @ P.T  # the covariance of the interpolated (or rescaled) draws
+        C = matmul_nt(matmul(P, C), P)  # the covariance of the interpolated (or rescaled) draws
     sd = np.sqrt(np.clip(np.diag(C), 0.0, None))
     with np.errstate(divide="ignore", invalid="ignore"):
         rho = np.clip(C / np.outer(sd, sd), -1.0, 1.0)

@@ -25,7 +25,7 @@ def plot(frames, sidecars, preset):
     fig, axes = new_figure(2, width=6.75, height=3.3, subplot_kw={"projection": "3d"})
     for ax, name in zip(axes[0], ("tanh", "swish")):
         side = sidecars[name]
-        params, meta = side["params"], side.get("meta", {})
+        params = side["params"]
         surfaces = _surfaces(frames[name])
         handles = []
         for i, (z1, z2, v) in enumerate(surfaces):

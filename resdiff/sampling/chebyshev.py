@@ -10,6 +10,8 @@ Nodes are the Chebyshev points of the second kind (the extrema of ``T_{K-1}``, b
 included), whose barycentric weights are ``(-1)^j``, halved at the two ends
 (Berrut & Trefethen 2004, "Barycentric Lagrange interpolation", eq. 5.4).
 """
+import math
+
 import numpy as np
 
 
@@ -17,7 +19,8 @@ def nodes(k, lo=-1.0, hi=1.0):
     """``k >= 2`` Chebyshev-Lobatto points on ``[lo, hi]``, increasing, ends included."""
     if k < 2:
         raise ValueError("need at least 2 Chebyshev nodes")
-    x = -np.cos(np.pi * np.arange(k) / (k - 1))
+    # math.cos (libm): NumPy's cos is a SIMD loop whose last bits depend on the CPU
+    x = np.array([-math.cos(math.pi * j / (k - 1)) for j in range(k)])
     out = 0.5 * (lo + hi) + 0.5 * (hi - lo) * x
     out[0], out[-1] = lo, hi
     return out
@@ -54,8 +57,8 @@ def coefficients_matrix(k):
     n = k - 1
     j = np.arange(k)
     # nodes(k) runs from -1 to 1, i.e. x_j = cos(pi (n - j) / n)
-    theta = np.pi * (n - j) / n
-    T = np.cos(np.outer(np.arange(k), theta)) * (2.0 / n)
+    T = np.array([[math.cos(m * (math.pi * (n - i) / n)) for i in j] for m in range(k)])
+    T *= 2.0 / n
     T[:, 0] *= 0.5
     T[:, -1] *= 0.5
     T[0, :] *= 0.5

@@ -28,27 +28,17 @@ import numpy as np
 
 from ..jit import njit, prange
 from ..models import phi
-from ..rng import fill_normal, new_state
-from .linalg import next_pivot, pivot_floor
+from ..rng import fill_normal, layer_noise, new_state
+from . import driver
+from .driver import within_bound
+from .linalg import dot, next_pivot, pivot_floor
 
 CHOL_REL_TOL = 1e-13
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})
+@njit(inline="always")
 def _dot(x, y):
-    # reassociation lets LLVM vectorise the reduction (tests compare with explicit weights)
-    acc = 0.0
-    for i in range(x.shape[0]):
-        acc += x[i] * y[i]
-    return acc
-
-
-@njit(cache=True, fastmath={"reassoc", "contract"})
-def _dot_prefix(x, y, n):
-    acc = 0.0
-    for i in range(n):
-        acc += x[i] * y[i]
-    return acc
+    return dot(x, y, x.shape[0])
 
 
 @njit(cache=True)
@@ -81,7 +71,7 @@ def lazy_pivoted_cholesky(A, scale, shift, F, d, used, rel_tol):
                 F[i, j] = 0.0
                 continue
             s_ip = scale * _dot(A[i], Ap) + shift
-            F[i, j] = (s_ip - _dot_prefix(F[i], Fp, j)) / piv
+            F[i, j] = (s_ip - dot(F[i], Fp, j)) / piv
             d[i] -= F[i, j] * F[i, j]
         F[p, j] = piv
     return n
@@ -116,27 +106,28 @@ def _last_layer(A, scale, shift, y_cov, var, cov):
 
 
 @njit(cache=True)
-def _gram_path(s, zz, depth, width, sigma_w2, sigma_b2, act, H, Phi, F, Z, d, used, y, var,
-               want_cov, cov):
-    """One draw: ``y`` (N,), ``var`` (N,) and, if ``want_cov``, ``cov`` (N x N) of the
-    conditional law of ``y``; returns ``(finite, mean factor rank)``."""
+def _gram_layers(s, zz, lo, hi, depth, width, sigma_w2, sigma_b2, act, H, Phi, F, Z, d,
+                 used, y, var, want_cov, cov, rank_sum):
+    """Layers ``lo .. hi - 1`` of one draw; the hidden state is ``Phi`` (N x width), the
+    inputs ``zz`` before layer 1. At the last layer: ``y`` (N,), ``var`` (N,) and, if
+    ``want_cov``, ``cov`` (N x N) of the conditional law of ``y``. ``rank_sum[0]`` adds
+    up the factors' numerical ranks. Returns ``(finite, layers done)``."""
     n = zz.shape[0]
-    A = zz
-    scale = sigma_w2 / zz.shape[1]  # layer 1: Cov = sigma_w^2 <z, z'> / d_in + sigma_b^2
-    rank_sum = 0
-    for layer in range(depth):
+    for layer in range(lo, hi):
+        # layer 1: Cov = sigma_w^2 <z, z'> / d_in + sigma_b^2
+        A = zz if layer == 0 else Phi
+        scale = sigma_w2 / (zz.shape[1] if layer == 0 else width)
         if layer == depth - 1:
             _last_layer(A, scale, sigma_b2, want_cov, var, cov)
         k = lazy_pivoted_cholesky(A, scale, sigma_b2, F, d, used, CHOL_REL_TOL)
-        rank_sum += k
+        rank_sum[0] += k
         if layer == depth - 1:
             # only coordinate 1 of the last layer is needed: one Gaussian vector
             eps = Z[0, :k]
             fill_normal(s, eps)
             for a in range(n):
-                y[a] = _dot_prefix(F[a], eps, k)
-            ok = np.isfinite(y).all() and np.isfinite(var).all()
-            return ok, rank_sum / depth
+                y[a] = dot(F[a], eps, k)
+            return np.isfinite(y).all() and np.isfinite(var).all(), layer + 1
         fill_normal(s, Z[:k])
         _combine(F, k, Z, H)  # h_{layer+1}
         finite = True
@@ -146,92 +137,64 @@ def _gram_path(s, zz, depth, width, sigma_w2, sigma_b2, act, H, Phi, F, Z, d, us
                 Phi[a, c] = v
                 finite &= math.isfinite(v)  # no temporary arrays: allocations serialise threads
         if not finite:
-            return False, rank_sum / (layer + 1)
-        A = Phi
-        scale = sigma_w2 / width
-    return True, 0.0  # not reached (depth >= 1)
-
-
-@njit(cache=True)
-def _accumulate(y, var, covs, cov_sum, bound):
-    """Mark as divergent (NaN rows) the draws with an output beyond ``bound`` or a
-    non-finite conditional variance, and add the conditional covariances ``covs`` of the
-    others to ``cov_sum`` (N x N; shape (0, 0) when no covariance is wanted) one draw at
-    a time, in draw order: a caller that passes the same ``cov_sum`` to consecutive
-    chunks gets the same sum, bit for bit, for any chunking and thread count."""
-    for i in range(y.shape[0]):
-        ok = True
-        for a in range(y.shape[1]):
-            ok &= abs(y[i, a]) <= bound and math.isfinite(var[i, a])  # NaN fails both
-        if not ok:
-            y[i, :] = np.nan
-            var[i, :] = np.nan
-        elif cov_sum.shape[0] > 0:
-            cov_sum += covs[i]
+            return False, layer + 1
+    return True, hi
 
 
 @njit(parallel=True, cache=True)
-def gram_paths(key, draw_start, n_draws, zz, depth, width, sigma_w2, sigma_b2, act,
-               cov_sum, bound):
-    """Draws ``draw_start ...`` at inputs ``zz`` (N x d_in) by the Gram sampler.
-
-    Returns ``y`` (n_draws, N), ``var`` (n_draws, N) and ``rank`` (n_draws,), the mean
-    numerical rank of the layers' factors; adds the conditional covariances to
-    ``cov_sum`` (see :func:`_accumulate`). Draw ``i`` uses only the stream
-    ``(key, i, 0)``; divergent draws are NaN rows.
-    """
+def gram_advance(key, draw_start, zz, depth, width, sigma_w2, sigma_b2, act, lo, hi, Phi,
+                 gen, alive, rank, y, var, covs):
+    """Advance draws ``draw_start ...`` through layers ``lo .. hi - 1`` by the Gram
+    sampler. Their hidden states ``Phi`` (draws x N x width), generator states ``gen``
+    (draws x 4, stream ``(key, i, 0)``), flags ``alive`` and rank sums ``rank`` are set at
+    ``lo = 0`` and carried between calls, so any split of the layers gives the same bits.
+    At the last layer ``y``, ``var`` and (when ``covs`` is draws x N x N) ``covs`` are
+    filled; ``rank`` becomes the mean numerical rank of the layers' factors."""
     n = zz.shape[0]
-    want_cov = cov_sum.shape[0] > 0
-    y = np.empty((n_draws, n))
-    var = np.empty((n_draws, n))
-    rank = np.empty(n_draws)
-    nc = n if want_cov else 1
-    covs = np.zeros((n_draws if want_cov else 1, nc, nc))
-    for i in prange(n_draws):
-        s = new_state(key, draw_start + i, 0)
+    want_cov = covs.shape[1] == n and n > 0 and covs.shape[0] == Phi.shape[0]
+    for i in prange(Phi.shape[0]):
+        if lo == 0:
+            gen[i, :] = new_state(key, draw_start + i, 0)
+            alive[i] = True
+            rank[i] = 0.0
+        if not alive[i]:
+            continue
         H = np.empty((n, width))
-        Phi = np.empty((n, width))
         F = np.empty((n, n))
         Z = np.empty((n, width))
         d = np.empty(n)
         used = np.empty(n, np.bool_)
+        rank_sum = np.array([rank[i]])
         cov = covs[i * np.int64(want_cov)]
-        ok, r = _gram_path(s, zz, depth, width, sigma_w2, sigma_b2, act, H, Phi, F, Z, d,
-                           used, y[i], var[i], want_cov, cov)
-        rank[i] = r
+        ok, done = _gram_layers(gen[i], zz, lo, hi, depth, width, sigma_w2, sigma_b2, act, H,
+                                Phi[i], F, Z, d, used, y[i], var[i], want_cov, cov, rank_sum)
+        rank[i] = rank_sum[0]
         if not ok:
+            alive[i] = False
+            rank[i] = rank_sum[0] / done
             y[i, :] = np.nan
-    _accumulate(y, var, covs, cov_sum, bound)
-    return y, var, rank
+        elif done == depth:
+            rank[i] = rank_sum[0] / depth
 
 
 @njit(cache=True)
-def layer_noise(key, draw, layer, eps_W, eps_b):
-    """The standard-normal parameters of layer ``layer`` (0: the input layer) of a draw."""
-    s = new_state(key, draw, layer + 1)
-    fill_normal(s, eps_W)
-    fill_normal(s, eps_b)
-
-
-@njit(cache=True)
-def _explicit_path(key, draw, zz, depth, width, sigma_w2, sigma_b2, act, y, var, want_cov,
-                   cov):
+def _explicit_layers(key, draw, zz, lo, hi, depth, width, sigma_w2, sigma_b2, act, H, Phi,
+                     eps_W, eps_W0, eps_b, y, var, want_cov, cov):
+    """Layers ``lo .. hi - 1`` of one draw with explicit weights; the state is the
+    pre-activations ``H`` (N x width). Returns False on divergence."""
     n, d_in = zz.shape
     b_scale = math.sqrt(sigma_b2)
-    eps_W0 = np.empty((width, d_in))
-    eps_b = np.empty(width)
-    layer_noise(key, draw, 0, eps_W0, eps_b)
-    w_scale = math.sqrt(sigma_w2 / d_in)
-    H = np.empty((n, width))
-    for a in range(n):
-        for r in range(width):
-            H[a, r] = w_scale * _dot(eps_W0[r], zz[a]) + b_scale * eps_b[r]
-    if depth == 1:
-        _last_layer(zz, sigma_w2 / d_in, sigma_b2, want_cov, var, cov)
-    eps_W = np.empty((width, width))
-    Phi = np.empty((n, width))
-    w_scale = math.sqrt(sigma_w2 / width)
-    for layer in range(1, depth):
+    for layer in range(lo, hi):
+        if layer == 0:
+            layer_noise(key, draw, 0, eps_W0, eps_b)
+            w_scale = math.sqrt(sigma_w2 / d_in)
+            for a in range(n):
+                for r in range(width):
+                    H[a, r] = w_scale * _dot(eps_W0[r], zz[a]) + b_scale * eps_b[r]
+            if depth == 1:
+                _last_layer(zz, sigma_w2 / d_in, sigma_b2, want_cov, var, cov)
+            continue
+        w_scale = math.sqrt(sigma_w2 / width)
         layer_noise(key, draw, layer, eps_W, eps_b)
         for a in range(n):
             for c in range(width):
@@ -247,29 +210,53 @@ def _explicit_path(key, draw, zz, depth, width, sigma_w2, sigma_b2, act, y, var,
                 finite &= math.isfinite(v)
         if not finite:
             return False
-    for a in range(n):
-        y[a] = H[a, 0]
-    return np.isfinite(var).all()
+    if hi == depth:
+        for a in range(n):
+            y[a] = H[a, 0]
+        return np.isfinite(var).all()
+    return True
 
 
 @njit(parallel=True, cache=True)
-def explicit_paths(key, draw_start, n_draws, zz, depth, width, sigma_w2, sigma_b2, act,
-                   cov_sum, bound):
-    """As :func:`gram_paths`, with explicit weights (streams ``(key, i, layer + 1)``);
-    ``rank`` is NaN (no factor)."""
-    n = zz.shape[0]
-    want_cov = cov_sum.shape[0] > 0
-    y = np.empty((n_draws, n))
-    var = np.empty((n_draws, n))
-    nc = n if want_cov else 1
-    covs = np.zeros((n_draws if want_cov else 1, nc, nc))
-    for i in prange(n_draws):
+def explicit_advance(key, draw_start, zz, depth, width, sigma_w2, sigma_b2, act, lo, hi, H,
+                     alive, y, var, covs):
+    """As :func:`gram_advance`, with explicit weights (streams ``(key, i, layer + 1)``);
+    the carried state is the pre-activations ``H`` (draws x N x width)."""
+    n, d_in = zz.shape
+    want_cov = covs.shape[1] == n and n > 0 and covs.shape[0] == H.shape[0]
+    for i in prange(H.shape[0]):
+        if lo == 0:
+            alive[i] = True
+        if not alive[i]:
+            continue
+        eps_W0 = np.empty((width, d_in))
+        eps_W = np.empty((width, width))
+        eps_b = np.empty(width)
+        Phi = np.empty((n, width))
         cov = covs[i * np.int64(want_cov)]
-        if not _explicit_path(key, draw_start + i, zz, depth, width, sigma_w2, sigma_b2, act,
-                              y[i], var[i], want_cov, cov):
+        if not _explicit_layers(key, draw_start + i, zz, lo, hi, depth, width, sigma_w2,
+                                sigma_b2, act, H[i], Phi, eps_W, eps_W0, eps_b, y[i], var[i],
+                                want_cov, cov):
+            alive[i] = False
             y[i, :] = np.nan
-    _accumulate(y, var, covs, cov_sum, bound)
-    return y, var, np.full(n_draws, np.nan)
+
+
+@njit(cache=True)
+def _accumulate(y, var, covs, cov_sum, bound):
+    """Mark as divergent (NaN rows) the draws with an output beyond ``bound`` or a
+    non-finite conditional variance, and add the conditional covariances ``covs`` of the
+    others to ``cov_sum`` (N x N; shape (0, 0) when no covariance is wanted) one draw at
+    a time, in draw order: a caller that passes the same ``cov_sum`` to consecutive
+    chunks gets the same sum, bit for bit, for any chunking and thread count."""
+    for i in range(y.shape[0]):
+        ok = True
+        for a in range(y.shape[1]):
+            ok &= within_bound(y[i, a], bound) and math.isfinite(var[i, a])
+        if not ok:
+            y[i, :] = np.nan
+            var[i, :] = np.nan
+        elif cov_sum.shape[0] > 0:
+            cov_sum += covs[i]
 
 
 def as_inputs(z):
@@ -278,6 +265,80 @@ def as_inputs(z):
     if z.ndim == 1:
         z = z[:, None]
     return np.ascontiguousarray(z)
+
+
+def stepper(sampler, key, zz, depth, width, sigma_w2, sigma_b2, act, cov_sum, bound):
+    """``kernel(start, count, lo, hi, state)`` for :func:`resdiff.sampling.driver.run_chunked`:
+    once ``hi = depth``, ``(y, var, rank)`` of the draws (``rank`` NaN for ``"explicit"``),
+    with the conditional covariances added to ``cov_sum`` (see :func:`_accumulate`) and
+    divergent draws as NaN rows."""
+    zz = as_inputs(zz)
+    n = zz.shape[0]
+    want_cov = cov_sum.shape[0] > 0
+
+    def kernel(start, count, lo, hi, state):
+        if lo == 0:
+            state["h"] = np.empty((count, n, width))
+            state["gen"] = np.empty((count, 4), np.uint64)
+            state["alive"] = np.empty(count, np.bool_)
+            state["rank"] = np.full(count, np.nan)
+            state["y"] = np.empty((count, n))
+            state["var"] = np.empty((count, n))
+            state["covs"] = np.zeros((count, n, n) if want_cov else (1, 1, 1))
+        st = state
+        if sampler == "gram":
+            gram_advance(key, start, zz, depth, width, sigma_w2, sigma_b2, act, lo, hi,
+                         st["h"], st["gen"], st["alive"], st["rank"], st["y"], st["var"],
+                         st["covs"])
+        else:
+            explicit_advance(key, start, zz, depth, width, sigma_w2, sigma_b2, act, lo, hi,
+                             st["h"], st["alive"], st["y"], st["var"], st["covs"])
+        if hi < depth:
+            return None
+        _accumulate(st["y"], st["var"], st["covs"], cov_sum, bound)
+        return st["y"], st["var"], st["rank"]
+
+    return kernel
+
+
+def run_chunked(kernel, n_draws, label, chunk, depth, layers):
+    """``(y, var, rank)`` of draws ``[0, n_draws)`` from a :func:`stepper` kernel, in
+    chunks of draws and layers (:func:`resdiff.sampling.driver.run_chunked`)."""
+    parts = {"var": [], "rank": []}
+
+    def outputs(start, count, lo, hi, state):
+        out = kernel(start, count, lo, hi, state)
+        if out is None:
+            return None
+        parts["var"].append(out[1])
+        parts["rank"].append(out[2])
+        return out[0]
+
+    y = driver.run_chunked(outputs, n_draws, label, chunk, depth, layers)
+    return y, np.concatenate(parts["var"]), np.concatenate(parts["rank"])
+
+
+def gram_paths(key, draw_start, n_draws, zz, depth, width, sigma_w2, sigma_b2, act,
+               cov_sum, bound):
+    """Draws ``draw_start ...`` at inputs ``zz`` (N x d_in) by the Gram sampler, all
+    layers in one call.
+
+    Returns ``y`` (n_draws, N), ``var`` (n_draws, N) and ``rank`` (n_draws,), the mean
+    numerical rank of the layers' factors; adds the conditional covariances to
+    ``cov_sum`` (see :func:`_accumulate`). Draw ``i`` uses only the stream
+    ``(key, i, 0)``; divergent draws are NaN rows.
+    """
+    kernel = stepper("gram", key, zz, depth, width, sigma_w2, sigma_b2, act, cov_sum, bound)
+    return kernel(draw_start, n_draws, 0, depth, {})
+
+
+def explicit_paths(key, draw_start, n_draws, zz, depth, width, sigma_w2, sigma_b2, act,
+                   cov_sum, bound):
+    """As :func:`gram_paths`, with explicit weights (streams ``(key, i, layer + 1)``);
+    ``rank`` is NaN (no factor)."""
+    kernel = stepper("explicit", key, zz, depth, width, sigma_w2, sigma_b2, act, cov_sum,
+                     bound)
+    return kernel(draw_start, n_draws, 0, depth, {})
 
 
 @njit(cache=True)

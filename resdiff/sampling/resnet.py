@@ -24,14 +24,11 @@ import numpy as np
 
 from ..jit import njit, prange
 from ..models import RELU, SWISH, TANH, phi, tanh_into
-from ..rng import fill_normal, new_state, next_normal
-from .linalg import pivoted_cholesky
+from ..rng import fill_normal, layer_noise, new_state
+from .linalg import dot, pivoted_cholesky
 
 RESNET, SDE = 0, 1
 CHOL_REL_TOL = 1e-13
-# LLVM fast-math without 'nnan'/'ninf', so divergence checks (isfinite) stay valid; the
-# summation order it picks is fixed at compile time, so results stay deterministic.
-FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
 @njit(inline="always")
@@ -58,21 +55,18 @@ def _add_phi(x, h, act, buf):
             x[d] += phi(RELU, h[d])
 
 
-@njit(cache=True, fastmath=FASTMATH)
-def _gram_draw(s, x0, depth, sigma_w2, sigma_b2, act, d1, d2, mode, X, S, F, Z):
-    """One draw of the final states into ``X`` (N x D); returns False on divergence."""
+@njit(cache=True)
+def _gram_layers(s, X, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mode, S, F, Z, h,
+                 buf):
+    """Advance one draw's states ``X`` (N x D) through layers ``lo .. hi - 1``, drawing
+    from the generator state ``s``; returns False on divergence."""
     n, width = X.shape
-    h = np.empty(width)
-    buf = np.empty(width)
     dt = 1.0 / depth
-    X[:, :] = x0
-    for _ in range(depth):
+    for _ in range(lo, hi):
         # covariance of the pre-activations at each coordinate (docs/figures.md, exactness)
         for a in range(n):
             for b in range(a + 1):
-                acc = 0.0
-                for d in range(width):
-                    acc += X[a, d] * X[b, d]
+                acc = dot(X[a], X[b], width)
                 S[a, b] = S[b, a] = dt * (sigma_w2 * acc / width + sigma_b2)
         for a in range(n):  # an overflowed state shows on the diagonal (no allocation)
             if not math.isfinite(S[a, a]):
@@ -96,51 +90,40 @@ def _gram_draw(s, x0, depth, sigma_w2, sigma_b2, act, d1, d2, mode, X, S, F, Z):
 
 
 @njit(parallel=True, cache=True)
-def gram_outputs(key, draw_start, n_draws, x0, depth, sigma_w2, sigma_b2, act, d1, d2,
-                 mode, coord):
-    """Coordinate ``coord`` of ``x_T`` for draws ``draw_start ...``: (n_draws, N)."""
-    n, width = x0.shape
-    out = np.empty((n_draws, n))
-    for i in prange(n_draws):
-        s = new_state(key, draw_start + i, 0)
-        X = np.empty((n, width))
-        S = np.empty((n, n))
-        F = np.empty((n, n))
-        Z = np.empty((n, width))
-        if _gram_draw(s, x0, depth, sigma_w2, sigma_b2, act, d1, d2, mode, X, S, F, Z):
-            out[i, :] = X[:, coord]
-        else:
-            out[i, :] = np.nan
-    return out
-
-
-@njit(cache=True)
-def layer_noise(key, draw, layer, eps_W, eps_b):
-    """The standard-normal parameters ``(eps_W, eps_b)`` of one layer of one draw (eq. 17).
-
-    Each (draw, layer) has its own stream, so a backward pass can regenerate any layer.
+def gram_advance(key, draw_start, x0, X, gen, alive, lo, hi, depth, sigma_w2, sigma_b2, act,
+                 d1, d2, mode):
+    """Advance draws ``draw_start ...`` through layers ``lo .. hi - 1`` by the Gram
+    sampler. Their states ``X`` (draws x N x D), generator states ``gen`` (draws x 4)
+    and flags ``alive`` (draws,) are set from ``x0`` and stream ``(key, i, 0)`` at
+    ``lo = 0`` and carried between calls, so any split of the layers gives the same bits.
     """
-    s = new_state(key, draw, layer + 1)
-    fill_normal(s, eps_W)
-    fill_normal(s, eps_b)
+    n, width = x0.shape
+    for i in prange(X.shape[0]):
+        if lo == 0:
+            gen[i, :] = new_state(key, draw_start + i, 0)
+            X[i, :, :] = x0
+            alive[i] = True
+        if alive[i]:
+            S = np.empty((n, n))
+            F = np.empty((n, n))
+            Z = np.empty((n, width))
+            h = np.empty(width)
+            buf = np.empty(width)
+            alive[i] = _gram_layers(gen[i], X[i], lo, hi, depth, sigma_w2, sigma_b2, act, d1,
+                                    d2, mode, S, F, Z, h, buf)
 
 
 @njit(cache=True)
-def _explicit_draw(key, draw, x0, depth, sigma_w2, sigma_b2, act, X, eps_W, eps_b):
+def _explicit_layers(key, draw, X, lo, hi, depth, sigma_w2, sigma_b2, act, eps_W, eps_b, h):
     n, width = X.shape
     dt = 1.0 / depth
     w_scale = math.sqrt(sigma_w2 * dt / width)  # eq. (16)
     b_scale = math.sqrt(sigma_b2 * dt)
-    X[:, :] = x0
-    h = np.empty(width)
-    for layer in range(depth):
+    for layer in range(lo, hi):
         layer_noise(key, draw, layer, eps_W, eps_b)
         for a in range(n):
             for r in range(width):
-                acc = 0.0
-                for c in range(width):
-                    acc += eps_W[r, c] * X[a, c]
-                h[r] = w_scale * acc + b_scale * eps_b[r]
+                h[r] = w_scale * dot(eps_W[r], X[a], width) + b_scale * eps_b[r]
             for r in range(width):
                 X[a, r] += phi(act, h[r])  # eq. (26)
         if not _all_finite(X):
@@ -149,20 +132,61 @@ def _explicit_draw(key, draw, x0, depth, sigma_w2, sigma_b2, act, X, eps_W, eps_
 
 
 @njit(parallel=True, cache=True)
+def explicit_advance(key, draw_start, x0, X, alive, lo, hi, depth, sigma_w2, sigma_b2, act):
+    """As :func:`gram_advance` (mode RESNET), with explicit weights (layer ``l`` of draw
+    ``i`` uses stream ``(key, i, l + 1)``)."""
+    n, width = x0.shape
+    for i in prange(X.shape[0]):
+        if lo == 0:
+            X[i, :, :] = x0
+            alive[i] = True
+        if alive[i]:
+            eps_W = np.empty((width, width))
+            eps_b = np.empty(width)
+            h = np.empty(width)
+            alive[i] = _explicit_layers(key, draw_start + i, X[i], lo, hi, depth, sigma_w2,
+                                        sigma_b2, act, eps_W, eps_b, h)
+
+
+def stepper(sampler, key, x0, depth, sigma_w2, sigma_b2, act, d1=1.0, d2=0.0, mode=RESNET,
+            coord=0):
+    """``kernel(start, count, lo, hi, state)`` for :func:`resdiff.sampling.driver.run_chunked`:
+    coordinate ``coord`` of ``x_T`` (count x N, NaN rows for divergent draws) once
+    ``hi = depth``. ``sampler``: ``"gram"`` (any ``mode``) or ``"explicit"``."""
+    x0 = np.ascontiguousarray(x0, dtype=float)
+
+    def kernel(start, count, lo, hi, state):
+        if lo == 0:
+            state["X"] = np.empty((count, *x0.shape))
+            state["gen"] = np.empty((count, 4), np.uint64)
+            state["alive"] = np.empty(count, np.bool_)
+        if sampler == "gram":
+            gram_advance(key, start, x0, state["X"], state["gen"], state["alive"], lo, hi,
+                         depth, sigma_w2, sigma_b2, act, d1, d2, mode)
+        else:
+            explicit_advance(key, start, x0, state["X"], state["alive"], lo, hi, depth,
+                             sigma_w2, sigma_b2, act)
+        if hi < depth:
+            return None
+        out = state["X"][:, :, coord].copy()
+        out[~state["alive"]] = np.nan
+        return out
+
+    return kernel
+
+
+def gram_outputs(key, draw_start, n_draws, x0, depth, sigma_w2, sigma_b2, act, d1, d2,
+                 mode, coord):
+    """Coordinate ``coord`` of ``x_T`` for draws ``draw_start ...``: (n_draws, N), all
+    layers in one call."""
+    kernel = stepper("gram", key, x0, depth, sigma_w2, sigma_b2, act, d1, d2, mode, coord)
+    return kernel(draw_start, n_draws, 0, depth, {})
+
+
 def explicit_outputs(key, draw_start, n_draws, x0, depth, sigma_w2, sigma_b2, act, coord):
     """As :func:`gram_outputs` (mode RESNET), with explicit weights."""
-    n, width = x0.shape
-    out = np.empty((n_draws, n))
-    for i in prange(n_draws):
-        X = np.empty((n, width))
-        eps_W = np.empty((width, width))
-        eps_b = np.empty(width)
-        if _explicit_draw(key, draw_start + i, x0, depth, sigma_w2, sigma_b2, act, X,
-                          eps_W, eps_b):
-            out[i, :] = X[:, coord]
-        else:
-            out[i, :] = np.nan
-    return out
+    kernel = stepper("explicit", key, x0, depth, sigma_w2, sigma_b2, act, coord=coord)
+    return kernel(draw_start, n_draws, 0, depth, {})
 
 
 def resnet_inputs(z, width):
@@ -182,5 +206,4 @@ def resnet_inputs(z, width):
     return x0
 
 
-__all__ = ["RESNET", "SDE", "gram_outputs", "explicit_outputs", "layer_noise",
-           "resnet_inputs", "next_normal"]
+__all__ = ["RESNET", "SDE", "gram_outputs", "explicit_outputs", "resnet_inputs", "stepper"]

@@ -1,0 +1,121 @@
+"""Same seed, same numbers for kernels built for different CPUs.
+
+Every Monte Carlo subcommand runs in subprocesses once with its kernels built for the
+host CPU and once for each of these targets, each with its own Numba cache:
+
+* ``haswell``: a plain AVX2 + FMA CPU, OpenBLAS forced to its Haswell kernels;
+* ``x86-64``: baseline SSE2 (another SIMD width, no FMA), OpenBLAS's Prescott kernels
+  and NumPy's dispatched AVX2/FMA3/AVX-512 loops disabled, so a different SIMD width and
+  different library code paths are exercised even on an AVX2 machine;
+* ``x86-64-no-fma-libm``: as ``x86-64``, and glibc's FMA/AVX2 variants of libm masked, as
+  on a CPU older than Haswell or Zen.
+
+The first two must give byte-identical CSVs: arithmetic that resdiff controls runs in a
+fixed order (no fast-math reassociation or contraction, no BLAS, no SIMD-dispatched
+NumPy transcendental), so every discrete choice made from it (pivots, factor ranks, the
+sampler, the Chebyshev node count) is the same too. The third changes libm's own
+results (exp, tanh) in their last bit: it must give the same rows with values equal up
+to 1e-12 of the largest value (measured: 1.3e-15 relative at most).
+"""
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT
+
+X86_64 = {"NUMBA_CPU_NAME": "x86-64", "NUMBA_CPU_FEATURES": "", "OPENBLAS_CORETYPE": "Prescott",
+          "NPY_DISABLE_CPU_FEATURES": "AVX2 FMA3 AVX512F AVX512CD AVX512_SKX AVX512_CLX "
+                                      "AVX512_CNL AVX512_ICL AVX512_SPR"}
+TARGETS = {  # name: (environment, Numba cache, relative tolerance; 0: byte-identical)
+    "haswell": ({"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": "",
+                 "OPENBLAS_CORETYPE": "Haswell"}, "haswell", 0.0),
+    "x86-64": (X86_64, "x86-64", 0.0),
+    "x86-64-no-fma-libm": ({**X86_64, "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2,-FMA,-AVX"},
+                           "x86-64", 1e-12),
+}
+# reduced sizes of the settings that differed between CPUs (Figs. 1, 4 and 5); each
+# target compiles every kernel once (minutes), so the other subcommands are `slow`
+FAST = {
+    "samples-resnet-tanh": ["samples", "--model", "resnet", "--activation", "tanh",
+                            "--depth", "50", "--width", "50", "--inputs", "100",
+                            "--draws", "100"],
+    "samples-feedforward-tanh": ["samples", "--model", "feedforward", "--activation", "tanh",
+                                 "--depth", "50", "--width", "50", "--inputs", "100",
+                                 "--draws", "8"],
+    "correlation-feedforward-tanh": ["correlation", "--model", "feedforward", "--activation",
+                                     "tanh", "--depth", "30", "--width", "30", "--grid",
+                                     "40", "--draws", "8"],
+}
+
+# the other Monte Carlo subcommands, and the figures' own settings
+SLOW = {
+    "samples-resnet-swish": ["samples", "--model", "resnet", "--activation", "swish",
+                             "--depth", "30", "--width", "30", "--inputs", "60",
+                             "--draws", "60"],
+    "correlation-resnet-tanh": ["correlation", "--model", "resnet", "--depth", "30",
+                                "--width", "30", "--grid", "60", "--draws", "60"],
+    "kde": ["kde", "--depth", "50", "--width", "50", "--draws", "200"],
+    "ntk-convergence": ["ntk-convergence", "--sizes", "10,20", "--draws", "10"],
+    "fig4-tanh-500": ["samples", "--model", "resnet", "--activation", "tanh", "--depth",
+                      "500", "--width", "500", "--inputs", "400", "--draws", "200"],
+    "fig1-feedforward-tanh": ["samples", "--model", "feedforward", "--activation", "tanh",
+                              "--depth", "500", "--width", "500", "--inputs", "200",
+                              "--draws", "2"],
+}
+
+
+@pytest.fixture(scope="module")
+def caches(tmp_path_factory):
+    """One Numba cache per code-generation target, shared by the tests of this module."""
+    return {name: tmp_path_factory.mktemp(f"numba-{name}") for name in ("host", "haswell",
+                                                                        "x86-64")}
+
+
+def _csv(args, target, caches, tmp_path):
+    """The CSV of ``args`` with kernels built for ``target``."""
+    out = tmp_path / f"{target}.csv"
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("NUMBA_CPU_", "OPENBLAS_CORETYPE", "NPY_DISABLE_CPU",
+                                "GLIBC_TUNABLES"))}
+    extra, cache, _ = TARGETS.get(target, ({}, "host", 0.0))
+    env.update(extra, RESDIFF_NUMBA_CACHE=str(caches[cache]))
+    res = subprocess.run([sys.executable, "-m", "resdiff", *args, "--seed", "0", "--out",
+                          str(out), "--quiet"], capture_output=True, text=True, timeout=3600,
+                         env=env, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    machine = json.loads((tmp_path / f"{target}.csv.json").read_text())["machine"]
+    assert machine["kernel_target"] == extra.get("NUMBA_CPU_NAME", machine["kernel_target"])
+    return out.read_bytes()
+
+
+def _check(args, caches, tmp_path):
+    host = _csv(args, "host", caches, tmp_path)
+    for target, (_, _, rtol) in TARGETS.items():
+        other = _csv(args, target, caches, tmp_path)
+        if rtol == 0.0:
+            assert other == host, f"{target} build differs from the host build"
+            continue
+        a, b = (pd.read_csv(io.BytesIO(x)) for x in (host, other))
+        numeric = a.select_dtypes("number").columns
+        pd.testing.assert_frame_equal(a.drop(columns=numeric), b.drop(columns=numeric))
+        ref = a[numeric].to_numpy(float)
+        np.testing.assert_allclose(b[numeric].to_numpy(float), ref, rtol=rtol,
+                                   atol=rtol * np.nanmax(np.abs(ref)), equal_nan=True,
+                                   err_msg=f"{target} build differs beyond rounding")
+
+
+@pytest.mark.parametrize("name", list(FAST))
+def test_same_bytes_on_any_cpu(name, caches, tmp_path):
+    _check(FAST[name], caches, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SLOW))
+def test_same_bytes_on_any_cpu_slow(name, caches, tmp_path):
+    _check(SLOW[name], caches, tmp_path)
