@@ -10,7 +10,9 @@ import hashlib
 import importlib
 import json
 import os
+import shlex
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__, io, source_digest
@@ -57,7 +59,7 @@ def show_params(number, preset, out_dir, seed=0):
     """The parameters of every dataset of a figure, and what its sidecars recorded."""
     spec = figure_spec(number)
     lines = [f"figure {number}: {spec.title} (preset {preset})"]
-    for name in spec.datasets:
+    for name in spec.names(preset):
         params = spec.params(name, preset, seed)
         path = data_path(out_dir, preset, number, name, seed)
         lines.append(f"  {name}: {spec.datasets[name].experiment}")
@@ -73,31 +75,111 @@ def show_params(number, preset, out_dir, seed=0):
     return "\n".join(lines)
 
 
-def make_figure(number, preset, out_dir, force=False, data_dir=None, seed=0):
-    """Compute what figure ``number`` needs (reusing valid caches) and save it."""
+# A training run's checkpoint is rewritten at most this often (and after its last epoch):
+# at the paper's D = L = 500 with Adam a checkpoint is about 1.5 GB.
+CHECKPOINT_EVERY_S = 60.0
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One dataset of one figure: the unit of work an executor runs (this process, a
+    worker process, a Slurm job). Plain values only, so it travels as JSON or a pickle."""
+    figure: int
+    name: str
+    preset: str
+    out_dir: str
+    seed: int = 0
+    data_dir: str = None
+
+    @property
+    def label(self):
+        return f"fig {self.figure} {self.name}"
+
+    @property
+    def path(self):
+        return data_path(self.out_dir, self.preset, self.figure, self.name, self.seed)
+
+    @property
+    def params(self):
+        return FIGURES[self.figure].params(self.name, self.preset, self.seed)
+
+    def rerun_command(self):
+        """The serial command that computes this unit again (reusing what is cached)."""
+        words = ["resdiff", "fig", str(self.figure), "--preset", self.preset,
+                 "--out-dir", str(self.out_dir)]
+        if self.seed:
+            words += ["--seed", str(self.seed)]
+        if self.data_dir:
+            words += ["--data-dir", str(self.data_dir)]
+        return shlex.join(words)
+
+
+def checkpoint_path(csv_path):
+    """A training run's checkpoint, beside its CSV: ``figN-NAME.ckpt``."""
+    return Path(csv_path).with_suffix(".ckpt")
+
+
+def plan(number, preset, out_dir, force=False, data_dir=None, seed=0):
+    """The units figure ``number`` still needs (all of them with ``force``); each cached
+    dataset is reported as reused. Checks the preset and that the CSVs can be written."""
     if preset not in PRESETS:
         raise UserError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
     spec = figure_spec(number)
-    out_dir = Path(out_dir)
-    paths = {name: data_path(out_dir, preset, number, name, seed) for name in spec.datasets}
-    sidecars = {}
-    started = time.time()
-    for name, dataset in spec.datasets.items():
-        params = spec.params(name, preset, seed)
-        path = paths[name]
-        io.check_writable(path, what="figure data")
-        if not force and io.cached(path, params):
-            info(f"fig {number}: reusing {path}")
+    units = []
+    for name in spec.names(preset):
+        unit = Unit(number, name, preset, str(out_dir), seed,
+                    None if data_dir is None else str(data_dir))
+        io.check_writable(unit.path, what="figure data")
+        if not force and io.cached(unit.path, unit.params):
+            info(f"fig {number}: reusing {unit.path}")
         else:
-            info(f"fig {number}: computing {name} ({preset} preset)")
-            t0 = time.time()
-            kwargs = dict(params, data_dir=data_dir) if dataset.needs_mnist else params
-            result = _load(dataset.experiment)(**kwargs)
-            for line in result.warnings:
-                warn(f"fig {number} {name}: {line}")
-            io.write_result(path, result.frame, params, result.meta,
-                            command=f"fig {number} --preset {preset}", started=t0)
-        sidecars[name] = io.read_sidecar(path)
+            units.append(unit)
+    return units
+
+
+def compute(unit):
+    """Run the experiment of ``unit`` and write its CSV and sidecar; every executor runs
+    exactly this, in whatever process. A resumable experiment continues from the
+    checkpoint beside the CSV, which is removed once the CSV is written."""
+    dataset = FIGURES[unit.figure].datasets[unit.name]
+    params = unit.params
+    info(f"fig {unit.figure}: computing {unit.name} ({unit.preset} preset)")
+    t0 = time.time()
+    kwargs = dict(params)
+    if dataset.needs_mnist:
+        kwargs["data_dir"] = unit.data_dir
+    checkpoint = checkpoint_path(unit.path) if dataset.resumable else None
+    if checkpoint is not None:
+        kwargs.update(checkpoint=str(checkpoint), resume=True,
+                      checkpoint_every=CHECKPOINT_EVERY_S)
+    result = _load(dataset.experiment)(**kwargs)
+    for line in result.warnings:
+        warn(f"fig {unit.figure} {unit.name}: {line}")
+    io.write_result(unit.path, result.frame, params, result.meta,
+                    command=f"fig {unit.figure} --preset {unit.preset}", started=t0)
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
+    return unit.path
+
+
+def _group_sidecar(sidecars):
+    """What the plot reads for a group of datasets: the parameters they share, and each
+    member's own sidecar."""
+    if len(sidecars) == 1:
+        return next(iter(sidecars.values()))
+    params = [s["params"] for s in sidecars.values()]
+    common = {k: v for k, v in params[0].items() if all(p.get(k) == v for p in params)}
+    return {"params": common, "members": sidecars}
+
+
+def draw(number, preset, out_dir, force=False, seed=0, started=None):
+    """Draw figure ``number`` from its cached CSVs (all must be there) and save it."""
+    spec = figure_spec(number)
+    out_dir = Path(out_dir)
+    started = time.time() if started is None else started
+    names = spec.names(preset)
+    paths = {name: data_path(out_dir, preset, number, name, seed) for name in names}
+    sidecars = {name: io.read_sidecar(path) for name, path in paths.items()}
     provenance = {
         "resdiff": __version__, "figure": number, "preset": preset,
         "sidecars": {name: str(io.sidecar_path(path)) for name, path in paths.items()},
@@ -112,8 +194,12 @@ def make_figure(number, preset, out_dir, force=False, data_dir=None, seed=0):
         info(f"fig {number}: {targets[0]} and .png are up to date (same data, same code)")
         return targets
     import pandas as pd
-    frames = {name: pd.read_csv(path) for name, path in paths.items()}
-    fig = _load(spec.plot)(frames, sidecars, preset)
+    groups = spec.groups(preset)
+    frames = {group: pd.concat([pd.read_csv(paths[n]) for n in members], ignore_index=True)
+              for group, members in groups.items()}
+    group_sidecars = {group: _group_sidecar({n: sidecars[n] for n in members})
+                      for group, members in groups.items()}
+    fig = _load(spec.plot)(frames, group_sidecars, preset)
     written = []
     for target in targets:
         ext = target.suffix[1:]
@@ -132,3 +218,52 @@ def make_figure(number, preset, out_dir, force=False, data_dir=None, seed=0):
     plt.close(fig)
     info(f"fig {number}: wrote {', '.join(map(str, written))} in {time.time() - started:.1f} s")
     return written
+
+
+def make_figure(number, preset, out_dir, force=False, data_dir=None, seed=0):
+    """Compute what figure ``number`` needs in this process (reusing valid caches), one
+    dataset after another, and save the figure; the first failure stops it."""
+    started = time.time()
+    for unit in plan(number, preset, out_dir, force, data_dir, seed):
+        compute(unit)
+    return draw(number, preset, out_dir, force, seed, started)
+
+
+def make_figures(numbers, preset, out_dir, executor, force=False, data_dir=None, seed=0):
+    """Every figure of ``numbers`` with its units run by ``executor`` (a
+    :mod:`resdiff.executor` pool); each figure is drawn as soon as its last unit is in.
+
+    A failed unit is reported at once, with its log and the command that reruns it, and
+    does not stop the others. Returns the numbers of the figures that could not be made.
+    """
+    from .executor import Failure
+    units = {n: plan(n, preset, out_dir, force, data_dir, seed) for n in numbers}
+    pending = {n: len(us) for n, us in units.items()}
+    failed, started = [], time.time()
+
+    def draw_or_fail(n):
+        try:
+            draw(n, preset, out_dir, force, seed, started)
+        except UserError as exc:
+            warn(f"fig {n}: {exc}")
+            failed.append(n)
+
+    def finished(unit, failure, log):
+        n = unit.figure
+        if failure is None and not io.cached(unit.path, unit.params):
+            failure = Failure("the worker ended without writing a valid CSV (did it run "
+                              "other resdiff sources?)", log)
+        if failure is not None:
+            warn(f"{unit.label} failed ({failure.message}); log: {failure.log}; "
+                 f"rerun: {unit.rerun_command()}")
+            if n not in failed:
+                failed.append(n)
+        pending[n] -= 1
+        if pending[n] == 0 and n not in failed:
+            draw_or_fail(n)
+
+    for n in numbers:
+        if pending[n] == 0:
+            draw_or_fail(n)
+    executor.run([u for n in numbers for u in units[n]], finished)
+    return [n for n in numbers if n in failed]
