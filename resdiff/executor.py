@@ -145,8 +145,9 @@ class LocalWorkers:
         workers = min(self.jobs, len(units))
         queue, busy, idle = deque(units), {}, {}
         progress, done, failed = _Progress(len(units)), 0, 0
-        info(f"fig: {len(units)} units on {workers} local workers, "
-             f"{max(1, self.cores // workers)} threads each"
+        threads = max(1, self.cores // workers)
+        info(f"fig: {len(units)} units on {workers} local workers, {threads} "
+             f"thread{'s' if threads > 1 else ''} each"
              + (f", GPUs {','.join(self.gpus)}" if self.gpus else ""))
         selector = selectors.DefaultSelector()
         try:
