@@ -14,7 +14,9 @@ endif
 export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: install test test-slow test-slurm bench all-figures clean $(addprefix fig,1 2 3 4 5 6 7 8)
+FIGS   := $(addprefix fig,1 2 3 4 5 6 7 8)
+
+.PHONY: install test test-slow test-slurm bench all-figures clean $(FIGS)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +46,8 @@ bench: install
 all-figures: install
 	$(VENV)/bin/resdiff fig all --preset $(PRESET)
 
-fig%: install
+# a static pattern rule: an implicit rule (plain `fig%:`) is never tried for .PHONY targets
+$(FIGS): fig%: install
 	$(VENV)/bin/resdiff fig $* --preset $(PRESET)
 
 clean:

@@ -350,7 +350,8 @@ class SlurmUnit(_Requeueable):
 
     def __call__(self, unit):
         from . import pipeline
-        return str(pipeline.compute(unit))
+        pipeline.compute(unit)
+        return str(unit.path)
 
 
 def from_options(kind, jobs=None, partition=None, gpus=0, cpus=1, time_min=240, sbatch=()):

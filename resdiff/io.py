@@ -1,10 +1,21 @@
-"""Results on disk: a tidy CSV plus a JSON sidecar ``PATH.json``, written atomically.
+"""Files on disk: results (a tidy CSV plus a JSON sidecar ``PATH.json``), the one
+atomic writer, the one lock, and the per-user cache directory.
 
-A result is published by renaming finished temporary files into place (CSV first, then
-the sidecar), so an interrupted run never leaves a CSV whose sidecar claims it complete.
-The sidecar is the provenance record and the cache key (:func:`cached`).
+* :func:`atomic_write`: every file resdiff writes (CSVs, sidecars, figures, training
+  checkpoints, downloads) is written to a uniquely named temporary file in the target
+  directory and renamed into place, so a reader sees the old file or the new one,
+  never a part, and concurrent writers never share a temporary file.
+* :func:`exclusive`: a lock per output (dataset, figure, checkpoint), so a second run
+  that wants the same output waits for the first and then reuses its result.
+* A result is published CSV first, then its sidecar; the sidecar records the CSV's
+  SHA-256 and row count, the parameters, the seed, the version and the digest of the
+  code that computed it (:mod:`resdiff.sources`): the cache key (:func:`check_cached`).
 """
 import contextlib
+import errno
+import fcntl
+import hashlib
+import io as _io
 import json
 import os
 import platform
@@ -12,10 +23,17 @@ import resource
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__, source_digest
+from . import __version__
 from .errors import UserError
+
+
+def user_cache_dir(*parts):
+    """``$XDG_CACHE_HOME/resdiff/PARTS`` (by default ``~/.cache/resdiff/PARTS``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base, "resdiff", *parts)
 
 
 def sidecar_path(path):
@@ -85,9 +103,12 @@ def _umask():
 
 
 @contextlib.contextmanager
-def _atomic(path, mode="w"):
-    """Write to a temporary file beside ``path`` and rename it into place; the file gets
-    the usual permissions (0666 less the umask), not mkstemp's 0600."""
+def atomic_write(path, mode="w"):
+    """``with atomic_write(path, "wb") as fh: ...``: write to a uniquely named temporary
+    file beside ``path``, renamed into place when the block ends without an exception
+    (removed otherwise). The file gets the usual permissions (0666 less the umask), not
+    mkstemp's 0600. ``fh`` is a real file, so ``savefig(fh)`` and ``torch.save(x, fh)``
+    work. A failing write (disk full, no permission) is a :class:`UserError`."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,17 +128,22 @@ def _atomic(path, mode="w"):
         raise
 
 
-def write_result(path, frame, params, meta=None, command=None, started=None):
-    """Write ``frame`` as CSV at ``path`` and the sidecar beside it; return the sidecar."""
+def write_result(path, frame, params, meta=None, command=None, started=None, code=None):
+    """Write ``frame`` as CSV at ``path`` and the sidecar beside it; return the sidecar.
+
+    ``code`` is the digest of the code that computed the result
+    (:func:`resdiff.sources.code_digest`): part of the cache key.
+    """
     path = Path(path)
     check_writable(path)
     commit, dirty = git_commit()
+    data = frame.to_csv(index=False, float_format="%.17g").encode()
     sidecar = {
         "command": command,
         "params": params,
         "seed": params.get("seed"),
         "version": __version__,
-        "source_digest": computation_digest(),
+        "source_digest": code,
         "git_commit": commit,
         "git_dirty": dirty,
         "threads": thread_count(),
@@ -125,14 +151,15 @@ def write_result(path, frame, params, meta=None, command=None, started=None):
         "wall_time_s": None if started is None else round(time.time() - started, 3),
         "peak_memory_mib": round(peak_memory_mib(), 1),
         "rows": int(len(frame)),
+        "csv_sha256": hashlib.sha256(data).hexdigest(),
         "meta": meta or {},
     }
     side = sidecar_path(path)
     with contextlib.suppress(FileNotFoundError):
         side.unlink()  # a stale sidecar must never vouch for the new CSV
-    with _atomic(path) as fh:
-        frame.to_csv(fh, index=False, float_format="%.17g")
-    with _atomic(side) as fh:
+    with atomic_write(path, "wb") as fh:
+        fh.write(data)
+    with atomic_write(side) as fh:
         json.dump(sidecar, fh, indent=2, sort_keys=True, default=_json_default)
         fh.write("\n")
     return sidecar
@@ -150,12 +177,14 @@ def _json_default(obj):
 
 
 def read_sidecar(path):
+    """The sidecar of the result at ``path`` as a dict; None if missing or unreadable."""
     side = sidecar_path(path)
     try:
-        with open(side) as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
+        with open(side, "rb") as fh:
+            record = json.loads(fh.read().decode())
+    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
         return None
+    return record if isinstance(record, dict) else None
 
 
 def normalise(params):
@@ -163,18 +192,113 @@ def normalise(params):
     return json.loads(json.dumps(params, sort_keys=True, default=_json_default))
 
 
-def computation_digest():
-    """Hash of the sources that compute results (all but the plotting code): a cached
-    CSV made by other code is not reused, whatever the version number says."""
-    return source_digest(skip=("plots",))
+@dataclass(frozen=True)
+class CacheCheck:
+    """Whether a cached result can be reused and, if not, why (``damaged``: the files
+    contradict their own record, which deserves a warning rather than a note)."""
+    reusable: bool
+    reason: str = ""
+    damaged: bool = False
+    sidecar: dict = None
 
 
-def cached(path, params):
-    """True when ``path`` exists and its sidecar records the same params (seed included),
-    version and computing sources (:func:`computation_digest`)."""
-    if not Path(path).is_file():
-        return False
+def check_cached(path, params, code):
+    """Can the CSV at ``path`` be reused for ``params`` computed by ``code`` (a digest)?
+
+    Yes when its sidecar records the same parameters (seed included), version and code
+    digest, and the CSV on disk has the SHA-256 the sidecar recorded (so a truncated,
+    emptied or overwritten CSV is never trusted).
+    """
+    path = Path(path)
+    side_file = sidecar_path(path)
+    if not path.exists() and not side_file.exists():
+        return CacheCheck(False, "not computed yet")
     side = read_sidecar(path)
-    return (side is not None and side.get("version") == __version__
-            and side.get("source_digest") == computation_digest()
-            and side.get("params") == normalise(params))
+    if side is None:
+        why = "has no sidecar" if not side_file.exists() else "has an unreadable sidecar"
+        return CacheCheck(False, f"{path} {why}", damaged=True)
+    if side.get("params") != normalise(params):
+        return CacheCheck(False, "computed with other parameters")
+    if side.get("version") != __version__:
+        return CacheCheck(False, f"computed by resdiff {side.get('version')}")
+    if side.get("source_digest") != code:
+        return CacheCheck(False, "computed by other code")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return CacheCheck(False, f"cannot read {path}: {exc.strerror}", damaged=True)
+    if hashlib.sha256(data).hexdigest() != side.get("csv_sha256"):
+        return CacheCheck(False, f"{path} does not match its sidecar (SHA-256 differs)",
+                          damaged=True)
+    return CacheCheck(True, sidecar=side)
+
+
+def read_result(path, sidecar):
+    """The CSV at ``path`` as a DataFrame, checked against ``sidecar``: its SHA-256 and
+    row count must be the recorded ones, else :class:`UserError` (e.g. another run
+    rewrote it in between)."""
+    import pandas as pd
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+    if hashlib.sha256(data).hexdigest() != sidecar.get("csv_sha256"):
+        raise UserError(f"{path} changed after it was checked (another run rewrote it?); "
+                        "run again")
+    frame = pd.read_csv(_io.BytesIO(data))
+    if len(frame) != sidecar.get("rows"):
+        raise UserError(f"{path} has {len(frame)} rows, its sidecar records "
+                        f"{sidecar.get('rows')}")
+    return frame
+
+
+@contextlib.contextmanager
+def exclusive(path, on_wait=None):
+    """Hold the lock of output ``path`` for the block: one process at a time computes
+    or writes it. ``on_wait()`` is called once if another process holds it (then this
+    one blocks until it is released; Ctrl-C still interrupts).
+
+    The lock is ``fcntl.flock`` on ``.NAME.lock`` beside ``path``, removed on release.
+    A waiter that wakes up on a lock file removed meanwhile starts over, so two
+    processes never believe they hold the same lock. The lock is per open file, so a
+    nested ``exclusive(path)`` in one process blocks: do not nest the same path.
+    """
+    path = Path(path)
+    lock = path.with_name(f".{path.name}.lock")
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror}") from None
+    waited = False
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise UserError(f"cannot lock {path}: {lock}: {exc.strerror}") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise
+                if not waited and on_wait is not None:
+                    on_wait()
+                waited = True
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            try:  # still the file at that name? (the holder removes it on release)
+                same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+            except FileNotFoundError:
+                same = False
+        except BaseException:
+            os.close(fd)
+            raise
+        if same:
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+        os.close(fd)  # releases the lock

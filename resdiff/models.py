@@ -3,7 +3,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+
+from .jit import njit
 
 # Integer codes used inside Numba kernels.
 TANH, SWISH, RELU = 0, 1, 2

@@ -26,8 +26,8 @@ slower from L = D = 200 on (memory-bound: 56 vs 31 ms per draw at 200, 400-700 v
 import math
 
 import numpy as np
-from numba import njit, prange
 
+from .jit import njit, prange
 from .models import dphi, phi
 from .sampling.resnet import layer_noise
 

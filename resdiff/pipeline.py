@@ -1,21 +1,30 @@
 """``resdiff fig``: run (or reuse) a figure's experiments, then draw and save it.
 
-CSVs go to ``OUT_DIR/data/PRESET/figN-NAME.csv`` with their sidecars; a CSV is reused
-only when its sidecar records the same parameters, seed, package version and computing
-sources (:func:`resdiff.io.cached`). Figures are written atomically as PDF and PNG, with
-the preset and the sidecars they were drawn from in their metadata; a figure whose PNG
-records the same data and drawing code is not drawn again.
+Figures go to ``OUT_DIR/PRESET/figN.pdf`` and ``.png``, their CSVs to
+``OUT_DIR/data/PRESET/figN-NAME.csv`` with sidecars. Every location is checked for
+writing before anything is computed (:func:`check_outputs`). Each dataset is computed
+under its own lock (:func:`resdiff.io.exclusive`) and reused when its sidecar records
+the same parameters, seed, version and computing code and the CSV matches the SHA-256
+it recorded (:func:`resdiff.io.check_cached`); a damaged cache is recomputed with a
+warning. A figure is drawn under its own lock, written atomically, and carries the
+preset and the sidecars it was drawn from in its metadata; a figure whose PNG records
+the same data and drawing code is not drawn again. So identical runs started together
+compute each dataset once, and the later ones reuse it.
+
+The unit of work is one dataset (:class:`Unit`): :func:`make_figure` computes a
+figure's units one after another in this process; :func:`make_figures` hands them to
+an executor (:mod:`resdiff.executor`: local worker processes, Slurm jobs), whose
+workers run :func:`compute` and write through the same cache.
 """
 import hashlib
 import importlib
 import json
-import os
 import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__, io, source_digest
+from . import __version__, io, sources
 from .errors import UserError
 from .figures import FIGURES, PRESETS
 from .progress import info, warn
@@ -42,11 +51,28 @@ def _drawn_from(targets, provenance):
         return False
 
 
+def dataset_digest(dataset):
+    """The code digest a dataset's CSV is keyed on: its experiment's modules
+    (:func:`resdiff.sources.code_digest`)."""
+    return sources.code_digest(dataset.experiment)
+
+
+def plot_digest(spec):
+    """The digest of the code that draws figure ``spec`` (its plot module and what it
+    imports, the command line aside)."""
+    return sources.code_digest(spec.plot, exclude=("resdiff.cli",))
+
+
 def figure_spec(number):
     if number not in FIGURES:
         known = ", ".join(str(n) for n in sorted(FIGURES))
         raise UserError(f"figure {number} is not available (available: {known})")
     return FIGURES[number]
+
+
+def figure_paths(out_dir, preset, number):
+    """``[OUT_DIR/PRESET/figN.pdf, OUT_DIR/PRESET/figN.png]``: each preset its own folder."""
+    return [Path(out_dir) / preset / f"fig{number}.{ext}" for ext in ("pdf", "png")]
 
 
 def data_path(out_dir, preset, number, name, seed=0):
@@ -68,11 +94,30 @@ def show_params(number, preset, out_dir, seed=0):
         if side is None:
             lines.append(f"    csv: {path} (not computed yet)")
         else:
-            state = "cached" if io.cached(path, params) else "stale"
+            check = io.check_cached(path, params, dataset_digest(spec.datasets[name]))
+            state = "cached" if check.reusable else f"stale: {check.reason}"
             lines.append(f"    csv: {path} ({state}; version {side.get('version')}, "
                          f"commit {side.get('git_commit')}, {side.get('wall_time_s')} s, "
                          f"{side.get('threads')} threads)")
     return "\n".join(lines)
+
+
+def check_outputs(numbers, preset, out_dir, seed=0):
+    """Fail with one line, before anything is computed, if any file that figures
+    ``numbers`` would write (CSVs, sidecars, locks, PDFs, PNGs) cannot be created."""
+    if preset not in PRESETS:
+        raise UserError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
+    for number in numbers:
+        spec = figure_spec(number)
+        for name in spec.names(preset):
+            io.check_writable(data_path(out_dir, preset, number, name, seed),
+                              what="figure data")
+        for target in figure_paths(out_dir, preset, number):
+            io.check_writable(target, what="figure")
+
+
+def _waiting(path):
+    return lambda: info(f"waiting for another resdiff run that is writing {path}")
 
 
 # A training run's checkpoint is rewritten at most this often (and after its last epoch):
@@ -90,10 +135,15 @@ class Unit:
     out_dir: str
     seed: int = 0
     data_dir: str = None
+    force: bool = False
 
     @property
     def label(self):
         return f"fig {self.figure} {self.name}"
+
+    @property
+    def dataset(self):
+        return FIGURES[self.figure].datasets[self.name]
 
     @property
     def path(self):
@@ -102,6 +152,10 @@ class Unit:
     @property
     def params(self):
         return FIGURES[self.figure].params(self.name, self.preset, self.seed)
+
+    def check_cached(self):
+        """:func:`resdiff.io.check_cached` of this unit's CSV."""
+        return io.check_cached(self.path, self.params, dataset_digest(self.dataset))
 
     def rerun_command(self):
         """The serial command that computes this unit again (reusing what is cached)."""
@@ -114,57 +168,60 @@ class Unit:
         return shlex.join(words)
 
 
+def units(number, preset, out_dir, force=False, data_dir=None, seed=0):
+    """The units of figure ``number`` at ``preset``, in registry order."""
+    return [Unit(number, name, preset, str(out_dir), int(seed),
+                 None if data_dir is None else str(data_dir), bool(force))
+            for name in figure_spec(number).names(preset)]
+
+
 def checkpoint_path(csv_path):
     """A training run's checkpoint, beside its CSV: ``figN-NAME.ckpt``."""
     return Path(csv_path).with_suffix(".ckpt")
 
 
-def plan(number, preset, out_dir, force=False, data_dir=None, seed=0):
-    """The units figure ``number`` still needs (all of them with ``force``); each cached
-    dataset is reported as reused. Checks the preset and that the CSVs can be written."""
-    if preset not in PRESETS:
-        raise UserError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
-    spec = figure_spec(number)
-    units = []
-    for name in spec.names(preset):
-        unit = Unit(number, name, preset, str(out_dir), seed,
-                    None if data_dir is None else str(data_dir))
-        io.check_writable(unit.path, what="figure data")
-        if not force and io.cached(unit.path, unit.params):
-            info(f"fig {number}: reusing {unit.path}")
-        else:
-            units.append(unit)
-    return units
-
-
 def compute(unit):
-    """Run the experiment of ``unit`` and write its CSV and sidecar; every executor runs
-    exactly this, in whatever process. A resumable experiment continues from the
-    checkpoint beside the CSV, which is removed once the CSV is written."""
-    dataset = FIGURES[unit.figure].datasets[unit.name]
-    params = unit.params
-    info(f"fig {unit.figure}: computing {unit.name} ({unit.preset} preset)")
-    t0 = time.time()
-    kwargs = dict(params)
-    if dataset.needs_mnist:
-        kwargs["data_dir"] = unit.data_dir
-    checkpoint = checkpoint_path(unit.path) if dataset.resumable else None
-    if checkpoint is not None:
-        kwargs.update(checkpoint=str(checkpoint), resume=True,
-                      checkpoint_every=CHECKPOINT_EVERY_S)
-    result = _load(dataset.experiment)(**kwargs)
-    for line in result.warnings:
-        warn(f"fig {unit.figure} {unit.name}: {line}")
-    io.write_result(unit.path, result.frame, params, result.meta,
-                    command=f"fig {unit.figure} --preset {unit.preset}", started=t0)
-    if checkpoint is not None:
-        checkpoint.unlink(missing_ok=True)
-    return unit.path
+    """Compute ``unit``'s dataset unless a valid cache is there (or ``unit.force``);
+    returns its sidecar. Every executor runs exactly this, in whatever process.
+
+    Runs under the dataset's lock: a concurrent identical run waits here and then finds
+    the cache valid. A resumable experiment (a training run) continues from the
+    checkpoint beside the CSV, which the lock covers too and which is removed once the
+    CSV is written.
+    """
+    number, name, dataset, params, path = (unit.figure, unit.name, unit.dataset,
+                                           unit.params, unit.path)
+    code = dataset_digest(dataset)
+    with io.exclusive(path, on_wait=_waiting(path)):
+        check = io.check_cached(path, params, code)
+        if check.reusable and not unit.force:
+            info(f"fig {number}: reusing {path}")
+            return check.sidecar
+        if check.damaged:
+            warn(f"fig {number}: {check.reason}; recomputing it")
+        info(f"fig {number}: computing {name} ({unit.preset} preset)")
+        t0 = time.time()
+        kwargs = dict(params)
+        if dataset.needs_mnist:
+            kwargs["data_dir"] = unit.data_dir
+        checkpoint = checkpoint_path(path) if dataset.resumable else None
+        if checkpoint is not None:
+            kwargs.update(checkpoint=str(checkpoint), resume=True,
+                          checkpoint_every=CHECKPOINT_EVERY_S)
+        result = _load(dataset.experiment)(**kwargs)
+        for line in result.warnings:
+            warn(f"fig {number} {name}: {line}")
+        sidecar = io.write_result(path, result.frame, params, result.meta,
+                                  command=f"fig {number} --preset {unit.preset}",
+                                  started=t0, code=code)
+        if checkpoint is not None:
+            checkpoint.unlink(missing_ok=True)
+        return sidecar
 
 
 def _group_sidecar(sidecars):
-    """What the plot reads for a group of datasets: the parameters they share, and each
-    member's own sidecar."""
+    """What the plot reads for a group of datasets (a curve split into training runs):
+    the parameters they share, and each member's own sidecar."""
     if len(sidecars) == 1:
         return next(iter(sidecars.values()))
     params = [s["params"] for s in sidecars.values()]
@@ -172,14 +229,24 @@ def _group_sidecar(sidecars):
     return {"params": common, "members": sidecars}
 
 
-def draw(number, preset, out_dir, force=False, seed=0, started=None):
-    """Draw figure ``number`` from its cached CSVs (all must be there) and save it."""
+def make_figure(number, preset, out_dir, force=False, data_dir=None, seed=0):
+    """Compute what figure ``number`` needs in this process, one dataset after another
+    (reusing valid caches), and save it; the first failure stops it."""
+    check_outputs([number], preset, out_dir, seed)
+    started = time.time()
+    sidecars = {u.name: compute(u) for u in units(number, preset, out_dir, force,
+                                                   data_dir, seed)}
+    return draw(number, preset, out_dir, sidecars, force, seed, started)
+
+
+def draw(number, preset, out_dir, sidecars, force=False, seed=0, started=None):
+    """Draw figure ``number`` from its CSVs, checked against ``sidecars`` (name ->
+    sidecar), and save it; datasets of one group reach the plot as one frame."""
     spec = figure_spec(number)
-    out_dir = Path(out_dir)
     started = time.time() if started is None else started
-    names = spec.names(preset)
+    names = spec.names(preset)  # registry order, whatever order the datasets came in
     paths = {name: data_path(out_dir, preset, number, name, seed) for name in names}
-    sidecars = {name: io.read_sidecar(path) for name, path in paths.items()}
+    sidecars = io.normalise({name: sidecars[name] for name in names})  # as read from disk
     provenance = {
         "resdiff": __version__, "figure": number, "preset": preset,
         "sidecars": {name: str(io.sidecar_path(path)) for name, path in paths.items()},
@@ -187,83 +254,86 @@ def draw(number, preset, out_dir, force=False, seed=0, started=None):
         # what the picture depends on: its data (their sidecars change whenever the CSVs
         # are rewritten) and the code that draws it
         "data_digest": _digest(json.dumps(sidecars, sort_keys=True)),
-        "source_digest": source_digest(),
+        "source_digest": plot_digest(spec),
     }
-    targets = [out_dir / f"fig{number}.{ext}" for ext in ("pdf", "png")]
-    if not force and _drawn_from(targets, provenance):
-        info(f"fig {number}: {targets[0]} and .png are up to date (same data, same code)")
-        return targets
+    targets = figure_paths(out_dir, preset, number)
+    with io.exclusive(targets[0].with_suffix(""), on_wait=_waiting(targets[0])):
+        if not force and _drawn_from(targets, provenance):
+            info(f"fig {number}: {targets[0]} and .png are up to date (same data, same code)")
+            return targets
+        groups = spec.groups(preset)
+        frames = {group: _concat([io.read_result(paths[n], sidecars[n]) for n in members])
+                  for group, members in groups.items()}
+        group_sidecars = {group: _group_sidecar({n: sidecars[n] for n in members})
+                          for group, members in groups.items()}
+        fig = _load(spec.plot)(frames, group_sidecars, preset)
+        for target in targets:
+            ext = target.suffix[1:]
+            meta = ({"Subject": json.dumps(provenance), "Creator": f"resdiff {__version__}"}
+                    if ext == "pdf" else {"Description": json.dumps(provenance),
+                                          "Software": f"resdiff {__version__}"})
+            with io.atomic_write(target, "wb") as fh:
+                fig.savefig(fh, format=ext, metadata=meta)
+        import matplotlib.pyplot as plt
+        plt.close(fig)
+    info(f"fig {number}: wrote {', '.join(map(str, targets))} in {time.time() - started:.1f} s")
+    return targets
+
+
+def _concat(frames):
+    if len(frames) == 1:
+        return frames[0]
     import pandas as pd
-    groups = spec.groups(preset)
-    frames = {group: pd.concat([pd.read_csv(paths[n]) for n in members], ignore_index=True)
-              for group, members in groups.items()}
-    group_sidecars = {group: _group_sidecar({n: sidecars[n] for n in members})
-                      for group, members in groups.items()}
-    fig = _load(spec.plot)(frames, group_sidecars, preset)
-    written = []
-    for target in targets:
-        ext = target.suffix[1:]
-        tmp = target.with_name(f".{target.name}.tmp")
-        meta = ({"Subject": json.dumps(provenance), "Creator": f"resdiff {__version__}"}
-                if ext == "pdf" else {"Description": json.dumps(provenance),
-                                      "Software": f"resdiff {__version__}"})
-        try:
-            fig.savefig(tmp, format=ext, metadata=meta)
-            os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        written.append(target)
-    import matplotlib.pyplot as plt
-    plt.close(fig)
-    info(f"fig {number}: wrote {', '.join(map(str, written))} in {time.time() - started:.1f} s")
-    return written
-
-
-def make_figure(number, preset, out_dir, force=False, data_dir=None, seed=0):
-    """Compute what figure ``number`` needs in this process (reusing valid caches), one
-    dataset after another, and save the figure; the first failure stops it."""
-    started = time.time()
-    for unit in plan(number, preset, out_dir, force, data_dir, seed):
-        compute(unit)
-    return draw(number, preset, out_dir, force, seed, started)
+    return pd.concat(frames, ignore_index=True)
 
 
 def make_figures(numbers, preset, out_dir, executor, force=False, data_dir=None, seed=0):
     """Every figure of ``numbers`` with its units run by ``executor`` (a
     :mod:`resdiff.executor` pool); each figure is drawn as soon as its last unit is in.
 
-    A failed unit is reported at once, with its log and the command that reruns it, and
-    does not stop the others. Returns the numbers of the figures that could not be made.
+    Datasets with a valid cache are reused here and never sent. A failed unit is
+    reported at once, with its log and the command that reruns it, and does not stop
+    the others. Returns the numbers of the figures that could not be made.
     """
     from .executor import Failure
-    units = {n: plan(n, preset, out_dir, force, data_dir, seed) for n in numbers}
-    pending = {n: len(us) for n, us in units.items()}
-    failed, started = [], time.time()
+    check_outputs(numbers, preset, out_dir, seed)
+    started, sidecars, todo, failed = time.time(), {}, {}, []
+    for n in numbers:
+        sidecars[n], todo[n] = {}, []
+        for unit in units(n, preset, out_dir, force, data_dir, seed):
+            check = unit.check_cached()
+            if check.reusable and not force:
+                info(f"fig {n}: reusing {unit.path}")
+                sidecars[n][unit.name] = check.sidecar
+            else:
+                todo[n].append(unit)
 
     def draw_or_fail(n):
         try:
-            draw(n, preset, out_dir, force, seed, started)
+            draw(n, preset, out_dir, sidecars[n], force, seed, started)
         except UserError as exc:
             warn(f"fig {n}: {exc}")
             failed.append(n)
 
     def finished(unit, failure, log):
         n = unit.figure
-        if failure is None and not io.cached(unit.path, unit.params):
-            failure = Failure("the worker ended without writing a valid CSV (did it run "
-                              "other resdiff sources?)", log)
+        if failure is None:
+            check = unit.check_cached()
+            if check.reusable:
+                sidecars[n][unit.name] = check.sidecar
+            else:
+                failure = Failure(f"its CSV cannot be used: {check.reason}", log)
         if failure is not None:
             warn(f"{unit.label} failed ({failure.message}); log: {failure.log}; "
                  f"rerun: {unit.rerun_command()}")
             if n not in failed:
                 failed.append(n)
-        pending[n] -= 1
-        if pending[n] == 0 and n not in failed:
+        todo[n].remove(unit)
+        if not todo[n] and n not in failed:
             draw_or_fail(n)
 
     for n in numbers:
-        if pending[n] == 0:
+        if not todo[n]:
             draw_or_fail(n)
-    executor.run([u for n in numbers for u in units[n]], finished)
+    executor.run([u for n in numbers for u in todo[n]], finished)
     return [n for n in numbers if n in failed]

@@ -14,7 +14,8 @@ import math
 import zlib
 
 import numpy as np
-from numba import njit
+
+from .jit import njit
 
 _U64 = np.uint64
 _SPLITMIX_GAMMA = _U64(0x9E3779B97F4A7C15)

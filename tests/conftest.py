@@ -1,4 +1,3 @@
-import resdiff  # noqa: F401  (first: keys the Numba cache on the sources)
 import importlib.util
 import os
 import subprocess
@@ -9,6 +8,34 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _git_status():
+    """``git status --porcelain`` lines of the checkout (None outside a git checkout)."""
+    try:
+        res = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain"],
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return set(res.stdout.splitlines()) if res.returncode == 0 else None
+
+
+def pytest_sessionstart(session):
+    session.config._git_status_before = _git_status()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The suite writes only to temporary folders: fail it if the working tree has
+    changed (a test that wrote into figures/, say)."""
+    before = getattr(session.config, "_git_status_before", None)
+    after = _git_status()
+    if before is None or after is None:
+        return
+    new = sorted(after - before)
+    if new:
+        print("\nthe test run changed the working tree:\n  " + "\n  ".join(new),
+              file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def run_cli(*args, env=None, timeout=600, cwd=None):

@@ -102,7 +102,7 @@ def test_a_failed_unit_is_reported_while_the_others_finish(tmp_path):
         assert log.is_file() and "no-mnist" in log.read_text()
         assert line.endswith(f"rerun: resdiff fig 6 --preset smoke --out-dir {out} "
                              f"--data-dir {tmp_path / 'no-mnist'}")
-    assert (out / "fig8.png").is_file() and not (out / "fig6.png").exists()
+    assert (out / "smoke" / "fig8.png").is_file() and not (out / "smoke" / "fig6.png").exists()
     assert res.stderr.strip().splitlines()[-1].startswith("resdiff: error: figure(s) 6 ")
     assert "units: 2 done, 0 running, 0 queued, 9 failed" in res.stderr
 
@@ -191,4 +191,4 @@ def test_fig2_on_slurm_gives_the_local_bytes(slurm_cluster, tmp_path):
     for name in csvs:
         assert ((remote / "data" / "smoke" / name).read_bytes()
                 == (local / "data" / "smoke" / name).read_bytes())
-    assert (remote / "fig2.png").is_file()
+    assert (remote / "smoke" / "fig2.png").is_file()

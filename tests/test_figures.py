@@ -52,8 +52,8 @@ def test_training_runs_are_one_dataset_each_grouped_by_optimizer():
                                     else n for n in range(1, 9)])
 def test_smoke_figure_files_are_valid_images(smoke_dir, number):
     import matplotlib.image as mpimg
-    png = smoke_dir / f"fig{number}.png"
-    pdf = smoke_dir / f"fig{number}.pdf"
+    png = smoke_dir / "smoke" / f"fig{number}.png"
+    pdf = smoke_dir / "smoke" / f"fig{number}.pdf"
     assert png.read_bytes()[:8] == PNG_MAGIC
     img = mpimg.imread(png)
     assert img.shape[0] > 200 and img.shape[1] > 200
@@ -84,7 +84,7 @@ def test_two_local_workers_give_the_serial_bytes(smoke_dir, tmp_path):
 
 
 def test_second_run_reuses_the_cache(smoke_dir):
-    png = smoke_dir / "fig2.png"
+    png = smoke_dir / "smoke" / "fig2.png"
     before = png.stat().st_mtime_ns
     res = run_cli("fig", "2", "--preset", "smoke", "--out-dir", smoke_dir)
     assert res.returncode == 0, res.stderr
@@ -131,7 +131,7 @@ def test_seed_option_keeps_its_own_data(smoke_dir):
     assert seven["params"]["seed"] == 7 and zero["params"]["seed"] == 0
     assert (data / "fig8-tanh-seed7.csv").read_bytes() != (data / "fig8-tanh.csv").read_bytes()
     from PIL import Image
-    meta = json.loads(Image.open(smoke_dir / "fig8.png").info["Description"])
+    meta = json.loads(Image.open(smoke_dir / "smoke" / "fig8.png").info["Description"])
     assert all("seed7" in side for side in meta["sidecars"].values())
 
 
@@ -143,3 +143,18 @@ def test_list_of_figures_shows_each(tmp_path):
     assert titles == ["figure 3", "figure 2"]  # in the order given, once each
     from resdiff.cli.fig import FigureArg
     assert FigureArg().convert("all", None, None) == list(range(1, 9))
+
+
+def test_make_fign_runs_that_figure():
+    """`make figN` is a static pattern rule: a plain pattern rule is never tried for the
+    .PHONY targets fig1..fig8, and `make fig2` then did nothing."""
+    import shutil
+    import subprocess
+    from tests.conftest import ROOT
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    for n, preset in ((2, "quick"), (6, "paper")):
+        res = subprocess.run(["make", "-n", f"fig{n}", f"PRESET={preset}"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert f"resdiff fig {n} --preset {preset}" in res.stdout, res.stdout

@@ -328,8 +328,8 @@ def test_resume_after_an_interrupted_epoch_repeats_the_uninterrupted_run(
     with pytest.raises(UserError, match="different run"):
         _train(optimizer=optimizer, checkpoint=str(ckpt), resume=True, lr=0.123)
     # ... nor one written by other computing code (a fix must not be mixed with old epochs)
-    from resdiff import io
-    monkeypatch.setattr(io, "computation_digest", lambda: "0" * 16)
+    from resdiff.experiments import mnist_train
+    monkeypatch.setattr(mnist_train, "code_digest", lambda: "0" * 16)
     with pytest.raises(UserError, match="differs in: source_digest"):
         _train(optimizer=optimizer, checkpoint=str(ckpt), resume=True)
 

@@ -1,4 +1,5 @@
 """Determinism across runs and thread counts, and clean interruption (issue 9)."""
+import os
 import signal
 import subprocess
 import sys
@@ -59,6 +60,21 @@ LONG = {
 }
 
 
+def _threads(pid):
+    with open(f"/proc/{pid}/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("Threads:"))
+
+
+def _wait_until_drawing(proc, timeout=120):
+    """Until the run is past start-up: Numba starts its worker threads when the first
+    parallel kernel (a chunk of draws) runs, after the compiled code is loaded."""
+    deadline = time.time() + timeout
+    while proc.poll() is None and _threads(proc.pid) < 2:
+        assert time.time() < deadline, "no parallel kernel started"
+        time.sleep(0.05)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
 @pytest.mark.parametrize("name", list(LONG))
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupt_leaves_no_output(name, sig, tmp_path):
@@ -67,7 +83,7 @@ def test_interrupt_leaves_no_output(name, sig, tmp_path):
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=default_sigint)
     try:
-        time.sleep(6)  # past start-up: numba's cache is loaded and draws are running
+        _wait_until_drawing(proc)
         assert proc.poll() is None, proc.communicate()
         t0 = time.time()
         proc.send_signal(sig)

@@ -29,10 +29,13 @@ class FigureArg(click.ParamType):
 @click.argument("numbers", metavar="NUMBERS", type=FigureArg())
 @click.option("--preset", type=click.Choice(["paper", "quick", "smoke"]), default="quick",
               show_default=True,
-              help="paper: the paper's scale; quick: all eight in about 15 min on 2 cores; "
-                   "smoke: all eight in about 3 min (CI).")
+              help="paper: the paper's scale (Figs. 6-7 take days of CPU or a GPU); quick: "
+                   "fewer draws or inputs (smaller networks for Figs. 2, 6, 7), all eight in a "
+                   "few minutes on 2 cores; smoke: small sizes, about a minute, for CI "
+                   "(measured times: README).")
 @click.option("--out-dir", type=click.Path(file_okay=False), default="figures",
-              show_default=True, help="Where figN.pdf/png go; CSVs go to OUT_DIR/data/PRESET.")
+              show_default=True,
+              help="figN.pdf/png go to OUT_DIR/PRESET/, their CSVs to OUT_DIR/data/PRESET/.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="MNIST directory (else $RESDIFF_DATA_DIR, else the user cache).")
 @click.option("--force", is_flag=True, help="Recompute even when a valid cached CSV exists.")
@@ -65,7 +68,7 @@ class FigureArg(click.ParamType):
 def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, quiet, executor_kind,
         jobs, slurm_partition, slurm_gpus, slurm_cpus, slurm_time, slurm_sbatch):
     """Compute (or reuse) the data of figure NUMBERS (1-8, a comma-separated list such as
-    1,4,5, or all) and draw each as OUT_DIR/figN.pdf and OUT_DIR/figN.png.
+    1,4,5, or all) and draw each as OUT_DIR/PRESET/figN.pdf and .png.
 
     By default the datasets are computed one after another in this process, and figures
     run together share the simulations they have in common (Fig. 5 reuses those of Figs.
@@ -83,6 +86,7 @@ def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, quiet, exe
         for n in numbers:
             click.echo(pipeline.show_params(n, preset, out_dir, seed))
         return
+    pipeline.check_outputs(numbers, preset, out_dir, seed)  # before anything is computed
     if pool is not None:
         failed = pipeline.make_figures(numbers, preset, out_dir, pool, force=force,
                                        data_dir=data_dir, seed=seed)

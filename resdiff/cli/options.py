@@ -92,14 +92,15 @@ def run_and_write(command, experiment, params, out, quiet):
 
     Returns the :class:`~resdiff.experiments.Result`.
     """
-    from .. import io
+    from .. import io, sources
     _progress.set_quiet(quiet)
     io.check_writable(out)
     started = time.time()
     result = experiment(**params)
     for line in result.warnings:
         _progress.warn(line)
-    io.write_result(out, result.frame, params, result.meta, command=command, started=started)
+    io.write_result(out, result.frame, params, result.meta, command=command, started=started,
+                    code=sources.code_digest(experiment))
     _progress.info(f"resdiff {command}: wrote {out} ({len(result.frame)} rows) in "
                    f"{time.time() - started:.1f} s")
     return result

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import io
 from ..errors import UserError
 from ..progress import info, progress
 
@@ -84,8 +85,7 @@ class Mnist:
 # --- locating -------------------------------------------------------------------------
 def cache_dir():
     """The per-user cache directory for MNIST."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "resdiff" / "mnist"
+    return io.user_cache_dir("mnist")
 
 
 def _candidate(data_dir):
@@ -179,12 +179,10 @@ def _download(names, directory):
                 last = f"{url}: MD5 {got}, expected {MD5[name]}"
                 continue
             try:
-                directory.mkdir(parents=True, exist_ok=True)
-                tmp = directory / f".{name}.part"
-                tmp.write_bytes(payload)
-                os.replace(tmp, directory / name)
-            except OSError as exc:
-                return f"cannot write {directory / name}: {exc.strerror}"
+                with io.atomic_write(directory / name, "wb") as fh:
+                    fh.write(payload)
+            except UserError as exc:
+                return str(exc)
             break
         else:
             return last

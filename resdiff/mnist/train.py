@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .. import io
 from ..errors import UserError
 from ..progress import info, progress
 
@@ -142,16 +143,9 @@ def _step(model, opt, x, y, chunk):
 
 
 def save_checkpoint(path, state):
-    """``torch.save`` to a temporary file in the same directory, then rename."""
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """``torch.save`` through the atomic writer (:func:`resdiff.io.atomic_write`)."""
+    with io.atomic_write(path, "wb") as fh:
+        torch.save(state, fh)
 
 
 def load_checkpoint(path, device):

@@ -1,12 +1,13 @@
 """Figure 8: 2-D function samples of the ResNet output x_{T,1} on a square of inputs,
-tanh (left) and swish (right), a few draws drawn as surfaces."""
+tanh (left) and swish (right), a few draws drawn as surfaces, each draw in its own
+colour (shaded by the light, so its shape shows) and named in a legend."""
 import numpy as np
-from matplotlib import colors
+from matplotlib.patches import Patch
 
 from .fig1 import model_label, wrapped
-from .style import caption, new_figure
+from .style import BLUE, GREEN, ORANGE, PURPLE, VERMILLION, caption, new_figure
 
-CMAPS = ("Blues", "PuBu", "GnBu", "BuPu", "YlGnBu")  # one per draw, all blue
+DRAW_COLOURS = (BLUE, ORANGE, GREEN, VERMILLION, PURPLE)  # Okabe-Ito, one per draw
 
 
 def _surfaces(frame):
@@ -26,15 +27,15 @@ def plot(frames, sidecars, preset):
         side = sidecars[name]
         params, meta = side["params"], side.get("meta", {})
         surfaces = _surfaces(frames[name])
-        values = np.concatenate([v[np.isfinite(v)] for _, _, v in surfaces])
-        lo, hi = values.min(), values.max()
-        norm = colors.Normalize(vmin=lo - 0.35 * (hi - lo), vmax=hi)  # blues, none white
+        handles = []
         for i, (z1, z2, v) in enumerate(surfaces):
             Z1, Z2 = np.meshgrid(z1, z2, indexing="ij")
-            v = np.ma.masked_invalid(v)
-            ax.plot_surface(Z1, Z2, v, cmap=CMAPS[i % len(CMAPS)], norm=norm,
-                            edgecolor=(1, 1, 1, 0.35), linewidth=0.1, alpha=0.85,
+            colour = DRAW_COLOURS[i % len(DRAW_COLOURS)]
+            ax.plot_surface(Z1, Z2, np.ma.masked_invalid(v), color=colour, shade=True,
+                            edgecolor=(1, 1, 1, 0.3), linewidth=0.1, alpha=0.8,
                             rcount=25, ccount=25, antialiased=True)
+            handles.append(Patch(facecolor=colour, label=f"draw {i + 1}"))
+        ax.legend(handles=handles, loc="upper left", fontsize=6, frameon=False)
         ax.set_title(f"{model_label(params, meta)}: L = {params['depth']}, "
                      f"D = {params['width']}")
         ax.set_xlabel(r"$z_1$", labelpad=-6)

@@ -25,8 +25,8 @@ per draw. A draw whose pre-activations stop being finite is marked divergent (Na
 import math
 
 import numpy as np
-from numba import njit, prange
 
+from ..jit import njit, prange
 from ..models import phi
 from ..rng import fill_normal, new_state
 from .linalg import next_pivot, pivot_floor

@@ -2,7 +2,8 @@
 import math
 
 import numpy as np
-from numba import njit
+
+from ..jit import njit
 
 
 @njit(cache=True)

@@ -21,8 +21,8 @@ NaN and the caller counts and reports it.
 import math
 
 import numpy as np
-from numba import njit, prange
 
+from ..jit import njit, prange
 from ..models import RELU, SWISH, TANH, phi, tanh_into
 from ..rng import fill_normal, new_state, next_normal
 from .linalg import pivoted_cholesky

@@ -1,0 +1,162 @@
+"""resdiff.pipeline on its own, with a stand-in figure (no numerics): what is computed,
+reused, recomputed and redrawn; output checks before any work; and two real `fig`
+processes racing for the same outputs."""
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from resdiff import io, pipeline
+from resdiff.errors import UserError
+from resdiff.figures import PRESETS, Dataset, Figure
+from tests.conftest import ROOT, run_cli
+
+CALLS = []
+
+
+def count_experiment(n, seed):
+    """A stand-in experiment: ``n`` rows, and a record of the call."""
+    from resdiff.experiments import Result
+    CALLS.append((n, seed))
+    return Result(pd.DataFrame({"i": range(n), "v": [seed + i / 3 for i in range(n)]}),
+                  {"n": n})
+
+
+def plot_rows(frames, sidecars, preset):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot(frames["a"]["i"], frames["a"]["v"])
+    return fig
+
+
+NUMBER = 99
+
+
+@pytest.fixture
+def figure(monkeypatch):
+    CALLS.clear()
+    spec = Figure(NUMBER, "stand-in", f"{__name__}:plot_rows",
+                  {"a": Dataset(f"{__name__}:count_experiment",
+                                {p: dict(n=20, seed=0) for p in PRESETS})})
+    monkeypatch.setitem(pipeline.FIGURES, NUMBER, spec)
+    return spec
+
+
+def _make(out, **kwargs):
+    return pipeline.make_figure(NUMBER, "smoke", out, **kwargs)
+
+
+def test_computes_once_then_reuses_and_does_not_redraw(figure, tmp_path, capsys):
+    targets = _make(tmp_path)
+    assert targets == [tmp_path / "smoke" / f"fig{NUMBER}.{e}" for e in ("pdf", "png")]
+    csv = tmp_path / "data" / "smoke" / f"fig{NUMBER}-a.csv"
+    assert CALLS == [(20, 0)] and csv.is_file()
+    stamps = [t.stat().st_mtime_ns for t in targets]
+    _make(tmp_path)
+    assert CALLS == [(20, 0)]
+    assert [t.stat().st_mtime_ns for t in targets] == stamps
+    assert "up to date" in capsys.readouterr().err
+    # only the outputs remain: no temporary or lock files
+    leftovers = [p for p in tmp_path.rglob(".*")]
+    assert leftovers == []
+
+
+def test_a_damaged_csv_is_recomputed_with_one_warning(figure, tmp_path, capsys):
+    _make(tmp_path)
+    csv = tmp_path / "data" / "smoke" / f"fig{NUMBER}-a.csv"
+    good = csv.read_bytes()
+    for damaged in (good[:len(good) // 2], b"", b"\xff\xfe\x00garbage\x81" * 10):
+        csv.write_bytes(damaged)
+        capsys.readouterr()
+        _make(tmp_path)
+        err = capsys.readouterr().err
+        warnings = [line for line in err.splitlines() if "warning" in line]
+        assert len(warnings) == 1 and "does not match its sidecar" in warnings[0], err
+        assert "Traceback" not in err
+        assert csv.read_bytes() == good
+    assert len(CALLS) == 4
+
+
+def test_other_code_or_force_recomputes_without_warning(figure, tmp_path, capsys,
+                                                          monkeypatch):
+    _make(tmp_path)
+    monkeypatch.setattr(pipeline, "dataset_digest", lambda dataset: "f" * 16)
+    capsys.readouterr()
+    _make(tmp_path)
+    assert len(CALLS) == 2 and "warning" not in capsys.readouterr().err
+    _make(tmp_path)
+    assert len(CALLS) == 2
+    _make(tmp_path, force=True)
+    assert len(CALLS) == 3
+
+
+def test_seed_keeps_its_own_files(figure, tmp_path):
+    _make(tmp_path, seed=5)
+    _make(tmp_path)
+    assert CALLS == [(20, 5), (20, 0)]
+    assert (tmp_path / "data" / "smoke" / f"fig{NUMBER}-a-seed5.csv").is_file()
+
+
+@pytest.fixture
+def unwritable(tmp_path):
+    """``D`` that cannot be written while ``D/data`` can (chmod, or for root, which
+    permission bits do not stop, the immutable attribute)."""
+    out = tmp_path / "D"
+    (out / "data").mkdir(parents=True)
+    out.chmod(0o555)
+    immutable = False
+    if _writable(out) and shutil.which("chattr"):
+        immutable = subprocess.run(["chattr", "+i", str(out)],
+                                   capture_output=True).returncode == 0
+    try:
+        if _writable(out) or not _writable(out / "data"):
+            pytest.skip("cannot make a directory unwritable here")
+        yield out
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(out)], check=True)
+        out.chmod(0o755)
+
+
+def _writable(folder):
+    probe = folder / ".probe"
+    try:
+        probe.write_text("")
+    except OSError:
+        return False
+    probe.unlink()
+    return True
+
+
+def test_unwritable_out_dir_fails_before_computing(figure, unwritable):
+    with pytest.raises(UserError, match="cannot write figure"):
+        _make(unwritable)
+    assert CALLS == [] and list((unwritable / "data").iterdir()) == []
+
+
+def test_fig_command_checks_every_output_before_computing(unwritable):
+    res = run_cli("fig", "2,3", "--preset", "smoke", "--out-dir", unwritable, timeout=120)
+    assert res.returncode == 2
+    assert res.stderr.count("\n") == 1 and "cannot write figure" in res.stderr, res.stderr
+    assert list((unwritable / "data").iterdir()) == []
+
+
+def test_two_identical_runs_at_once_compute_once(tmp_path):
+    """Two `fig 2` processes into one folder: both succeed, one computes, the other
+    waits for it and reuses its CSV; no temporary or lock file is left."""
+    argv = [sys.executable, "-m", "resdiff", "fig", "2", "--preset", "smoke",
+            "--out-dir", str(tmp_path)]
+    procs = [subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(p.wait(timeout=600), p.communicate()[1]) for p in procs]
+    for code, err in results:
+        assert code == 0, err
+    errs = [err for _, err in results]
+    assert sum("computing kde" in err for err in errs) == 1, errs
+    assert sum("reusing" in err for err in errs) == 1, errs
+    assert [p for p in tmp_path.rglob(".*")] == []
+    assert (tmp_path / "smoke" / "fig2.png").is_file()
