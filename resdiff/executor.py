@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import selectors
+import shlex
 import shutil
 import signal
 import subprocess
@@ -119,8 +120,6 @@ class LocalWorkers:
     """``jobs`` worker processes on this machine, one unit each at a time."""
 
     def __init__(self, jobs, cores=None, gpus=None):
-        if jobs < 1:
-            raise UserError(f"--jobs must be at least 1, got {jobs}")
         self.jobs = int(jobs)
         self.cores = available_cores() if cores is None else int(cores)
         self.gpus = visible_gpus() if gpus is None else list(gpus)
@@ -253,7 +252,8 @@ class SlurmJobs:
             job_name="resdiff", time=self.time_min, cpus_per_task=self.cpus, nodes=1,
             ntasks_per_node=1, additional_parameters=dict(self.extra),
             setup=[f"export NUMBA_NUM_THREADS={threads} OMP_NUM_THREADS={threads}",
-                   f"export PYTHONPATH={package_root()}${{PYTHONPATH:+:$PYTHONPATH}}"])
+                   f"export PYTHONPATH={shlex.quote(package_root())}"
+                   "${PYTHONPATH:+:$PYTHONPATH}"])
         if self.partition:
             params["partition"] = self.partition
         if self.gpus:
@@ -278,8 +278,8 @@ class SlurmJobs:
         except Exception as exc:  # sbatch refused (no such partition, too many CPUs...)
             raise UserError(f"sbatch refused the jobs: {' '.join(str(exc).split())[:400]}") \
                 from None
-        info(f"fig: {len(units)} units submitted as Slurm job array {jobs[0].job_id.split('_')[0]} "
-             f"(logs: {folder})")
+        array = jobs[0].job_id.split("_")[0]
+        info(f"fig: {len(units)} units submitted as Slurm job array {array} (logs: {folder})")
         waiting = dict(zip((j.job_id for j in jobs), zip(units, jobs)))
         progress, done, failed, gone = _Progress(len(units)), 0, 0, {}
         try:

@@ -18,14 +18,14 @@ class Dataset:
     A dataset exists in the presets that ``params`` names. Datasets with the same
     ``group`` are one curve of the figure, split so each can run on its own worker: the
     pipeline hands the plot one frame per group, their rows concatenated in registry
-    order. A ``resumable`` experiment takes ``checkpoint=PATH, resume=True``; the
-    pipeline keeps PATH beside the CSV.
+    order. A ``resumable`` experiment takes ``checkpoint=PATH, resume=True,
+    checkpoint_every=SECONDS``; the pipeline keeps PATH beside the CSV.
     """
     experiment: str               # "module:function" in resdiff.experiments
     params: dict                  # preset -> keyword parameters (seed included)
     needs_mnist: bool = False     # the CLI passes data_dir=... (not part of the cache key)
     group: str = None             # the frame the plot receives (default: the dataset's name)
-    resumable: bool = False       # takes checkpoint=..., resume=... (not in the cache key)
+    resumable: bool = False       # takes checkpoint=... (not part of the cache key)
 
 
 @dataclass(frozen=True)

@@ -192,3 +192,42 @@ def test_fig2_on_slurm_gives_the_local_bytes(slurm_cluster, tmp_path):
         assert ((remote / "data" / "smoke" / name).read_bytes()
                 == (local / "data" / "smoke" / name).read_bytes())
     assert (remote / "smoke" / "fig2.png").is_file()
+
+
+@pytest.mark.slurm
+@pytest.mark.skipif(not (HAVE_MNIST and HAVE_TORCH), reason="trains on MNIST (PyTorch)")
+def test_a_preempted_training_run_is_requeued_and_resumes(slurm_cluster, tmp_path):
+    """Slurm's pre-emption signal (SIGTERM, then SIGUSR2, as submitit sends them) to a
+    running training job: submitit requeues it, the run continues from its checkpoint,
+    and the CSV is the one of an uninterrupted run."""
+    import json
+    from resdiff import pipeline
+    out = tmp_path / "slurm"
+    proc = subprocess.Popen([sys.executable, "-m", "resdiff", "fig", "7", "--preset",
+                             "quick", "--out-dir", str(out), "--executor", "slurm"],
+                            cwd=ROOT, env=dict(os.environ, **slurm_cluster),
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        seen = ""
+        while "submitted as Slurm job array" not in seen and proc.poll() is None:
+            seen += proc.stderr.readline()
+        array = seen.split("job array ")[1].split()[0]
+        data = out / "data" / "quick"
+        deadline = time.time() + 300
+        while not list(data.glob("*.ckpt")) and time.time() < deadline:
+            time.sleep(0.2)
+        ckpt = sorted(data.glob("*.ckpt"))[0]
+        for sig in ("TERM", "USR2"):
+            subprocess.run(["scancel", "--signal", sig, "--state", "RUNNING", array],
+                           check=True, env=dict(os.environ, **slurm_cluster))
+        _, err = proc.communicate(timeout=900)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, seen + err
+    side = json.loads((data / f"{ckpt.stem}.csv.json").read_text())
+    assert side["meta"]["resumed_from_epoch"] >= 1, side["meta"]
+    unit = pipeline.Unit(7, ckpt.stem.split("-", 1)[1], "quick", str(tmp_path / "local"))
+    pipeline.compute(unit)
+    assert (data / f"{ckpt.stem}.csv").read_bytes() == unit.path.read_bytes()
