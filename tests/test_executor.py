@@ -194,6 +194,17 @@ def test_fig2_on_slurm_gives_the_local_bytes(slurm_cluster, tmp_path):
     assert (remote / "smoke" / "fig2.png").is_file()
 
 
+def _signal_job(sig, job, env):
+    """``scancel --signal``; Slurm answers "try again later" while a job step starts."""
+    for _ in range(40):
+        res = subprocess.run(["scancel", "--signal", sig, job], capture_output=True,
+                             text=True, env=dict(os.environ, **env))
+        if res.returncode == 0:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"scancel --signal {sig} {job}: {res.stderr.strip()}")
+
+
 @pytest.mark.slurm
 @pytest.mark.skipif(not (HAVE_MNIST and HAVE_TORCH), reason="trains on MNIST (PyTorch)")
 def test_a_preempted_training_run_is_requeued_and_resumes(slurm_cluster, tmp_path):
@@ -213,21 +224,27 @@ def test_a_preempted_training_run_is_requeued_and_resumes(slurm_cluster, tmp_pat
             seen += proc.stderr.readline()
         array = seen.split("job array ")[1].split()[0]
         data = out / "data" / "quick"
-        deadline = time.time() + 300
-        while not list(data.glob("*.ckpt")) and time.time() < deadline:
+        name = "sgd-8"  # the longest run that starts first (about 20 x 5 s here)
+        ckpt = data / f"fig7-{name}.ckpt"
+        deadline = time.time() + 600
+        while not ckpt.exists() and time.time() < deadline:
             time.sleep(0.2)
-        ckpt = sorted(data.glob("*.ckpt"))[0]
+        # the job computing that run: its log says so (submitit: slurm/JOB_TASK/...err)
+        job = next(log.parent.name for log in (data / "slurm").glob(f"{array}_*/*.err")
+                   if f"computing {name} " in log.read_text())
         for sig in ("TERM", "USR2"):
-            subprocess.run(["scancel", "--signal", sig, "--state", "RUNNING", array],
-                           check=True, env=dict(os.environ, **slurm_cluster))
+            _signal_job(sig, job, slurm_cluster)
         _, err = proc.communicate(timeout=900)
     finally:
         if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+            proc.send_signal(signal.SIGINT)  # it cancels its jobs
+            proc.communicate(timeout=120)
     assert proc.returncode == 0, seen + err
     side = json.loads((data / f"{ckpt.stem}.csv.json").read_text())
     assert side["meta"]["resumed_from_epoch"] >= 1, side["meta"]
-    unit = pipeline.Unit(7, ckpt.stem.split("-", 1)[1], "quick", str(tmp_path / "local"))
+    logs = data / "slurm" / job
+    assert f"Requeued job {job}" in (logs / f"{job}_0_log.out").read_text()  # submitit
+    assert f"resuming from {ckpt} after epoch" in (logs / f"{job}_0_log.err").read_text()
+    unit = pipeline.Unit(7, name, "quick", str(tmp_path / "local"))
     pipeline.compute(unit)
     assert (data / f"{ckpt.stem}.csv").read_bytes() == unit.path.read_bytes()
