@@ -50,10 +50,10 @@ class FigureArg(click.ParamType):
               help="Where the datasets are computed: local (this machine) or slurm (a job "
                    "array; needs sbatch, the 'slurm' extra and a shared file system).")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
-              help="local: worker processes, each dataset (each training run of Figs. "
-                   "6-7) in its own, the cores shared out and one GPU each [default 1: "
-                   "all in this process]; slurm: at most N jobs at once [default: no "
-                   "limit].")
+              help="local: worker processes that take the datasets (each training run "
+                   "of Figs. 6-7 is one) one at a time, the cores shared out and one GPU "
+                   "each [default 1: all in this process]; slurm: at most N jobs at once "
+                   "[default: no limit].")
 @click.option("--slurm-partition", default=None, help="Slurm partition [default: the "
               "cluster's].")
 @click.option("--slurm-gpus", type=click.IntRange(min=0), default=0, show_default=True,
@@ -72,8 +72,8 @@ def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, quiet, exe
 
     By default the datasets are computed one after another in this process, and figures
     run together share the simulations they have in common (Fig. 5 reuses those of Figs.
-    1 and 4). With --jobs N or --executor slurm each dataset is computed on its own
-    worker, with the same bytes; the workers share nothing but the CSVs. With several
+    1 and 4). With --jobs N or --executor slurm the datasets are shared out among
+    workers (Slurm jobs), with the same bytes; the workers share nothing but the CSVs. With several
     figures a failing one is reported and the others are still drawn; the command then
     exits with code 2.
     """
