@@ -77,3 +77,31 @@ def test_kernel_edit_invalidates_exactly_the_datasets_that_use_it(tree):
     _edit(two / "rng.py", "@njit(", "EDITED = 2\n\n\n@njit(")
     assert sources.code_digest(KDE, root=two) != kde
     assert sources.code_digest(TRAIN, root=two) != train
+
+
+@pytest.mark.parametrize("numba_first", [False, True])
+def test_numba_is_configured_by_the_first_kernel_import_only(numba_first, tmp_path):
+    """`import resdiff` (and the CLI) has no side effects; importing a kernel module sets
+    Numba's cache directory to one keyed on the computing sources, even when numba
+    was imported before."""
+    import os
+    import subprocess
+    import sys
+    from tests.conftest import ROOT
+    code = "\n".join([
+        "import os",
+        "import numba" if numba_first else "",
+        "import resdiff, resdiff.cli, resdiff.pipeline",
+        "assert 'NUMBA_CACHE_DIR' not in os.environ, 'set on import resdiff'",
+        "import resdiff.rng",
+        "import numba",
+        "print(os.environ['NUMBA_CACHE_DIR'])",
+        "print(numba.core.config.CACHE_DIR)",
+    ])
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["RESDIFF_NUMBA_CACHE"] = str(tmp_path)
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    expected = str(tmp_path / sources.computing_digest())
+    assert res.stdout.split() == [expected, expected]
