@@ -16,7 +16,7 @@ export MKL_NUM_THREADS ?= 1
 
 FIGS   := $(addprefix fig,1 2 3 4 5 6 7 8)
 
-.PHONY: install test test-slow bench all-figures clean $(FIGS)
+.PHONY: install test test-slow test-slurm bench all-figures clean $(FIGS)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ test: install
 
 test-slow: install
 	$(PY) -m pytest -q -m slow
+
+# a real single-node Slurm on this machine (root, Debian: installs slurm-wlm and munge)
+test-slurm: install
+	$(PY) -m pip install --quiet -e '.[slurm]'
+	bash scripts/slurm-localhost.sh start
+	$(PY) -m pytest -q -m slurm tests/test_executor.py
 
 bench: install
 	$(PY) -m bench.run --out BENCHMARKS.md

@@ -392,27 +392,20 @@ def _network_parameters(p, size):
     return size * per_layer + 784 * size + 10 * size
 
 
-def _training_rules(name, sizes):
-    """Rules of the training experiments; ``sizes(params)`` lists the sizes D = L trained,
-    ``name`` is the parameter that sets them."""
-    return (
+MNIST_TRAIN = Constraints(
+    params=dict(arch=OneOf(ARCHS), optimizer=OneOf(OPTIMIZERS), size=POSITIVE,
+                batch_size=POSITIVE, epochs=POSITIVE, lr=Optional(Real(0.0, lo_open=True)),
+                n_train=Integer(1, MNIST_TRAIN_IMAGES),
+                n_test=Optional(Integer(1, MNIST_TEST_IMAGES)), sigma_w2=VARIANCE,
+                sigma_b2=VARIANCE, seed=SEED, device=OneOf(DEVICES),
+                checkpoint_every=Real(0.0)),
+    rules=(
         # float32 parameters, gradients and (Adam) two moments; activations not counted
-        Memory(name, lambda p: 4 * 4 * max(_network_parameters(p, s) for s in sizes(p)),
-               "training"),
-        Work(name, lambda p: p["epochs"] * p["n_train"] * sum(_network_parameters(p, s)
-                                                            for s in sizes(p)),
+        Memory("size", lambda p: 4 * 4 * _network_parameters(p, p["size"]), "training"),
+        Work("size", lambda p: p["epochs"] * p["n_train"] * _network_parameters(p, p["size"]),
              "training"),
-    )
+    ))
 
-
-_TRAINING = dict(arch=OneOf(ARCHS), optimizer=OneOf(OPTIMIZERS), batch_size=POSITIVE,
-                 epochs=POSITIVE, lr=Optional(Real(0.0, lo_open=True)),
-                 n_train=Integer(1, MNIST_TRAIN_IMAGES), n_test=Optional(Integer(1, MNIST_TEST_IMAGES)),
-                 sigma_w2=VARIANCE, sigma_b2=VARIANCE, seed=SEED, device=OneOf(DEVICES))
-MNIST_TRAIN = Constraints(params=dict(_TRAINING, size=POSITIVE),
-                          rules=_training_rules("size", lambda p: [p["size"]]))
-MNIST_TRAIN_SIZES = Constraints(params=dict(_TRAINING, sizes=ListOf(POSITIVE)),
-                                rules=_training_rules("sizes", lambda p: p["sizes"]))
 
 EOC = Constraints(params=dict(activation=OneOf(ACTIVATIONS), sigma_b2=Optional(VARIANCE),
                               seed=SEED))

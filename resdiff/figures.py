@@ -13,10 +13,19 @@ PRESETS = ("paper", "quick", "smoke")
 
 @dataclass(frozen=True)
 class Dataset:
-    """One experiment run: ``experiment(**params[preset])`` -> a CSV."""
+    """One experiment run: ``experiment(**params[preset])`` -> a CSV.
+
+    A dataset exists in the presets that ``params`` names. Datasets with the same
+    ``group`` are one curve of the figure, split so each can run on its own worker: the
+    pipeline hands the plot one frame per group, their rows concatenated in registry
+    order. A ``resumable`` experiment takes ``checkpoint=PATH, resume=True,
+    checkpoint_every=SECONDS``; the pipeline keeps PATH beside the CSV.
+    """
     experiment: str               # "module:function" in resdiff.experiments
     params: dict                  # preset -> keyword parameters (seed included)
     needs_mnist: bool = False     # the CLI passes data_dir=... (not part of the cache key)
+    group: str = None             # the frame the plot receives (default: the dataset's name)
+    resumable: bool = False       # takes checkpoint=... (not part of the cache key)
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,17 @@ class Figure:
     title: str
     plot: str                     # "module:function": (frames, sidecars, preset) -> Figure
     datasets: dict = field(default_factory=dict)  # name -> Dataset
+
+    def names(self, preset):
+        """The datasets of this figure at ``preset``, in registry order."""
+        return [name for name, d in self.datasets.items() if preset in d.params]
+
+    def groups(self, preset):
+        """``{frame name: [dataset names]}`` at ``preset``: what the plot receives."""
+        groups = {}
+        for name in self.names(preset):
+            groups.setdefault(self.datasets[name].group or name, []).append(name)
+        return groups
 
     def params(self, name, preset, seed=None):
         """The keyword parameters of dataset ``name``; ``seed`` replaces the registry's."""
@@ -158,16 +178,28 @@ register(Figure(
 
 
 # --- Figures 6-7: MNIST training of the completed ResNets (Sections 6.3-6.4) ------------
-# One dataset per optimizer (a curve over D = L), each size resumable from a checkpoint
-# (resdiff.experiments.mnist_train:mnist_train_sizes); learning rates: the tuned defaults
+# One dataset per training run, named OPTIMIZER-SIZE (D = L = SIZE), grouped by optimizer
+# into the curve the plot draws; each run is a unit of work of its own (a worker, a Slurm
+# job) and resumes from its per-epoch checkpoint. Learning rates: the tuned defaults
 # (docs/lr_sweep.md), written out so the cache key changes when they do. quick and
 # smoke shrink sizes, images and (conv) epochs to fit a 2-core CPU; captions say so.
-def _mnist_training(arch, optimizer, **per_preset):
+def _mnist_training(arch, optimizer, scale):
+    """``{"OPTIMIZER-SIZE": Dataset}``, each in the presets whose ``sizes`` include SIZE."""
     from .experiments.mnist_train import TUNED_LR
     common = dict(arch=arch, optimizer=optimizer, lr=TUNED_LR[(arch, optimizer)],
                   batch_size=200, seed=0, device="auto", sigma_w2=1.0, sigma_b2=0.01)
-    return Dataset("resdiff.experiments.mnist_train:mnist_train_sizes",
-                   _by_preset(common, **per_preset), needs_mnist=True)
+    sizes = sorted({s for p in PRESETS for s in scale[p]["sizes"]})
+    runs = {}
+    for size in sizes:
+        per_preset = {}
+        for p in PRESETS:
+            if size in scale[p]["sizes"]:
+                run = {k: v for k, v in scale[p].items() if k != "sizes"}
+                per_preset[p] = {**common, "size": size, **run}
+        runs[f"{optimizer}-{size}"] = Dataset(
+            "resdiff.experiments.mnist_train:mnist_train", per_preset, needs_mnist=True,
+            group=optimizer, resumable=True)
+    return runs
 
 
 _FC_SCALE = dict(
@@ -197,8 +229,8 @@ def _fig6_limit_training(optimizer):
 register(Figure(
     6, "MNIST: final test accuracy of the completed FC ResNet against D = L",
     "resdiff.plots.fig6:plot",
-    {**{opt: _mnist_training("fc", opt, **_FC_SCALE)
-        for opt in ("gd", "sgd", "adam-full", "adam")},
+    {**{name: run for opt in ("gd", "sgd", "adam-full", "adam")
+        for name, run in _mnist_training("fc", opt, _FC_SCALE).items()},
      "kernel": Dataset("resdiff.experiments.mnist_kernel:mnist_kernel", _by_preset(
          dict(noise=None, sigma_w2=1.0, sigma_b2=0.01, kernel="ntk", seed=0),
          **{p: dict(n_train=_FC_SCALE[p]["n_train"]) for p in PRESETS}),
@@ -209,7 +241,8 @@ register(Figure(
 register(Figure(
     7, "MNIST: final test accuracy of the completed conv ResNet against D = L",
     "resdiff.plots.fig7:plot",
-    {opt: _mnist_training("conv", opt, **_CONV_SCALE) for opt in ("sgd", "adam")},
+    {name: run for opt in ("sgd", "adam")
+     for name, run in _mnist_training("conv", opt, _CONV_SCALE).items()},
 ))
 
 

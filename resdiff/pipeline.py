@@ -10,11 +10,18 @@ warning. A figure is drawn under its own lock, written atomically, and carries t
 preset and the sidecars it was drawn from in its metadata; a figure whose PNG records
 the same data and drawing code is not drawn again. So identical runs started together
 compute each dataset once, and the later ones reuse it.
+
+The unit of work is one dataset (:class:`Unit`): :func:`make_figure` computes a
+figure's units one after another in this process; :func:`make_figures` hands them to
+an executor (:mod:`resdiff.executor`: local worker processes, Slurm jobs), whose
+workers run :func:`compute` and write through the same cache.
 """
 import hashlib
 import importlib
 import json
+import shlex
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__, io, sources
@@ -78,7 +85,7 @@ def show_params(number, preset, out_dir, seed=0):
     """The parameters of every dataset of a figure, and what its sidecars recorded."""
     spec = figure_spec(number)
     lines = [f"figure {number}: {spec.title} (preset {preset})"]
-    for name in spec.datasets:
+    for name in spec.names(preset):
         params = spec.params(name, preset, seed)
         path = data_path(out_dir, preset, number, name, seed)
         lines.append(f"  {name}: {spec.datasets[name].experiment}")
@@ -102,7 +109,7 @@ def check_outputs(numbers, preset, out_dir, seed=0):
         raise UserError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
     for number in numbers:
         spec = figure_spec(number)
-        for name in spec.datasets:
+        for name in spec.names(preset):
             io.check_writable(data_path(out_dir, preset, number, name, seed),
                               what="figure data")
         for target in figure_paths(out_dir, preset, number):
@@ -113,40 +120,133 @@ def _waiting(path):
     return lambda: info(f"waiting for another resdiff run that is writing {path}")
 
 
-def _ensure_dataset(number, preset, name, dataset, params, path, force, data_dir):
-    """Compute dataset ``name`` into ``path`` unless a valid cache is there; returns its
-    sidecar. Runs under the dataset's lock: a concurrent identical run waits here and
-    then finds the cache valid."""
+# A training run's checkpoint is rewritten at most this often (and after its last epoch):
+# at the paper's D = L = 500 with Adam a checkpoint is about 1.5 GB.
+CHECKPOINT_EVERY_S = 60.0
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One dataset of one figure: the unit of work an executor runs (this process, a
+    worker process, a Slurm job). Plain values only, so it travels as JSON or a pickle."""
+    figure: int
+    name: str
+    preset: str
+    out_dir: str
+    seed: int = 0
+    data_dir: str = None
+    force: bool = False
+
+    @property
+    def label(self):
+        return f"fig {self.figure} {self.name}"
+
+    @property
+    def dataset(self):
+        return FIGURES[self.figure].datasets[self.name]
+
+    @property
+    def path(self):
+        return data_path(self.out_dir, self.preset, self.figure, self.name, self.seed)
+
+    @property
+    def params(self):
+        return FIGURES[self.figure].params(self.name, self.preset, self.seed)
+
+    def check_cached(self):
+        """:func:`resdiff.io.check_cached` of this unit's CSV."""
+        return io.check_cached(self.path, self.params, dataset_digest(self.dataset))
+
+    def rerun_command(self):
+        """The serial command that computes this unit again (reusing what is cached)."""
+        words = ["resdiff", "fig", str(self.figure), "--preset", self.preset,
+                 "--out-dir", str(self.out_dir)]
+        if self.seed:
+            words += ["--seed", str(self.seed)]
+        if self.data_dir:
+            words += ["--data-dir", str(self.data_dir)]
+        return shlex.join(words)
+
+
+def units(number, preset, out_dir, force=False, data_dir=None, seed=0):
+    """The units of figure ``number`` at ``preset``, in registry order."""
+    return [Unit(number, name, preset, str(out_dir), int(seed),
+                 None if data_dir is None else str(data_dir), bool(force))
+            for name in figure_spec(number).names(preset)]
+
+
+def checkpoint_path(csv_path):
+    """A training run's checkpoint, beside its CSV: ``figN-NAME.ckpt``."""
+    return Path(csv_path).with_suffix(".ckpt")
+
+
+def compute(unit):
+    """Compute ``unit``'s dataset unless a valid cache is there (or ``unit.force``);
+    returns its sidecar. Every executor runs exactly this, in whatever process.
+
+    Runs under the dataset's lock: a concurrent identical run waits here and then finds
+    the cache valid. A resumable experiment (a training run) continues from the
+    checkpoint beside the CSV, which the lock covers too and which is removed once the
+    CSV is written.
+    """
+    number, name, dataset, params, path = (unit.figure, unit.name, unit.dataset,
+                                           unit.params, unit.path)
     code = dataset_digest(dataset)
     with io.exclusive(path, on_wait=_waiting(path)):
         check = io.check_cached(path, params, code)
-        if check.reusable and not force:
+        if check.reusable and not unit.force:
             info(f"fig {number}: reusing {path}")
             return check.sidecar
         if check.damaged:
             warn(f"fig {number}: {check.reason}; recomputing it")
-        info(f"fig {number}: computing {name} ({preset} preset)")
+        info(f"fig {number}: computing {name} ({unit.preset} preset)")
         t0 = time.time()
-        kwargs = dict(params, data_dir=data_dir) if dataset.needs_mnist else params
+        kwargs = dict(params)
+        if dataset.needs_mnist:
+            kwargs["data_dir"] = unit.data_dir
+        checkpoint = checkpoint_path(path) if dataset.resumable else None
+        if checkpoint is not None:
+            kwargs.update(checkpoint=str(checkpoint), resume=True,
+                          checkpoint_every=CHECKPOINT_EVERY_S)
         result = _load(dataset.experiment)(**kwargs)
         for line in result.warnings:
             warn(f"fig {number} {name}: {line}")
-        return io.write_result(path, result.frame, params, result.meta,
-                               command=f"fig {number} --preset {preset}", started=t0,
-                               code=code)
+        sidecar = io.write_result(path, result.frame, params, result.meta,
+                                  command=f"fig {number} --preset {unit.preset}",
+                                  started=t0, code=code)
+        if checkpoint is not None:
+            checkpoint.unlink(missing_ok=True)
+        return sidecar
+
+
+def _group_sidecar(sidecars):
+    """What the plot reads for a group of datasets (a curve split into training runs):
+    the parameters they share, and each member's own sidecar."""
+    if len(sidecars) == 1:
+        return next(iter(sidecars.values()))
+    params = [s["params"] for s in sidecars.values()]
+    common = {k: v for k, v in params[0].items() if all(p.get(k) == v for p in params)}
+    return {"params": common, "members": sidecars}
 
 
 def make_figure(number, preset, out_dir, force=False, data_dir=None, seed=0):
-    """Compute what figure ``number`` needs (reusing valid caches) and save it."""
+    """Compute what figure ``number`` needs in this process, one dataset after another
+    (reusing valid caches), and save it; the first failure stops it."""
     check_outputs([number], preset, out_dir, seed)
-    spec = figure_spec(number)
-    paths = {name: data_path(out_dir, preset, number, name, seed) for name in spec.datasets}
     started = time.time()
-    sidecars = {name: _ensure_dataset(number, preset, name, dataset,
-                                      spec.params(name, preset, seed), paths[name], force,
-                                      data_dir)
-                for name, dataset in spec.datasets.items()}
-    sidecars = io.normalise(sidecars)  # as a reader of the files sees them
+    sidecars = {u.name: compute(u) for u in units(number, preset, out_dir, force,
+                                                   data_dir, seed)}
+    return draw(number, preset, out_dir, sidecars, force, seed, started)
+
+
+def draw(number, preset, out_dir, sidecars, force=False, seed=0, started=None):
+    """Draw figure ``number`` from its CSVs, checked against ``sidecars`` (name ->
+    sidecar), and save it; datasets of one group reach the plot as one frame."""
+    spec = figure_spec(number)
+    started = time.time() if started is None else started
+    names = spec.names(preset)  # registry order, whatever order the datasets came in
+    paths = {name: data_path(out_dir, preset, number, name, seed) for name in names}
+    sidecars = io.normalise({name: sidecars[name] for name in names})  # as read from disk
     provenance = {
         "resdiff": __version__, "figure": number, "preset": preset,
         "sidecars": {name: str(io.sidecar_path(path)) for name, path in paths.items()},
@@ -161,8 +261,12 @@ def make_figure(number, preset, out_dir, force=False, data_dir=None, seed=0):
         if not force and _drawn_from(targets, provenance):
             info(f"fig {number}: {targets[0]} and .png are up to date (same data, same code)")
             return targets
-        frames = {name: io.read_result(path, sidecars[name]) for name, path in paths.items()}
-        fig = _load(spec.plot)(frames, sidecars, preset)
+        groups = spec.groups(preset)
+        frames = {group: _concat([io.read_result(paths[n], sidecars[n]) for n in members])
+                  for group, members in groups.items()}
+        group_sidecars = {group: _group_sidecar({n: sidecars[n] for n in members})
+                          for group, members in groups.items()}
+        fig = _load(spec.plot)(frames, group_sidecars, preset)
         for target in targets:
             ext = target.suffix[1:]
             meta = ({"Subject": json.dumps(provenance), "Creator": f"resdiff {__version__}"}
@@ -174,3 +278,62 @@ def make_figure(number, preset, out_dir, force=False, data_dir=None, seed=0):
         plt.close(fig)
     info(f"fig {number}: wrote {', '.join(map(str, targets))} in {time.time() - started:.1f} s")
     return targets
+
+
+def _concat(frames):
+    if len(frames) == 1:
+        return frames[0]
+    import pandas as pd
+    return pd.concat(frames, ignore_index=True)
+
+
+def make_figures(numbers, preset, out_dir, executor, force=False, data_dir=None, seed=0):
+    """Every figure of ``numbers`` with its units run by ``executor`` (a
+    :mod:`resdiff.executor` pool); each figure is drawn as soon as its last unit is in.
+
+    Datasets with a valid cache are reused here and never sent. A failed unit is
+    reported at once, with its log and the command that reruns it, and does not stop
+    the others. Returns the numbers of the figures that could not be made.
+    """
+    from .executor import Failure
+    check_outputs(numbers, preset, out_dir, seed)
+    started, sidecars, todo, failed = time.time(), {}, {}, []
+    for n in numbers:
+        sidecars[n], todo[n] = {}, []
+        for unit in units(n, preset, out_dir, force, data_dir, seed):
+            check = unit.check_cached()
+            if check.reusable and not force:
+                info(f"fig {n}: reusing {unit.path}")
+                sidecars[n][unit.name] = check.sidecar
+            else:
+                todo[n].append(unit)
+
+    def draw_or_fail(n):
+        try:
+            draw(n, preset, out_dir, sidecars[n], force, seed, started)
+        except UserError as exc:
+            warn(f"fig {n}: {exc}")
+            failed.append(n)
+
+    def finished(unit, failure, log):
+        n = unit.figure
+        if failure is None:
+            check = unit.check_cached()
+            if check.reusable:
+                sidecars[n][unit.name] = check.sidecar
+            else:
+                failure = Failure(f"its CSV cannot be used: {check.reason}", log)
+        if failure is not None:
+            warn(f"{unit.label} failed ({failure.message}); log: {failure.log}; "
+                 f"rerun: {unit.rerun_command()}")
+            if n not in failed:
+                failed.append(n)
+        todo[n].remove(unit)
+        if not todo[n] and n not in failed:
+            draw_or_fail(n)
+
+    for n in numbers:
+        if not todo[n]:
+            draw_or_fail(n)
+    executor.run([u for n in numbers for u in todo[n]], finished)
+    return [n for n in numbers if n in failed]

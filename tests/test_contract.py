@@ -82,8 +82,8 @@ def test_numerical_modules_name_parameters_not_options():
 def _experiments():
     from resdiff.experiments import eoc, kde, mnist_kernel, mnist_train, ntk, samples
     return [kde.kde, samples.samples, samples.correlation, ntk.ntk_convergence,
-            mnist_kernel.mnist_kernel, mnist_train.mnist_train,
-            mnist_train.mnist_train_sizes, eoc.eoc]
+            mnist_kernel.mnist_kernel, mnist_kernel.mnist_kernel_dynamics,
+            mnist_train.mnist_train, eoc.eoc]
 
 
 NOT_CONSTRAINED = {"data_dir", "checkpoint", "resume"}  # paths and flags, checked on use

@@ -31,9 +31,21 @@ def test_registry_has_all_eight_figures_with_every_preset():
     assert sorted(FIGURES) == list(range(1, 9))
     for fig in FIGURES.values():
         for dataset in fig.datasets.values():
-            assert set(dataset.params) == set(PRESETS)
+            assert set(dataset.params) <= set(PRESETS) and dataset.params
             for params in dataset.params.values():
                 assert "seed" in params
+        # what the plot receives is the same at every preset: only sizes may differ
+        assert len({tuple(fig.groups(p)) for p in PRESETS}) == 1
+
+
+def test_training_runs_are_one_dataset_each_grouped_by_optimizer():
+    fig6 = FIGURES[6]
+    assert list(fig6.groups("smoke")) == ["gd", "sgd", "adam-full", "adam", "kernel"]
+    assert fig6.groups("smoke")["adam-full"] == ["adam-full-4", "adam-full-8"]
+    assert fig6.groups("paper")["sgd"] == [f"sgd-{s}" for s in (10, 20, 50, 100, 200, 500)]
+    for name in fig6.groups("paper")["sgd"]:
+        assert fig6.params(name, "paper")["size"] == int(name.split("-")[1])
+        assert fig6.datasets[name].resumable
 
 
 @pytest.mark.parametrize("number", [pytest.param(n, marks=needs_training) if n in (6, 7)
@@ -54,6 +66,21 @@ def test_smoke_figure_files_are_valid_images(smoke_dir, number):
     assert meta["preset"] == "smoke" and meta["figure"] == number
     for side in meta["sidecars"].values():
         assert Path(side).is_file()
+
+
+def test_two_local_workers_give_the_serial_bytes(smoke_dir, tmp_path):
+    """Figs. 2, 4 and 6 with --jobs 2 (each dataset, each training run, on a worker
+    process with one thread) write the CSVs of the serial run, byte for byte."""
+    figs = [2, 4, 6] if CAN_TRAIN else [2, 4]
+    res = run_cli("fig", ",".join(map(str, figs)), "--preset", "smoke", "--out-dir",
+                  tmp_path, "--jobs", "2", timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "on 2 local workers" in res.stderr
+    names = [f"fig{n}-{name}.csv" for n in figs for name in FIGURES[n].names("smoke")]
+    assert len(names) == 1 + 6 + 9 * (6 in figs)
+    for name in names:
+        parallel = (tmp_path / "data" / "smoke" / name).read_bytes()
+        assert parallel == (smoke_dir / "data" / "smoke" / name).read_bytes(), name
 
 
 def test_second_run_reuses_the_cache(smoke_dir):

@@ -370,30 +370,33 @@ def test_sigint_leaves_no_csv_and_resume_finishes(tmp_path):
 
 
 @needs_mnist
-def test_figure_curve_resumes_after_an_interruption_and_cleans_up(tmp_path, monkeypatch):
-    from resdiff.experiments.mnist_train import cache_root, mnist_train_sizes
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    params = dict(arch="fc", sizes=[3, 4], optimizer="sgd", epochs=3, n_train=400,
-                  n_test=300, seed=2, device="cpu", data_dir=DATA_DIR)
-    whole = mnist_train_sizes(**params).frame
-    assert not any(cache_root().iterdir())          # nothing left once complete
+def test_figure_training_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    """A figure's training run interrupted in epoch 3 leaves only its checkpoint beside
+    the CSV; computing it again resumes there and gives the uninterrupted bytes."""
+    from resdiff import pipeline
+    monkeypatch.setenv("RESDIFF_DATA_DIR", DATA_DIR)
+    whole = pipeline.Unit(6, "sgd-8", "smoke", str(tmp_path / "whole"))
+    unit = pipeline.Unit(6, "sgd-8", "smoke", str(tmp_path / "cut"))
+    pipeline.compute(whole)
     real_step, calls = train._step, {"n": 0}
+    steps = -(-unit.params["n_train"] // unit.params["batch_size"])
 
-    def interrupted(*args):      # in epoch 2 of the second size (2 steps per epoch)
+    def interrupted(*args):      # the second step of epoch 3
         calls["n"] += 1
-        if calls["n"] == 3 * 2 + 2 * 1 + 2:
+        if calls["n"] == 2 * steps + 2:
             raise KeyboardInterrupt
         return real_step(*args)
 
     monkeypatch.setattr(train, "_step", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        mnist_train_sizes(**params)
+        pipeline.compute(unit)
     monkeypatch.setattr(train, "_step", real_step)
-    left = sorted(p.name for p in cache_root().rglob("*") if p.is_file())
-    assert left == ["checkpoint.pt", "rows.json"]   # size 3 done, size 4 at epoch 1
-    again = mnist_train_sizes(**params)
-    assert again.meta["runs"]["3"]["reused"].endswith("rows.json")
-    assert again.meta["runs"]["4"]["resumed_from_epoch"] == 1
-    cols = ["size", "epoch", "train_loss", "test_accuracy"]
-    pd.testing.assert_frame_equal(again.frame[cols], whole[cols], check_exact=True)
-    assert not any(cache_root().iterdir())
+    ckpt = pipeline.checkpoint_path(unit.path)
+    assert sorted(p.name for p in unit.path.parent.iterdir()) == [ckpt.name]
+    # written after epoch 1, then not again within CHECKPOINT_EVERY_S
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 1
+    pipeline.compute(unit)
+    assert unit.path.read_bytes() == whole.path.read_bytes()
+    side = json.loads(Path(f"{unit.path}.json").read_text())
+    assert side["meta"]["resumed_from_epoch"] == 1
+    assert not ckpt.exists()      # the CSV is the record once it is written

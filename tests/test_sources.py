@@ -8,7 +8,7 @@ import pytest
 from resdiff import sources
 
 KDE = "resdiff.experiments.kde:kde"
-TRAIN = "resdiff.experiments.mnist_train:mnist_train_sizes"
+TRAIN = "resdiff.experiments.mnist_train:mnist_train"
 
 
 @pytest.fixture

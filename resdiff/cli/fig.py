@@ -46,24 +46,57 @@ class FigureArg(click.ParamType):
               help="Seed of every dataset of the figure (0 reproduces the committed "
                    "figures); other seeds keep their own CSVs beside seed 0's.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or informational lines.")
-def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, quiet):
+@click.option("--executor", "executor_kind", type=click.Choice(["local", "slurm"]),
+              default="local", show_default=True,
+              help="Where the datasets are computed: local (this machine) or slurm (a job "
+                   "array; needs sbatch, the 'slurm' extra and a shared file system).")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="local: worker processes that take the datasets (each training run "
+                   "of Figs. 6-7 is one) one at a time, the cores shared out and one GPU "
+                   "each [default 1: all in this process]; slurm: at most N jobs at once "
+                   "[default: no limit].")
+@click.option("--slurm-partition", default=None, help="Slurm partition [default: the "
+              "cluster's].")
+@click.option("--slurm-gpus", type=click.IntRange(min=0), default=0, show_default=True,
+              help="GPUs per Slurm job.")
+@click.option("--slurm-cpus", type=click.IntRange(min=1), default=1, show_default=True,
+              help="CPUs per Slurm job (its threads).")
+@click.option("--slurm-time", type=click.IntRange(min=1), default=240, show_default=True,
+              help="Time limit per Slurm job in minutes; a job that reaches it is requeued "
+                   "(up to 3 times) and a training run continues from its checkpoint.")
+@click.option("--slurm-sbatch", multiple=True, metavar="--FLAG[=VALUE]",
+              help="An extra sbatch option, e.g. --slurm-sbatch=--account=abc (repeatable).")
+def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, quiet, executor_kind,
+        jobs, slurm_partition, slurm_gpus, slurm_cpus, slurm_time, slurm_sbatch):
     """Compute (or reuse) the data of figure NUMBERS (1-8, a comma-separated list such as
     1,4,5, or all) and draw each as OUT_DIR/PRESET/figN.pdf and .png.
 
-    Figures run in one process share the simulations they have in common (Fig. 5 reuses
-    those of Figs. 1 and 4). With several figures a failing one is reported and the
-    others are still drawn; the command then exits with code 2.
+    By default the datasets are computed one after another in this process, and figures
+    run together share the simulations they have in common (Fig. 5 reuses those of Figs.
+    1 and 4). With --jobs N or --executor slurm the datasets are shared out among
+    workers (Slurm jobs), with the same bytes; the workers share nothing but the CSVs. With several
+    figures a failing one is reported and the others are still drawn; the command then
+    exits with code 2.
     """
-    from .. import pipeline, progress
+    from .. import executor, pipeline, progress
     from ..errors import UserError
     progress.set_quiet(quiet)
-    if not show_params:  # every output location, before anything is computed
-        pipeline.check_outputs(numbers, preset, out_dir, seed)
+    pool = executor.from_options(executor_kind, jobs, slurm_partition, slurm_gpus,
+                                 slurm_cpus, slurm_time, slurm_sbatch)
+    if show_params:
+        for n in numbers:
+            click.echo(pipeline.show_params(n, preset, out_dir, seed))
+        return
+    pipeline.check_outputs(numbers, preset, out_dir, seed)  # before anything is computed
+    if pool is not None:
+        failed = pipeline.make_figures(numbers, preset, out_dir, pool, force=force,
+                                       data_dir=data_dir, seed=seed)
+        if failed:
+            raise UserError(f"figure(s) {', '.join(map(str, failed))} could not be made "
+                            "(see the warnings above); the others were written")
+        return
     failed = []
     for n in numbers:
-        if show_params:
-            click.echo(pipeline.show_params(n, preset, out_dir, seed))
-            continue
         try:
             pipeline.make_figure(n, preset, out_dir, force=force, data_dir=data_dir,
                                  seed=seed)

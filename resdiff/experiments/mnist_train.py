@@ -1,27 +1,24 @@
 """Figures 6 and 7: MNIST training of the completed ResNets (Sections 6.3 and 6.4).
 
-:func:`mnist_train` trains one model (``D = L = size``) and returns one row per epoch;
-:func:`mnist_train_sizes` does that for a list of sizes (a figure's curve), keeping a
-checkpoint per size in the user cache so an interrupted ``resdiff fig`` continues where
-it stopped. PyTorch is imported only when training starts.
+:func:`mnist_train` trains one model (``D = L = size``) and returns one row per epoch.
+It writes no file but the checkpoint it is handed (``checkpoint=PATH``, from the
+``mnist-train`` command or from the figure pipeline, which keeps one per training run
+beside its CSV); ``resume=True`` continues from it. PyTorch is imported only when
+training starts.
 
 Data (docs/figures.md, Fig. 6): ``n_train`` training images drawn by ``seed`` with
 :func:`resdiff.mnist.data.training_subset` (the same subset as ``mnist-kernel``),
 pixels / 255, one-hot targets; the full test set, or a seeded subset of ``n_test``
 images for the reduced presets.
 """
-import contextlib
-import hashlib
-import json
 import os
-import time
 import zlib
 
 import numpy as np
 import pandas as pd
 
-from .. import __version__, io, sources
-from ..constraints import MNIST_TRAIN, MNIST_TRAIN_SIZES, checked
+from .. import __version__, sources
+from ..constraints import MNIST_TRAIN, checked
 from ..errors import UserError
 from . import Result
 
@@ -123,6 +120,12 @@ def _train_one(split, *, arch, size, optimizer, batch_size, epochs, lr, n_train,
     return frame, meta
 
 
+def code_digest():
+    """Digest of the code that trains (this module and what it imports): part of the
+    key of every checkpoint, so an interrupted run is never resumed by other code."""
+    return sources.code_digest(__name__)
+
+
 def _torch_version():
     import torch
     return torch.__version__
@@ -131,8 +134,14 @@ def _torch_version():
 @checked(MNIST_TRAIN)
 def mnist_train(*, arch, size, optimizer, batch_size=200, epochs=120, lr=None,
                 n_train=20000, seed=0, device="auto", sigma_w2=1.0, sigma_b2=0.01,
-                n_test=None, data_dir=None, checkpoint=None, resume=False):
-    """Train the completed ``arch`` ResNet with ``D = L = size``; one row per epoch."""
+                n_test=None, data_dir=None, checkpoint=None, resume=False,
+                checkpoint_every=0.0):
+    """Train the completed ``arch`` ResNet with ``D = L = size``; one row per epoch.
+
+    ``checkpoint``: a file rewritten after an epoch once ``checkpoint_every`` seconds
+    have passed since the last write (0: every epoch), and after the last epoch;
+    ``resume``: continue from it when it exists and records the same run.
+    """
     require_torch()
     lr = default_lr(arch, optimizer) if lr is None else lr
     split = load_split(n_train, seed, n_test, data_dir)
@@ -140,6 +149,7 @@ def mnist_train(*, arch, size, optimizer, batch_size=200, epochs=120, lr=None,
                              batch_size=batch_size, epochs=epochs, lr=lr, n_train=n_train,
                              seed=seed, device=device, sigma_w2=sigma_w2, sigma_b2=sigma_b2,
                              n_test=n_test, checkpoint=checkpoint, resume=resume,
+                             checkpoint_every=checkpoint_every,
                              label=f"{arch} {optimizer} D=L={size}")
     meta["data_dir"] = str(split[4])
     meta["n_test_images"] = int(split[2].shape[0])
@@ -148,85 +158,3 @@ def mnist_train(*, arch, size, optimizer, batch_size=200, epochs=120, lr=None,
         warnings.append(f"{arch} {optimizer} D=L={size} lr={lr:g}: training diverged "
                         f"(non-finite loss) at epoch {meta['diverged_epoch']}")
     return Result(frame, meta, warnings)
-
-
-# --- figure curves: several sizes, resumable -------------------------------------------
-def cache_root():
-    return io.user_cache_dir("train")
-
-
-def code_digest():
-    """Digest of the code that trains (this module and what it imports): part of the
-    key of every checkpoint, so an interrupted run is never resumed by other code."""
-    return sources.code_digest(__name__)
-
-
-def _run_key(params):
-    text = json.dumps({**params, "version": __version__,
-                       "source_digest": code_digest()}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-CHECKPOINT_EVERY_S = 60.0  # figure runs: at most one checkpoint write a minute
-
-
-@checked(MNIST_TRAIN_SIZES)
-def mnist_train_sizes(*, arch, sizes, optimizer, batch_size=200, epochs=120, lr=None,
-                      n_train=20000, seed=0, device="auto", sigma_w2=1.0, sigma_b2=0.01,
-                      n_test=None, data_dir=None):
-    """:func:`mnist_train` for each ``D = L`` in ``sizes``, rows concatenated.
-
-    Each size writes a checkpoint (after the first epoch, then at most once a minute)
-    under ``~/.cache/resdiff/train/KEY/`` (KEY: a hash of its parameters, the version
-    and the computing sources) and records its rows there when done, so a rerun after
-    an interruption skips finished sizes and resumes the unfinished one. Once every
-    size is done those files are removed.
-    """
-    require_torch()
-    lr = default_lr(arch, optimizer) if lr is None else lr
-    split = None
-    frames, metas, warnings, finished = [], {}, [], []
-    for size in sizes:
-        params = dict(arch=arch, size=int(size), optimizer=optimizer,
-                      batch_size=int(batch_size), epochs=int(epochs), lr=float(lr),
-                      n_train=int(n_train), seed=int(seed), sigma_w2=float(sigma_w2),
-                      sigma_b2=float(sigma_b2), n_test=n_test)
-        folder = cache_root() / _run_key(params)
-        done = folder / "rows.json"
-        if done.is_file():
-            with open(done) as fh:
-                saved = json.load(fh)
-            frame, meta = pd.DataFrame(saved["rows"]), saved["meta"]
-            meta["reused"] = str(done)
-        else:
-            if split is None:
-                split = load_split(n_train, seed, n_test, data_dir)
-            folder.mkdir(parents=True, exist_ok=True)
-            t0 = time.time()
-            try:
-                frame, meta = _train_one(split, **params, device=device,
-                                         checkpoint=str(folder / "checkpoint.pt"),
-                                         resume=True, checkpoint_every=CHECKPOINT_EVERY_S,
-                                         label=f"{arch} {optimizer} D=L={size}")
-            finally:  # interrupted before its first checkpoint: leave nothing behind
-                with contextlib.suppress(OSError):
-                    folder.rmdir()  # only succeeds when empty
-            meta["wall_s"] = round(time.time() - t0, 3)
-            folder.mkdir(parents=True, exist_ok=True)
-            with io.atomic_write(done) as fh:
-                json.dump({"params": params, "rows": frame.to_dict("records"),
-                           "meta": meta}, fh)
-            (folder / "checkpoint.pt").unlink(missing_ok=True)
-        if meta.get("diverged_epoch") is not None:
-            warnings.append(f"{arch} {optimizer} D=L={size} lr={lr:g}: training diverged "
-                            f"(non-finite loss) at epoch {meta['diverged_epoch']}")
-        frames.append(frame)
-        metas[str(size)] = meta
-        finished.append(folder)
-    # every size is done: the figure's CSV is now the record (`fig --force` recomputes)
-    for folder in finished:
-        (folder / "rows.json").unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            folder.rmdir()
-    frame = pd.concat(frames, ignore_index=True)
-    return Result(frame, {"runs": metas, "lr": float(lr)}, warnings)

@@ -1,0 +1,417 @@
+"""Where a figure's units of work run: local worker processes or Slurm jobs.
+
+A unit (:class:`resdiff.pipeline.Unit`) is one dataset of one figure; every executor runs
+:func:`resdiff.pipeline.compute` on it, which writes the dataset's CSV and sidecar through
+the same cache as a serial run, and the parent process gathers the results by reading
+that cache. Every random number is a pure function of the seed and the draw, and no
+result depends on the thread count, so where a unit runs changes no byte of its CSV.
+
+* :class:`LocalWorkers` (``--executor local --jobs N``, N > 1): N worker processes, each
+  unit in a fresh ``python -m resdiff.executor`` process with its log beside its CSV
+  (``figN-NAME.log``). The cores are shared out (``NUMBA_NUM_THREADS`` and
+  ``OMP_NUM_THREADS`` = cores // workers) and, with GPUs, each worker sees one
+  (``CUDA_VISIBLE_DEVICES``). ``--jobs 1`` does not come here: the pipeline computes in
+  its own process, as it always has.
+* :class:`SlurmJobs` (``--executor slurm``): one Slurm job array through submitit
+  (docs/cluster.md says why submitit), logs in ``slurm/`` beside the CSVs. A job that
+  is preempted or reaches its time limit is requeued by submitit and its unit starts
+  again; a training run continues from its per-epoch checkpoint.
+
+Both report how many units are done, running and queued; a failed unit is reported with
+its log and the command that reruns it while the others go on; an interrupt (Ctrl-C,
+SIGTERM) stops the running units, drops the queued ones and cancels submitted jobs.
+"""
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import selectors
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from collections import deque
+from pathlib import Path
+
+from .errors import UserError
+from .progress import info, warn
+
+KINDS = ("local", "slurm")
+SLURM_POLL_S = 2.0      # slurm: how often the queue is read
+SLURM_INSTALL_HINT = ("--executor slurm needs submitit, the optional extra 'slurm': "
+                      "pip install 'resdiff[slurm]'")
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """Why a unit did not produce its dataset, and where its log is."""
+    message: str
+    log: str
+
+
+def package_root():
+    """The folder that holds the ``resdiff`` package this process runs: workers get it
+    first on ``PYTHONPATH``, so they run the same sources as the parent."""
+    return str(Path(__file__).resolve().parent.parent)
+
+
+def available_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def visible_gpus():
+    """GPU ids this process may use: ``$CUDA_VISIBLE_DEVICES`` when set, else the GPUs
+    ``nvidia-smi -L`` lists, else none."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(l for l in out.stdout.splitlines()
+                                            if l.startswith("GPU "))]
+
+
+def _last_line(path):
+    """The last non-empty line of a log (the error of a failed unit)."""
+    try:
+        lines = [l for l in Path(path).read_text(errors="replace").splitlines() if l.strip()]
+    except OSError:
+        return ""
+    return lines[-1].strip() if lines else ""
+
+
+def _warnings_in(path):
+    """The warning lines a unit printed (divergent draws are results: the parent shows
+    them as a serial run would)."""
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return []
+    return [l for l in text.splitlines() if l.startswith("resdiff: warning: ")]
+
+
+class _Progress:
+    """``fig: N units: d done, r running, q queued[, f failed]``, printed when it changes."""
+
+    def __init__(self, total):
+        self.total, self.last = total, None
+
+    def show(self, done, running, queued, failed):
+        counts = (done, running, queued, failed)
+        if counts == self.last:
+            return
+        self.last = counts
+        tail = f", {failed} failed" if failed else ""
+        info(f"fig: {self.total} units: {done} done, {running} running, {queued} queued{tail}")
+
+
+class LocalWorkers:
+    """``jobs`` worker processes on this machine, one unit each at a time."""
+
+    def __init__(self, jobs, cores=None, gpus=None):
+        self.jobs = int(jobs)
+        self.cores = available_cores() if cores is None else int(cores)
+        self.gpus = visible_gpus() if gpus is None else list(gpus)
+
+    def worker_env(self, slot, workers):
+        """The environment of worker ``slot`` of ``workers``: its share of the cores and,
+        with GPUs, one GPU (``slot`` modulo their number)."""
+        env = dict(os.environ)
+        threads = str(max(1, self.cores // workers))
+        env.update(NUMBA_NUM_THREADS=threads, OMP_NUM_THREADS=threads,
+                   PYTHONPATH=os.pathsep.join(
+                       p for p in (package_root(), env.get("PYTHONPATH")) if p))
+        if self.gpus:
+            env["CUDA_VISIBLE_DEVICES"] = self.gpus[slot % len(self.gpus)]
+        return env
+
+    def run(self, units, finished):
+        """Run ``units``; ``finished(unit, Failure or None, log path)`` is called in this
+        process as each one ends."""
+        if not units:
+            return
+        workers = min(self.jobs, len(units))
+        queue, busy, idle = deque(units), {}, {}
+        progress, done, failed = _Progress(len(units)), 0, 0
+        threads = max(1, self.cores // workers)
+        info(f"fig: {len(units)} units on {workers} local workers, {threads} "
+             f"thread{'s' if threads > 1 else ''} each"
+             + (f", GPUs {','.join(self.gpus)}" if self.gpus else ""))
+        selector = selectors.DefaultSelector()
+        try:
+            free = list(range(workers))
+            while queue or busy:
+                while queue and (free or idle):
+                    unit = queue.popleft()
+                    log = unit.path.with_suffix(".log")
+                    log.parent.mkdir(parents=True, exist_ok=True)
+                    if idle:
+                        slot, proc = idle.popitem()
+                    else:  # a new worker; until its first unit starts it logs there
+                        slot = free.pop(0)
+                        with open(log, "w") as fh:
+                            proc = subprocess.Popen(
+                                [sys.executable, "-m", "resdiff.executor"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=fh,
+                                env=self.worker_env(slot, workers), text=True,
+                                start_new_session=True)
+                        selector.register(proc.stdout, selectors.EVENT_READ, slot)
+                    proc.stdin.write(_to_json(unit) + "\n")
+                    proc.stdin.flush()
+                    busy[slot] = (unit, proc, log)
+                progress.show(done, len(busy), len(queue), failed)
+                for key, _ in selector.select(timeout=1.0):
+                    slot = key.data
+                    unit, proc, log = busy.pop(slot)
+                    line = proc.stdout.readline()
+                    if line:
+                        status = json.loads(line)
+                        idle[slot] = proc
+                    else:  # the worker died: its slot starts a new one if needed
+                        selector.unregister(proc.stdout)
+                        code = proc.wait()
+                        status = {"ok": False,
+                                  "message": f"the worker exited with code {code}: "
+                                             f"{_last_line(log)}"}
+                        free.append(slot)
+                    for text in _warnings_in(log):
+                        print(text, file=sys.stderr)
+                    if status["ok"]:
+                        done += 1
+                        finished(unit, None, str(log))
+                    else:
+                        failed += 1
+                        finished(unit, Failure(status["message"], str(log)), str(log))
+            progress.show(done, 0, 0, failed)
+        finally:  # done, interrupted (or a bug here): stop the workers, drop the queue
+            queue.clear()
+            procs = [proc for _, proc, _ in busy.values()] + list(idle.values())
+            for proc in procs:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()  # an idle worker ends at the end of its input
+            _stop([proc for _, proc, _ in busy.values()])
+            _stop(list(idle.values()), signal_first=False)
+            selector.close()
+
+
+def _stop(procs, grace=10.0, signal_first=True):
+    """SIGTERM each process (a worker leaves no partial file), then SIGKILL stragglers."""
+    for proc in procs:
+        if signal_first and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.time() + grace
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def parse_sbatch_flag(text):
+    """``--key=value``, ``key=value`` or ``--key`` -> ``(key, value or True)``."""
+    body = text.strip().lstrip("-")
+    key, sep, value = body.partition("=")
+    if not key or not all(c.isalnum() or c in "-_" for c in key):
+        raise UserError(f"--slurm-sbatch {text!r}: expected --FLAG=VALUE or --FLAG "
+                        "(an sbatch option)")
+    return key.replace("_", "-"), (value if sep else True)
+
+
+class SlurmJobs:
+    """The units as one Slurm job array, submitted and watched through submitit."""
+
+    def __init__(self, partition=None, gpus=0, cpus=1, time_min=240, sbatch=(),
+                 max_running=None):
+        if shutil.which("sbatch") is None:
+            raise UserError("--executor slurm: no sbatch on the PATH (run on a Slurm "
+                            "login node, or use --executor local)")
+        try:
+            import submitit  # noqa: F401
+        except ImportError:
+            raise UserError(SLURM_INSTALL_HINT) from None
+        self.partition, self.gpus, self.cpus = partition, int(gpus), int(cpus)
+        self.time_min, self.max_running = int(time_min), max_running
+        self.extra = dict(parse_sbatch_flag(f) for f in sbatch)
+
+    def parameters(self):
+        """The keyword parameters of ``submitit.SlurmExecutor.update_parameters``."""
+        threads = "${SLURM_CPUS_PER_TASK:-1}"
+        params = dict(
+            job_name="resdiff", time=self.time_min, cpus_per_task=self.cpus, nodes=1,
+            ntasks_per_node=1, additional_parameters=dict(self.extra),
+            setup=[f"export NUMBA_NUM_THREADS={threads} OMP_NUM_THREADS={threads}",
+                   f"export PYTHONPATH={shlex.quote(package_root())}"
+                   "${PYTHONPATH:+:$PYTHONPATH}"])
+        if self.partition:
+            params["partition"] = self.partition
+        if self.gpus:
+            params["gpus_per_node"] = self.gpus
+        if self.max_running:
+            params["array_parallelism"] = int(self.max_running)
+        return params
+
+    def run(self, units, finished):
+        if not units:
+            return
+        import submitit
+        # without accounting (sacct) submitit warns at every state check; the queue
+        # (squeue) and the result files say all this needs
+        logging.getLogger("submitit").setLevel(logging.ERROR)
+        folder = units[0].path.parent / "slurm"
+        executor = submitit.SlurmExecutor(folder=folder / "%j", max_num_timeout=3)
+        executor.update_parameters(**self.parameters())
+        try:
+            with executor.batch():
+                jobs = [executor.submit(SlurmUnit(), unit) for unit in units]
+        except Exception as exc:  # sbatch refused (no such partition, too many CPUs...)
+            raise UserError(f"sbatch refused the jobs: {' '.join(str(exc).split())[:400]}") \
+                from None
+        array = jobs[0].job_id.split("_")[0]
+        info(f"fig: {len(units)} units submitted as Slurm job array {array} (logs: {folder})")
+        waiting = dict(zip((j.job_id for j in jobs), zip(units, jobs)))
+        progress, done, failed, gone = _Progress(len(units)), 0, 0, {}
+        try:
+            while waiting:
+                states = _queue_states(list(waiting))
+                for job_id, (unit, job) in list(waiting.items()):
+                    failure = None
+                    if job.paths.result_pickle.exists():
+                        try:
+                            job.result()
+                        except Exception as exc:
+                            failure = Failure(_first_lines(exc), str(job.paths.stderr))
+                    elif job_id in states:
+                        gone.pop(job_id, None)
+                        continue
+                    else:  # not in the queue and no result yet: give it a few polls
+                        gone[job_id] = gone.get(job_id, 0) + 1
+                        if gone[job_id] < 5:
+                            continue
+                        failure = Failure("the job left the queue without a result "
+                                          "(killed, or its node failed)", str(job.paths.stderr))
+                    del waiting[job_id]
+                    for line in _warnings_in(job.paths.stderr):
+                        print(line, file=sys.stderr)
+                    if failure is None:
+                        done += 1
+                    else:
+                        failed += 1
+                    finished(unit, failure, str(job.paths.stderr))
+                running = sum(1 for j in waiting if states.get(j) in ("RUNNING", "COMPLETING"))
+                progress.show(done, running, len(waiting) - running, failed)
+                if waiting:
+                    time.sleep(SLURM_POLL_S)
+        finally:
+            if waiting:  # interrupted: nothing submitted may outlive the command
+                subprocess.run(["scancel", *waiting], capture_output=True, timeout=60)
+                warn(f"cancelled {len(waiting)} Slurm job(s): {' '.join(waiting)}")
+
+
+def _queue_states(job_ids):
+    """``{job id: state}`` of the jobs still in the Slurm queue (``squeue``)."""
+    ids = sorted({j.split("_")[0] for j in job_ids})
+    try:
+        out = subprocess.run(["squeue", "-h", "-r", "-o", "%i %T", "-j", ",".join(ids)],
+                             capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return {j: "UNKNOWN" for j in job_ids}  # cannot tell: assume still there
+    if out.returncode != 0 and "Invalid job id" not in out.stderr:
+        return {j: "UNKNOWN" for j in job_ids}
+    states = dict(line.split()[:2] for line in out.stdout.splitlines() if line.strip())
+    return {j: states[j] for j in job_ids if j in states}
+
+
+def _first_lines(exc, n=3):
+    """submitit's failure message is the job's whole traceback: keep its last lines."""
+    lines = [l for l in str(exc).splitlines() if l.strip()]
+    return " / ".join(l.strip() for l in lines[-n:]) if lines else type(exc).__name__
+
+
+try:  # the job's callable: a Checkpointable is requeued (same unit) after preemption
+    from submitit.helpers import Checkpointable as _Requeueable
+except ImportError:  # the `slurm` extra is not installed: SlurmJobs says so
+    _Requeueable = object
+
+
+class SlurmUnit(_Requeueable):
+    """Compute one unit inside a Slurm job (through submitit, which pickles this)."""
+
+    def __call__(self, unit):
+        from . import pipeline
+        pipeline.compute(unit)
+        return str(unit.path)
+
+
+def from_options(kind, jobs=None, partition=None, gpus=0, cpus=1, time_min=240, sbatch=()):
+    """The executor the ``fig`` options ask for; ``None`` for the serial default (this
+    process, one unit after another). Checks everything before any work starts."""
+    if kind not in KINDS:
+        raise UserError(f"--executor must be one of {', '.join(KINDS)}, got {kind!r}")
+    if jobs is not None and jobs < 1:
+        raise UserError(f"--jobs must be at least 1, got {jobs}")
+    if kind == "slurm":
+        return SlurmJobs(partition, gpus, cpus, time_min, sbatch, max_running=jobs)
+    if kind == "local" and (partition or gpus or sbatch):
+        raise UserError("--slurm-* options need --executor slurm")
+    return None if (jobs or 1) == 1 else LocalWorkers(jobs)
+
+
+# --- the worker process of LocalWorkers -------------------------------------------------
+def _to_json(unit):
+    return json.dumps(dataclasses.asdict(unit), sort_keys=True)
+
+
+def _terminated(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds: temporary files are removed on the way
+
+
+def _log_to(path):
+    """Send this process's stdout and stderr (file descriptors 1 and 2, so also what
+    compiled code prints) to ``path``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def worker():
+    """``python -m resdiff.executor``: a local worker. Reads one unit (JSON) a line from
+    stdin, computes it with its output in the unit's log, and answers one JSON line
+    ``{"ok": ..., "message": ...}``; ends at the end of its input, and with exit code
+    143 on SIGTERM (130 on SIGINT) in the middle of a unit."""
+    from . import pipeline
+    signal.signal(signal.SIGTERM, _terminated)
+    answers = os.fdopen(os.dup(1), "w", buffering=1)
+    for line in sys.stdin:
+        unit = pipeline.Unit(**json.loads(line))
+        _log_to(unit.path.with_suffix(".log"))
+        status = {"ok": True, "message": ""}
+        try:
+            pipeline.compute(unit)
+        except UserError as exc:
+            print(f"resdiff: error: {exc}", file=sys.stderr)
+            status = {"ok": False, "message": str(exc)}
+        except Exception as exc:  # a bug: the traceback goes to the log
+            traceback.print_exc()
+            status = {"ok": False, "message": f"{type(exc).__name__}: {exc}"}
+        sys.stdout.flush()
+        sys.stderr.flush()
+        answers.write(json.dumps(status) + "\n")
+
+
+if __name__ == "__main__":
+    worker()
