@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
+from . import __version__, machine
 from .errors import UserError
 
 
@@ -147,7 +147,7 @@ def write_result(path, frame, params, meta=None, command=None, started=None, cod
         "git_commit": commit,
         "git_dirty": dirty,
         "threads": thread_count(),
-        "machine": __import__("resdiff.machine").machine.describe(),
+        "machine": machine.describe(),
         "python": platform.python_version(),
         "wall_time_s": None if started is None else round(time.time() - started, 3),
         "peak_memory_mib": round(peak_memory_mib(), 1),
