@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__, io
+from ..mnist.choices import FULL_BATCH, OPTIMIZERS, PRECISIONS
 from ..errors import UserError
 from . import Result
 
-OPTIMIZERS = ("gd", "sgd", "adam-full", "adam")
 ARCHS = ("fc", "conv")
 INSTALL_HINT = ("mnist-train needs PyTorch, the optional extra 'train': "
                 "pip install 'resdiff[train]' (CPU build: pip install torch==2.13.0 "
@@ -89,7 +89,11 @@ def load_split(n_train, seed, n_test=None, data_dir=None):
     return x_train, y_train, x_test, mnist.test_labels[test].astype(np.int64), mnist.directory
 
 
-def _validate(arch, size, optimizer, batch_size, epochs, lr, n_train, n_test):
+def _validate(arch, size, optimizer, batch_size, epochs, lr, n_train, n_test,
+              precision="fp32"):
+    if precision not in PRECISIONS:
+        raise UserError(f"--precision must be one of {', '.join(PRECISIONS)}, got "
+                        f"{precision!r}")
     if arch not in ARCHS:
         raise UserError(f"--arch must be fc or conv, got {arch!r}")
     if optimizer not in OPTIMIZERS:
@@ -105,15 +109,17 @@ def _validate(arch, size, optimizer, batch_size, epochs, lr, n_train, n_test):
 
 def _train_one(split, *, arch, size, optimizer, batch_size, epochs, lr, n_train, seed,
                device, sigma_w2, sigma_b2, n_test, checkpoint, resume, label,
-               checkpoint_every=0.0):
+               checkpoint_every=0.0, precision="fp32"):
     from ..mnist import models, train
     dev = train.pick_device(device)
+    precision_meta = train.set_precision(precision, dev)
     x_train, y_train, x_test, test_labels = split[:4]
     if arch == "conv":
         x_train, x_test = (models.as_model_input("conv", a) for a in (x_train, x_test))
     data = train.TrainData.from_numpy(x_train, y_train, x_test, test_labels, dev)
-    model = models.build(arch, size, seed=seed, sigma_w2=sigma_w2, sigma_b2=sigma_b2)
-    config = dict(arch=arch, size=int(size), optimizer=optimizer,
+    model = models.build(arch, size, seed=seed, sigma_w2=sigma_w2, sigma_b2=sigma_b2,
+                         precision=precision)
+    config = dict(arch=arch, size=int(size), optimizer=optimizer, precision=precision,
                   batch_size=int(batch_size), epochs=int(epochs), lr=float(lr),
                   n_train=int(n_train), seed=int(seed), sigma_w2=float(sigma_w2),
                   sigma_b2=float(sigma_b2), n_test=None if n_test is None else int(n_test),
@@ -127,13 +133,13 @@ def _train_one(split, *, arch, size, optimizer, batch_size, epochs, lr, n_train,
     frame.insert(0, "optimizer", optimizer)
     frame.insert(0, "arch", arch)
     frame["lr"] = float(lr)
-    if dev.type == "cuda":  # PyTorch's defaults: TF32 convolutions, float32 matmuls
+    meta.update(precision_meta)
+    if dev.type == "cuda":
         import torch
         meta.update(gpu=torch.cuda.get_device_name(dev),
-                    cudnn_allow_tf32=bool(torch.backends.cudnn.allow_tf32),
-                    matmul_allow_tf32=bool(torch.backends.cuda.matmul.allow_tf32))
+                    cudnn_allow_tf32=bool(torch.backends.cudnn.allow_tf32))
     meta.update(depth=int(size), width=int(size), lr=float(lr),
-                full_batch=optimizer in train.FULL_BATCH, torch=_torch_version(),
+                full_batch=optimizer in FULL_BATCH, torch=_torch_version(),
                 loss="mean squared error over all N x 10 one-hot entries",
                 train_loss="mean of the epoch's step losses (before each step)")
     return frame, meta
@@ -146,9 +152,9 @@ def _torch_version():
 
 def mnist_train(*, arch, size, optimizer, batch_size=200, epochs=120, lr=None,
                 n_train=20000, seed=0, device="auto", sigma_w2=1.0, sigma_b2=0.01,
-                n_test=None, data_dir=None, checkpoint=None, resume=False):
+                n_test=None, data_dir=None, checkpoint=None, resume=False, precision="fp32"):
     """Train the completed ``arch`` ResNet with ``D = L = size``; one row per epoch."""
-    _validate(arch, size, optimizer, batch_size, epochs, lr, n_train, n_test)
+    _validate(arch, size, optimizer, batch_size, epochs, lr, n_train, n_test, precision)
     require_torch()
     lr = default_lr(arch, optimizer) if lr is None else lr
     split = load_split(n_train, seed, n_test, data_dir)
@@ -156,7 +162,7 @@ def mnist_train(*, arch, size, optimizer, batch_size=200, epochs=120, lr=None,
                              batch_size=batch_size, epochs=epochs, lr=lr, n_train=n_train,
                              seed=seed, device=device, sigma_w2=sigma_w2, sigma_b2=sigma_b2,
                              n_test=n_test, checkpoint=checkpoint, resume=resume,
-                             label=f"{arch} {optimizer} D=L={size}")
+                             precision=precision, label=f"{arch} {optimizer} D=L={size}")
     meta["data_dir"] = str(split[4])
     meta["n_test_images"] = int(split[2].shape[0])
     warnings = []
@@ -183,7 +189,7 @@ CHECKPOINT_EVERY_S = 60.0  # figure runs: at most one checkpoint write a minute
 
 def mnist_train_sizes(*, arch, sizes, optimizer, batch_size=200, epochs=120, lr=None,
                       n_train=20000, seed=0, device="auto", sigma_w2=1.0, sigma_b2=0.01,
-                      n_test=None, data_dir=None):
+                      n_test=None, data_dir=None, precision="fp32"):
     """:func:`mnist_train` for each ``D = L`` in ``sizes``, rows concatenated.
 
     Each size writes a checkpoint (after the first epoch, then at most once a minute)
@@ -193,7 +199,7 @@ def mnist_train_sizes(*, arch, sizes, optimizer, batch_size=200, epochs=120, lr=
     size is done those files are removed.
     """
     for size in sizes:
-        _validate(arch, size, optimizer, batch_size, epochs, lr, n_train, n_test)
+        _validate(arch, size, optimizer, batch_size, epochs, lr, n_train, n_test, precision)
     require_torch()
     lr = default_lr(arch, optimizer) if lr is None else lr
     split = None
@@ -203,6 +209,8 @@ def mnist_train_sizes(*, arch, sizes, optimizer, batch_size=200, epochs=120, lr=
                       batch_size=int(batch_size), epochs=int(epochs), lr=float(lr),
                       n_train=int(n_train), seed=int(seed), sigma_w2=float(sigma_w2),
                       sigma_b2=float(sigma_b2), n_test=n_test)
+        if precision != "fp32":  # fp32 keeps the keys of runs made before the option
+            params["precision"] = precision
         folder = cache_root() / _run_key(params)
         done = folder / "rows.json"
         if done.is_file():
