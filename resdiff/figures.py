@@ -16,6 +16,7 @@ class Dataset:
     experiment: str               # "module:function" in resdiff.experiments
     params: dict                  # preset -> keyword parameters (seed included)
     needs_mnist: bool = False     # the CLI passes data_dir=... (not part of the cache key)
+    takes_precision: bool = False  # `fig --precision` applies (training datasets)
 
 
 @dataclass(frozen=True)
@@ -25,11 +26,14 @@ class Figure:
     plot: str                     # "module:function": (frames, sidecars, preset) -> Figure
     datasets: dict = field(default_factory=dict)  # name -> Dataset
 
-    def params(self, name, preset, seed=None):
-        """The keyword parameters of dataset ``name``; ``seed`` replaces the registry's."""
+    def params(self, name, preset, seed=None, precision=None):
+        """The keyword parameters of dataset ``name``; ``seed`` replaces the registry's,
+        and ``precision`` other than fp32 is added to those of the training datasets."""
         params = dict(self.datasets[name].params[preset])
         if seed is not None:
             params["seed"] = int(seed)
+        if precision not in (None, "fp32") and self.datasets[name].takes_precision:
+            params["precision"] = precision
         return params
 
 
@@ -90,7 +94,7 @@ def _mnist_training(arch, optimizer, **per_preset):
     common = dict(arch=arch, optimizer=optimizer, lr=TUNED_LR[(arch, optimizer)],
                   batch_size=200, seed=0, device="auto", sigma_w2=1.0, sigma_b2=0.01)
     return Dataset("resdiff.experiments.mnist_train:mnist_train_sizes",
-                   _by_preset(common, **per_preset), needs_mnist=True)
+                   _by_preset(common, **per_preset), needs_mnist=True, takes_precision=True)
 
 
 _FC_SCALE = dict(

@@ -47,19 +47,26 @@ def figure_spec(number):
     return FIGURES[number]
 
 
-def data_path(out_dir, preset, number, name, seed=0):
-    """``OUT_DIR/data/PRESET/figN-NAME.csv``; other seeds than 0 get their own files."""
+def data_path(out_dir, preset, number, name, seed=0, precision=None):
+    """``OUT_DIR/data/PRESET/figN-NAME.csv``; other seeds than 0 and precisions other
+    than fp32 get their own files."""
     tag = f"-seed{seed}" if seed else ""
+    tag += f"-{precision}" if precision not in (None, "fp32") else ""
     return Path(out_dir) / "data" / preset / f"fig{number}-{name}{tag}.csv"
 
 
-def show_params(number, preset, out_dir, seed=0):
+def _precision_of(spec, name, precision):
+    return precision if spec.datasets[name].takes_precision else None
+
+
+def show_params(number, preset, out_dir, seed=0, precision=None):
     """The parameters of every dataset of a figure, and what its sidecars recorded."""
     spec = figure_spec(number)
     lines = [f"figure {number}: {spec.title} (preset {preset})"]
     for name in spec.datasets:
-        params = spec.params(name, preset, seed)
-        path = data_path(out_dir, preset, number, name, seed)
+        params = spec.params(name, preset, seed, precision)
+        path = data_path(out_dir, preset, number, name, seed,
+                         _precision_of(spec, name, precision))
         lines.append(f"  {name}: {spec.datasets[name].experiment}")
         lines.append(f"    params: {json.dumps(params, sort_keys=True)}")
         side = io.read_sidecar(path)
@@ -73,17 +80,18 @@ def show_params(number, preset, out_dir, seed=0):
     return "\n".join(lines)
 
 
-def make_figure(number, preset, out_dir, force=False, data_dir=None, seed=0):
+def make_figure(number, preset, out_dir, force=False, data_dir=None, seed=0, precision=None):
     """Compute what figure ``number`` needs (reusing valid caches) and save it."""
     if preset not in PRESETS:
         raise UserError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
     spec = figure_spec(number)
     out_dir = Path(out_dir)
-    paths = {name: data_path(out_dir, preset, number, name, seed) for name in spec.datasets}
+    paths = {name: data_path(out_dir, preset, number, name, seed,
+                             _precision_of(spec, name, precision)) for name in spec.datasets}
     sidecars = {}
     started = time.time()
     for name, dataset in spec.datasets.items():
-        params = spec.params(name, preset, seed)
+        params = spec.params(name, preset, seed, precision)
         path = paths[name]
         io.check_writable(path, what="figure data")
         if not force and io.cached(path, params):

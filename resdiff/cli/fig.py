@@ -1,5 +1,6 @@
 import click
 
+from ..mnist.choices import PRECISIONS
 from . import options
 
 
@@ -41,8 +42,11 @@ class FigureArg(click.ParamType):
 @click.option("--seed", type=options.SEED, default=0, show_default=True,
               help="Seed of every dataset of the figure (0 reproduces the committed "
                    "figures); other seeds keep their own CSVs beside seed 0's.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+              help="Figures 6-7 only: the training precision (see mnist-train "
+                   "--precision); other precisions than fp32 keep their own CSVs.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or informational lines.")
-def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, quiet):
+def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, precision, quiet):
     """Compute (or reuse) the data of figure NUMBERS (1-8, a comma-separated list such as
     1,4,5, or all) and draw each as OUT_DIR/figN.pdf and OUT_DIR/figN.png.
 
@@ -56,11 +60,11 @@ def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, quiet):
     failed = []
     for n in numbers:
         if show_params:
-            click.echo(pipeline.show_params(n, preset, out_dir, seed))
+            click.echo(pipeline.show_params(n, preset, out_dir, seed, precision))
             continue
         try:
             pipeline.make_figure(n, preset, out_dir, force=force, data_dir=data_dir,
-                                 seed=seed)
+                                 seed=seed, precision=precision)
         except UserError as exc:
             if len(numbers) == 1:
                 raise

@@ -48,7 +48,8 @@ def draw_curves(ax, frames, sidecars, optimizers, colours):
 def scale_text(params):
     n_test = params.get("n_test") or 10000
     return (f"{params['n_train']} training images, {params['epochs']} epochs, "
-            f"test on {n_test} images, batch {params['batch_size']}, seed {params['seed']}")
+            f"test on {n_test} images, batch {params['batch_size']}, seed {params['seed']}, "
+            f"precision {params.get('precision', 'fp32')}")
 
 
 def plot(frames, sidecars, preset):
