@@ -14,7 +14,7 @@ endif
 export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: install test test-slow bench all-figures clean $(addprefix fig,1 2 3 4 5 6 7 8)
+.PHONY: install test test-slow bench bench-train all-figures clean $(addprefix fig,1 2 3 4 5 6 7 8)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test-slow: install
 
 bench: install
 	$(PY) -m bench.run --out BENCHMARKS.md
+
+# only the training table of `make bench` (printed, BENCHMARKS.md untouched)
+bench-train: install
+	$(PY) -m bench.time_epochs --bench
 
 all-figures: install
 	$(VENV)/bin/resdiff fig all --preset $(PRESET)

@@ -134,8 +134,27 @@ def table(arch, sizes, precisions, device, steps=3, repeats=3, n_eval=1000, esti
     return lines
 
 
+# `make bench` / `make bench-train`: (arch, sizes) at fp32 and bf16
+BENCH = (("fc", (20, 100, 500)), ("conv", (4, 10)))
+
+
+def bench_tables(device_name="cpu"):
+    """The training section of BENCHMARKS.md (markdown lines)."""
+    device = train.pick_device(device_name)
+    lines = ["## Training (Figs. 6-7): seconds per epoch, 20,000 training + 10,000 test "
+             "images", "", "From `python -m bench.time_epochs --bench` (`make bench-train`).",
+             ""]
+    for arch, sizes in BENCH:
+        lines += table(arch, sizes, ["fp32", "bf16"], device, n_eval=1000 if arch == "fc"
+                       else 200) + [""]
+    return lines
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--bench", action="store_true",
+                   help="the table of `make bench` (%s)" % "; ".join(
+                       f"{a} D = L in {', '.join(map(str, s))}" for a, s in BENCH))
     p.add_argument("--arch", choices=["fc", "conv"], default="fc")
     p.add_argument("--sizes", default="10,20,50,100,200,500")
     p.add_argument("--precisions", default="fp32")
@@ -145,6 +164,9 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--n-eval", type=int, default=1000)
     args = p.parse_args(argv)
+    if args.bench:
+        bench_tables(args.device)
+        return 0
     device = train.pick_device(args.device)
 
     def ints(text):
