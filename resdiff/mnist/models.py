@@ -103,7 +103,8 @@ def _row_blocks(x):
 def residual_forward(x0, eps_W, eps_b, c_w, c_b, bf16, X=None, T=None):
     """``x_L`` from ``x_0``: ``L`` layers ``x += tanh(c_w W_l x + c_b b_l)`` (eq. 8/26).
 
-    With buffers ``X`` ``(L + 1, N, D)`` and ``T`` ``(L, N, D)`` every ``x_l`` and
+    ``bf16``: each ``x_l`` is rounded before its product; ``eps_W`` comes rounded
+    (once per pass, not once per block and layer). With buffers ``X`` ``(L + 1, N, D)`` and ``T`` ``(L, N, D)`` every ``x_l`` and
     every ``tanh(.)`` is kept (for the backward); without, two rows of work space.
     """
     L = eps_W.shape[0]
@@ -112,11 +113,9 @@ def residual_forward(x0, eps_W, eps_b, c_w, c_b, bf16, X=None, T=None):
     def block(rows):
         x = x0[rows] if keep else x0[rows].clone()
         for l in range(L):
-            W, x_in = eps_W[l], x
-            if bf16:
-                x_in, W = round_bf16(x), round_bf16(W)
+            x_in = round_bf16(x) if bf16 else x
             t = T[l, rows] if keep else None
-            t = torch.addmm(eps_b[l], x_in, W.t(), beta=c_b, alpha=c_w, out=t)
+            t = torch.addmm(eps_b[l], x_in, eps_W[l].t(), beta=c_b, alpha=c_w, out=t)
             torch.tanh(t, out=t)
             if keep:
                 x = torch.add(x, t, out=X[l + 1, rows])
@@ -149,15 +148,16 @@ class ResidualStack(torch.autograd.Function):
         L = eps_W.shape[0]
         X = x0.new_empty((L + 1,) + x0.shape)       # x_0 .. x_L
         T = x0.new_empty((L,) + x0.shape)           # tanh(c_w W_l x_l + c_b b_l)
-        out = residual_forward(x0, eps_W, eps_b, c_w, c_b, bf16, X, T)
-        ctx.save_for_backward(X, T, eps_W)
+        W = round_bf16(eps_W) if bf16 else eps_W
+        out = residual_forward(x0, W, eps_b, c_w, c_b, bf16, X, T)
+        ctx.save_for_backward(X, T, W)
         ctx.c_w, ctx.c_b, ctx.bf16 = c_w, c_b, bf16
         return out.clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
-        X, T, eps_W = ctx.saved_tensors
+        X, T, eps_W = ctx.saved_tensors            # eps_W: rounded under bf16
         c_w, bf16 = ctx.c_w, ctx.bf16
         L = eps_W.shape[0]
         G = torch.empty_like(T)                     # gradients of the pre-activations
@@ -167,11 +167,9 @@ class ResidualStack(torch.autograd.Function):
             g = grad_x[rows]
             for l in range(L - 1, -1, -1):
                 torch.ops.aten.tanh_backward.grad_input(g, T[l, rows], grad_input=G[l, rows])
-                W = eps_W[l]                        # G = g (1 - t^2)
-                if bf16:
+                if bf16:                            # G = g (1 - t^2)
                     G[l, rows] = round_bf16(G[l, rows])
-                    W = round_bf16(W)
-                g.addmm_(G[l, rows], W, alpha=c_w)  # identity + W^T path to x_l
+                g.addmm_(G[l, rows], eps_W[l], alpha=c_w)  # identity + W^T path to x_l
 
         _each(block, _row_blocks(grad_x))
         grad_W = torch.empty_like(eps_W)
@@ -271,8 +269,8 @@ class CompletedFC(_Completed):
             return ResidualStack.apply(x, self.eps_W, self.eps_b, self.c_w, self.c_b,
                                        self.bf16)
         if not grad:        # evaluation: the same updates, nothing kept
-            return residual_forward(x, self.eps_W, self.eps_b, self.c_w, self.c_b,
-                                    self.bf16)
+            W = round_bf16(self.eps_W) if self.bf16 else self.eps_W
+            return residual_forward(x, W, self.eps_b, self.c_w, self.c_b, self.bf16)
         # unbind: one stacked gradient for eps_W at the end of backward, not L
         # full-size zero tensors as eps_W[l] indexing would create
         for W, b in zip(self.eps_W.unbind(0), self.eps_b.unbind(0)):
