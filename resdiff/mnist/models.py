@@ -24,7 +24,7 @@ Speed: the FC residual stack is one :class:`ResidualStack` autograd function ove
 ``L`` layers (the same maths as the per-layer autograd graph, without its per-layer
 bookkeeping): the forward keeps ``x_l`` and ``tanh(.)`` of every layer in two float32
 buffers; the backward does per layer one ``tanh_backward`` and one GEMM for the input
-gradient, and the weight gradients of all layers as one batched GEMM at the end.
+gradient, then the weight gradient of each layer as one GEMM over the whole batch.
 
 Precision (``precision``): ``fp32`` (the reference) and ``tf32`` (CUDA's TF32 matmuls,
 switched on by the training loop; the same as fp32 on a CPU) compute in float32.
@@ -104,8 +104,9 @@ def residual_forward(x0, eps_W, eps_b, c_w, c_b, bf16, X=None, T=None):
     """``x_L`` from ``x_0``: ``L`` layers ``x += tanh(c_w W_l x + c_b b_l)`` (eq. 8/26).
 
     ``bf16``: each ``x_l`` is rounded before its product; ``eps_W`` comes rounded
-    (once per pass, not once per block and layer). With buffers ``X`` ``(L + 1, N, D)`` and ``T`` ``(L, N, D)`` every ``x_l`` and
-    every ``tanh(.)`` is kept (for the backward); without, two rows of work space.
+    (once per pass, not once per block and layer). With buffers ``X`` ``(L + 1, N, D)``
+    and ``T`` ``(L, N, D)`` every ``x_l`` and every ``tanh(.)`` is kept (for the
+    backward); without, one block of rows of work space per thread.
     """
     L = eps_W.shape[0]
     keep = X is not None
