@@ -16,7 +16,7 @@ export MKL_NUM_THREADS ?= 1
 
 FIGS   := $(addprefix fig,1 2 3 4 5 6 7 8)
 
-.PHONY: install test test-slow test-slurm bench all-figures clean $(FIGS)
+.PHONY: install test test-slow test-slurm bench bench-train all-figures clean $(FIGS)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ test-slurm: install
 
 bench: install
 	$(PY) -m bench.run --out BENCHMARKS.md
+
+# only the training table of `make bench` (printed, BENCHMARKS.md untouched)
+bench-train: install
+	$(PY) -m bench.time_epochs --bench
 
 all-figures: install
 	$(VENV)/bin/resdiff fig all --preset $(PRESET)

@@ -216,6 +216,9 @@ def main():
                   f"backward pass) at the measured rate = {n3 / ours:.1f} s; measured "
                   f"{fig3:.1f} s ({n3 / ours / fig3:.0%} of the RNG limit)."]
 
+    from bench.time_epochs import bench_tables
+    lines += [""] + bench_tables()
+
     from resdiff.io import atomic_write
     with atomic_write(args.out) as fh:
         fh.write("\n".join(lines))

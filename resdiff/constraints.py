@@ -271,6 +271,11 @@ ESTIMATORS = ("auto", "empirical", "conditional")
 MNIST_TRAIN_IMAGES, MNIST_TEST_IMAGES = 60000, 10000
 ARCHS = ("fc", "conv")
 OPTIMIZERS = ("gd", "sgd", "adam-full", "adam")
+FULL_BATCH = ("gd", "adam-full")
+# fp32: float32 throughout (the reference); tf32: CUDA's TF32 matmuls and convolutions
+# (float32 on a CPU); bf16: matmul/convolution operands rounded to bfloat16, float32
+# accumulation, residual stream, loss and weights (resdiff.mnist.models)
+PRECISIONS = ("fp32", "bf16", "tf32")
 DEVICES = ("auto", "cpu", "cuda")
 # a simulation holds at least four N x D state arrays per thread (state, pre-activation,
 # activation, increment)
@@ -398,7 +403,7 @@ MNIST_TRAIN = Constraints(
                 n_train=Integer(1, MNIST_TRAIN_IMAGES),
                 n_test=Optional(Integer(1, MNIST_TEST_IMAGES)), sigma_w2=VARIANCE,
                 sigma_b2=VARIANCE, seed=SEED, device=OneOf(DEVICES),
-                checkpoint_every=Real(0.0)),
+                checkpoint_every=Real(0.0), precision=OneOf(PRECISIONS)),
     rules=(
         # float32 parameters, gradients and (Adam) two moments; activations not counted
         Memory("size", lambda p: 4 * 4 * _network_parameters(p, p["size"]), "training"),

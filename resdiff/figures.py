@@ -26,6 +26,7 @@ class Dataset:
     needs_mnist: bool = False     # the CLI passes data_dir=... (not part of the cache key)
     group: str = None             # the frame the plot receives (default: the dataset's name)
     resumable: bool = False       # takes checkpoint=... (not part of the cache key)
+    takes_precision: bool = False  # `fig --precision` applies (the training runs)
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,14 @@ class Figure:
             groups.setdefault(self.datasets[name].group or name, []).append(name)
         return groups
 
-    def params(self, name, preset, seed=None):
-        """The keyword parameters of dataset ``name``; ``seed`` replaces the registry's."""
+    def params(self, name, preset, seed=None, precision=None):
+        """The keyword parameters of dataset ``name``; ``seed`` replaces the registry's,
+        and a ``precision`` other than fp32 is added to those of the training runs."""
         params = dict(self.datasets[name].params[preset])
         if seed is not None:
             params["seed"] = int(seed)
+        if precision not in (None, "fp32") and self.datasets[name].takes_precision:
+            params["precision"] = precision
         return params
 
 
@@ -198,7 +202,7 @@ def _mnist_training(arch, optimizer, scale):
                 per_preset[p] = {**common, "size": size, **run}
         runs[f"{optimizer}-{size}"] = Dataset(
             "resdiff.experiments.mnist_train:mnist_train", per_preset, needs_mnist=True,
-            group=optimizer, resumable=True)
+            group=optimizer, resumable=True, takes_precision=True)
     return runs
 
 

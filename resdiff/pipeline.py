@@ -70,24 +70,37 @@ def figure_spec(number):
     return FIGURES[number]
 
 
-def figure_paths(out_dir, preset, number):
-    """``[OUT_DIR/PRESET/figN.pdf, OUT_DIR/PRESET/figN.png]``: each preset its own folder."""
-    return [Path(out_dir) / preset / f"fig{number}.{ext}" for ext in ("pdf", "png")]
+def _precision_tag(precision):
+    return f"-{precision}" if precision not in (None, "fp32") else ""
 
 
-def data_path(out_dir, preset, number, name, seed=0):
-    """``OUT_DIR/data/PRESET/figN-NAME.csv``; other seeds than 0 get their own files."""
+def _trains(spec):
+    return any(d.takes_precision for d in spec.datasets.values())
+
+
+def figure_paths(out_dir, preset, number, precision=None):
+    """``[OUT_DIR/PRESET/figN.pdf, OUT_DIR/PRESET/figN.png]``: each preset its own folder;
+    a training figure at another precision than fp32 is ``figN-PRECISION``."""
+    tag = _precision_tag(precision) if _trains(figure_spec(number)) else ""
+    return [Path(out_dir) / preset / f"fig{number}{tag}.{ext}" for ext in ("pdf", "png")]
+
+
+def data_path(out_dir, preset, number, name, seed=0, precision=None):
+    """``OUT_DIR/data/PRESET/figN-NAME.csv``; other seeds than 0, and training runs at
+    other precisions than fp32, get their own files."""
     tag = f"-seed{seed}" if seed else ""
+    if figure_spec(number).datasets[name].takes_precision:
+        tag += _precision_tag(precision)
     return Path(out_dir) / "data" / preset / f"fig{number}-{name}{tag}.csv"
 
 
-def show_params(number, preset, out_dir, seed=0):
+def show_params(number, preset, out_dir, seed=0, precision=None):
     """The parameters of every dataset of a figure, and what its sidecars recorded."""
     spec = figure_spec(number)
     lines = [f"figure {number}: {spec.title} (preset {preset})"]
     for name in spec.names(preset):
-        params = spec.params(name, preset, seed)
-        path = data_path(out_dir, preset, number, name, seed)
+        params = spec.params(name, preset, seed, precision)
+        path = data_path(out_dir, preset, number, name, seed, precision)
         lines.append(f"  {name}: {spec.datasets[name].experiment}")
         lines.append(f"    params: {json.dumps(params, sort_keys=True)}")
         side = io.read_sidecar(path)
@@ -102,7 +115,7 @@ def show_params(number, preset, out_dir, seed=0):
     return "\n".join(lines)
 
 
-def check_outputs(numbers, preset, out_dir, seed=0):
+def check_outputs(numbers, preset, out_dir, seed=0, precision=None):
     """Fail with one line, before anything is computed, if any file that figures
     ``numbers`` would write (CSVs, sidecars, locks, PDFs, PNGs) cannot be created."""
     if preset not in PRESETS:
@@ -110,9 +123,9 @@ def check_outputs(numbers, preset, out_dir, seed=0):
     for number in numbers:
         spec = figure_spec(number)
         for name in spec.names(preset):
-            io.check_writable(data_path(out_dir, preset, number, name, seed),
+            io.check_writable(data_path(out_dir, preset, number, name, seed, precision),
                               what="figure data")
-        for target in figure_paths(out_dir, preset, number):
+        for target in figure_paths(out_dir, preset, number, precision):
             io.check_writable(target, what="figure")
 
 
@@ -136,6 +149,7 @@ class Unit:
     seed: int = 0
     data_dir: str = None
     force: bool = False
+    precision: str = None
 
     @property
     def label(self):
@@ -147,11 +161,13 @@ class Unit:
 
     @property
     def path(self):
-        return data_path(self.out_dir, self.preset, self.figure, self.name, self.seed)
+        return data_path(self.out_dir, self.preset, self.figure, self.name, self.seed,
+                         self.precision)
 
     @property
     def params(self):
-        return FIGURES[self.figure].params(self.name, self.preset, self.seed)
+        return FIGURES[self.figure].params(self.name, self.preset, self.seed,
+                                           self.precision)
 
     def check_cached(self):
         """:func:`resdiff.io.check_cached` of this unit's CSV."""
@@ -163,15 +179,17 @@ class Unit:
                  "--out-dir", str(self.out_dir)]
         if self.seed:
             words += ["--seed", str(self.seed)]
+        if self.precision not in (None, "fp32"):
+            words += ["--precision", self.precision]
         if self.data_dir:
             words += ["--data-dir", str(self.data_dir)]
         return shlex.join(words)
 
 
-def units(number, preset, out_dir, force=False, data_dir=None, seed=0):
+def units(number, preset, out_dir, force=False, data_dir=None, seed=0, precision=None):
     """The units of figure ``number`` at ``preset``, in registry order."""
     return [Unit(number, name, preset, str(out_dir), int(seed),
-                 None if data_dir is None else str(data_dir), bool(force))
+                 None if data_dir is None else str(data_dir), bool(force), precision)
             for name in figure_spec(number).names(preset)]
 
 
@@ -229,23 +247,26 @@ def _group_sidecar(sidecars):
     return {"params": common, "members": sidecars}
 
 
-def make_figure(number, preset, out_dir, force=False, data_dir=None, seed=0):
+def make_figure(number, preset, out_dir, force=False, data_dir=None, seed=0,
+                precision=None):
     """Compute what figure ``number`` needs in this process, one dataset after another
     (reusing valid caches), and save it; the first failure stops it."""
-    check_outputs([number], preset, out_dir, seed)
+    check_outputs([number], preset, out_dir, seed, precision)
     started = time.time()
     sidecars = {u.name: compute(u) for u in units(number, preset, out_dir, force,
-                                                   data_dir, seed)}
-    return draw(number, preset, out_dir, sidecars, force, seed, started)
+                                                   data_dir, seed, precision)}
+    return draw(number, preset, out_dir, sidecars, force, seed, started, precision)
 
 
-def draw(number, preset, out_dir, sidecars, force=False, seed=0, started=None):
+def draw(number, preset, out_dir, sidecars, force=False, seed=0, started=None,
+         precision=None):
     """Draw figure ``number`` from its CSVs, checked against ``sidecars`` (name ->
     sidecar), and save it; datasets of one group reach the plot as one frame."""
     spec = figure_spec(number)
     started = time.time() if started is None else started
     names = spec.names(preset)  # registry order, whatever order the datasets came in
-    paths = {name: data_path(out_dir, preset, number, name, seed) for name in names}
+    paths = {name: data_path(out_dir, preset, number, name, seed, precision)
+             for name in names}
     sidecars = io.normalise({name: sidecars[name] for name in names})  # as read from disk
     provenance = {
         "resdiff": __version__, "figure": number, "preset": preset,
@@ -256,7 +277,7 @@ def draw(number, preset, out_dir, sidecars, force=False, seed=0, started=None):
         "data_digest": _digest(json.dumps(sidecars, sort_keys=True)),
         "source_digest": plot_digest(spec),
     }
-    targets = figure_paths(out_dir, preset, number)
+    targets = figure_paths(out_dir, preset, number, precision)
     with io.exclusive(targets[0].with_suffix(""), on_wait=_waiting(targets[0])):
         if not force and _drawn_from(targets, provenance):
             info(f"fig {number}: {targets[0]} and .png are up to date (same data, same code)")
@@ -287,7 +308,8 @@ def _concat(frames):
     return pd.concat(frames, ignore_index=True)
 
 
-def make_figures(numbers, preset, out_dir, executor, force=False, data_dir=None, seed=0):
+def make_figures(numbers, preset, out_dir, executor, force=False, data_dir=None, seed=0,
+                 precision=None):
     """Every figure of ``numbers`` with its units run by ``executor`` (a
     :mod:`resdiff.executor` pool); each figure is drawn as soon as its last unit is in.
 
@@ -296,11 +318,11 @@ def make_figures(numbers, preset, out_dir, executor, force=False, data_dir=None,
     the others. Returns the numbers of the figures that could not be made.
     """
     from .executor import Failure
-    check_outputs(numbers, preset, out_dir, seed)
+    check_outputs(numbers, preset, out_dir, seed, precision)
     started, sidecars, todo, failed = time.time(), {}, {}, []
     for n in numbers:
         sidecars[n], todo[n] = {}, []
-        for unit in units(n, preset, out_dir, force, data_dir, seed):
+        for unit in units(n, preset, out_dir, force, data_dir, seed, precision):
             check = unit.check_cached()
             if check.reusable and not force:
                 info(f"fig {n}: reusing {unit.path}")
@@ -310,7 +332,7 @@ def make_figures(numbers, preset, out_dir, executor, force=False, data_dir=None,
 
     def draw_or_fail(n):
         try:
-            draw(n, preset, out_dir, sidecars[n], force, seed, started)
+            draw(n, preset, out_dir, sidecars[n], force, seed, started, precision)
         except UserError as exc:
             warn(f"fig {n}: {exc}")
             failed.append(n)

@@ -41,6 +41,7 @@ CASES = [
     ("train-optimizer", ["mnist-train", "--optimizer", "rmsprop"], "--optimizer"),
     ("train-arch", ["mnist-train", "--arch", "rnn"], "--arch"),
     ("train-size", ["mnist-train", "--size", "0"], "--size"),
+    ("train-precision", ["mnist-train", "--precision", "fp8"], "--precision"),
     ("train-missing-dir", ["mnist-train", "--data-dir", "/nonexistent/mnist", "--epochs", "1"],
      "/nonexistent/mnist"),
     ("fig-unknown", ["fig", "9"], "9"),

@@ -121,6 +121,83 @@ def test_ntk_parametrisation_gradients_match_finite_differences(arch, reference)
         np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-9, err_msg=name)
 
 
+def _fc_grads(model, z, y):
+    model.zero_grad(set_to_none=True)
+    out = model(z)
+    ((out - y) ** 2).mean().backward()
+    return [out.detach()] + [p.grad.clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fused_stack_equals_the_per_layer_autograd_graph(threads):
+    """ResidualStack (one autograd node, row blocks on threads) against PyTorch's own
+    per-layer graph of the same formulas: outputs and every gradient, float64, a
+    batch of 250 rows (three blocks, the last one short)."""
+    models.set_cpu_threads(threads)
+    try:
+        rs = np.random.default_rng(7)
+        z = torch.as_tensor(rs.uniform(0, 1, (250, 6)))
+        y = torch.as_tensor(rs.normal(size=(250, 4)))
+        kw = dict(seed=5, n_in=6, n_out=4, sigma_b2=0.3)
+        fused = _fc_grads(models.CompletedFC(7, 5, **kw).double(), z, y)
+        plain = _fc_grads(models.CompletedFC(7, 5, fused=False, **kw).double(), z, y)
+    finally:
+        models.set_cpu_threads(1)
+    for a, b, name in zip(fused, plain, ["output", "eps_A", "eps_W", "eps_b", "eps_G"]):
+        assert a.abs().max() > 1e-3, name
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-13, err_msg=name)
+
+
+def test_residual_stack_gradcheck():
+    """Finite differences of ResidualStack itself with respect to x0, eps_W, eps_b."""
+    rs = np.random.default_rng(2)
+    args = [torch.as_tensor(rs.normal(size=s)).requires_grad_()
+            for s in ((4, 3), (2, 3, 3), (2, 3))]
+    assert torch.autograd.gradcheck(
+        lambda x, W, b: models.ResidualStack.apply(x, W, b, 0.7, 0.3, False), args)
+
+
+def test_fused_stack_gives_the_same_bits_for_any_thread_count():
+    model = models.CompletedFC(30, 20, seed=1)
+    rs = np.random.default_rng(0)
+    z = torch.as_tensor(rs.uniform(0, 1, (230, 784)), dtype=torch.float32)
+    y = torch.as_tensor(rs.normal(size=(230, 10)), dtype=torch.float32)
+    results = []
+    for threads in (1, 2, 3):
+        models.set_cpu_threads(threads)
+        results.append(_fc_grads(model, z, y))
+    models.set_cpu_threads(1)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert torch.equal(a, b)
+
+
+def _round_bf16_numpy(a):
+    return models.round_bf16(torch.as_tensor(a)).numpy()
+
+
+def test_bf16_rounds_every_matmul_operand():
+    """precision bf16 = the reference forward with x, z and every weight rounded to
+    bfloat16 before each product (float64 arithmetic otherwise); fp32 is not that."""
+    model, z, _ = _tiny("fc")
+    model.precision, model.bf16 = "bf16", True
+    p = {k: v.detach().double().numpy() for k, v in model.named_parameters()}
+    q = _round_bf16_numpy
+    D, L = model.width, model.depth
+    x = (q(z) @ q(p["eps_A"]).T) * math.sqrt(model.sigma_in2)
+    for l in range(L):
+        pre = (q(x) @ q(p["eps_W"][l]).T) * math.sqrt(model.sigma_w2 / (L * D))
+        x = x + np.tanh(pre + math.sqrt(model.sigma_b2 / L) * p["eps_b"][l])
+    expected = (q(x) @ q(p["eps_G"]).T) * math.sqrt(model.sigma_y2 / D)
+    zt = torch.as_tensor(z)
+    for grad in (False, True):   # the evaluation path and the training path
+        with torch.set_grad_enabled(grad):
+            out = model(zt).detach().numpy()
+        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-14)
+    model.precision, model.bf16 = "fp32", False
+    assert np.abs(model(zt).detach().numpy() - expected).max() > 1e-4
+
+
 def test_initialisation_is_reproducible_and_standard_normal():
     a = models.CompletedFC(20, 30, seed=1)
     b = models.CompletedFC(20, 30, seed=1)
@@ -400,3 +477,20 @@ def test_figure_training_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     side = json.loads(Path(f"{unit.path}.json").read_text())
     assert side["meta"]["resumed_from_epoch"] == 1
     assert not ckpt.exists()      # the CSV is the record once it is written
+
+
+def test_fig_precision_is_a_parameter_of_the_training_datasets_only(tmp_path):
+    from resdiff import pipeline
+    from resdiff.figures import FIGURES
+    fig6 = FIGURES[6]
+    assert fig6.params("sgd-4", "smoke", precision="bf16")["precision"] == "bf16"
+    # fp32 leaves the parameters (and so the cache keys of existing CSVs) as they were
+    assert fig6.params("sgd-4", "smoke", precision="fp32") == fig6.params("sgd-4", "smoke")
+    assert "precision" not in fig6.params("kernel", "smoke", precision="bf16")
+    assert pipeline.data_path(tmp_path, "smoke", 6, "sgd-4", 0, "bf16").name == \
+        "fig6-sgd-4-bf16.csv"
+    assert pipeline.data_path(tmp_path, "smoke", 6, "kernel", 0, "bf16").name == \
+        "fig6-kernel.csv"
+    assert pipeline.figure_paths(tmp_path, "smoke", 6, "bf16")[1].name == "fig6-bf16.png"
+    assert pipeline.figure_paths(tmp_path, "smoke", 2, "bf16")[1].name == "fig2.png"
+    assert "precision" in pipeline.show_params(7, "smoke", tmp_path, precision="tf32")

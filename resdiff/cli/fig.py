@@ -45,6 +45,10 @@ class FigureArg(click.ParamType):
 @click.option("--seed", type=options.click_type(cons.SEED), default=0, show_default=True,
               help="Seed of every dataset of the figure (0 reproduces the committed "
                    "figures); other seeds keep their own CSVs beside seed 0's.")
+@options.option(cons.MNIST_TRAIN, "precision", "--precision", default="fp32",
+                show_default=True,
+                help="Figures 6-7 only: the training precision (mnist-train --precision); "
+                     "other precisions than fp32 keep their own CSVs and figure files.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or informational lines.")
 @click.option("--executor", "executor_kind", type=click.Choice(["local", "slurm"]),
               default="local", show_default=True,
@@ -66,8 +70,8 @@ class FigureArg(click.ParamType):
                    "(up to 3 times) and a training run continues from its checkpoint.")
 @click.option("--slurm-sbatch", multiple=True, metavar="--FLAG[=VALUE]",
               help="An extra sbatch option, e.g. --slurm-sbatch=--account=abc (repeatable).")
-def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, quiet, executor_kind,
-        jobs, slurm_partition, slurm_gpus, slurm_cpus, slurm_time, slurm_sbatch):
+def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, precision, quiet,
+        executor_kind, jobs, slurm_partition, slurm_gpus, slurm_cpus, slurm_time, slurm_sbatch):
     """Compute (or reuse) the data of figure NUMBERS (1-8, a comma-separated list such as
     1,4,5, or all) and draw each as OUT_DIR/PRESET/figN.pdf and .png.
 
@@ -85,12 +89,12 @@ def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, quiet, exe
                                  slurm_cpus, slurm_time, slurm_sbatch)
     if show_params:
         for n in numbers:
-            click.echo(pipeline.show_params(n, preset, out_dir, seed))
+            click.echo(pipeline.show_params(n, preset, out_dir, seed, precision))
         return
-    pipeline.check_outputs(numbers, preset, out_dir, seed)  # before anything is computed
+    pipeline.check_outputs(numbers, preset, out_dir, seed, precision)  # before any work
     if pool is not None:
         failed = pipeline.make_figures(numbers, preset, out_dir, pool, force=force,
-                                       data_dir=data_dir, seed=seed)
+                                       data_dir=data_dir, seed=seed, precision=precision)
         if failed:
             raise UserError(f"figure(s) {', '.join(map(str, failed))} could not be made "
                             "(see the warnings above); the others were written")
@@ -99,7 +103,7 @@ def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, quiet, exe
     for n in numbers:
         try:
             pipeline.make_figure(n, preset, out_dir, force=force, data_dir=data_dir,
-                                 seed=seed)
+                                 seed=seed, precision=precision)
         except UserError as exc:
             if len(numbers) == 1:
                 raise

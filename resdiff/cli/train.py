@@ -6,7 +6,9 @@ from .. import constraints as cons
 from . import options
 
 T = cons.MNIST_TRAIN
-
+PRECISION_HELP = ("fp32: float32 throughout (the reference); bf16: matmul and convolution "
+                  "operands rounded to bfloat16, float32 accumulation, residual stream, "
+                  "loss and weights; tf32: CUDA's TF32 matmuls (fp32 on a CPU).")
 OPTIMIZER_HELP = ("gd: full-batch gradient descent; sgd: mini-batch (--batch-size) gradient "
                   "descent; adam-full: full-batch Adam; adam: mini-batch Adam.")
 
@@ -32,6 +34,8 @@ OPTIMIZER_HELP = ("gd: full-batch gradient descent; sgd: mini-batch (--batch-siz
 @options.sigma_options(T, 1.0, 0.01)
 @options.option(T, "device", "--device", default="auto", show_default=True,
                 help="auto: CUDA when PyTorch sees a GPU, else CPU.")
+@options.option(T, "precision", "--precision", default="fp32", show_default=True,
+                help=PRECISION_HELP)
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="MNIST directory (else $RESDIFF_DATA_DIR, else the user cache).")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
@@ -42,7 +46,7 @@ OPTIMIZER_HELP = ("gd: full-batch gradient descent; sgd: mini-batch (--batch-siz
                    "parameters (starts afresh when there is none).")
 @options.common("mnist-train.csv")
 def mnist_train(arch, size, optimizer, batch_size, epochs, lr, n_train, n_test, sigma_w2,
-                sigma_b2, device, data_dir, checkpoint, resume, seed, out, quiet):
+                sigma_b2, device, precision, data_dir, checkpoint, resume, seed, out, quiet):
     """Figures 6-7: train the completed ResNet (D = L = SIZE, tanh, NTK
     parametrisation, all layers trained) on MNIST with mean-squared-error loss on
     one-hot targets; report the test accuracy after every epoch.
@@ -58,7 +62,8 @@ def mnist_train(arch, size, optimizer, batch_size, epochs, lr, n_train, n_test, 
     checkpoint = checkpoint or f"{out}.ckpt"
     params = dict(arch=arch, size=size, optimizer=optimizer, batch_size=batch_size,
                   epochs=epochs, lr=lr, n_train=n_train, n_test=n_test, sigma_w2=sigma_w2,
-                  sigma_b2=sigma_b2, seed=seed, device=device, data_dir=data_dir,
+                  sigma_b2=sigma_b2, seed=seed, device=device, precision=precision,
+                  data_dir=data_dir,
                   checkpoint=checkpoint, resume=resume)
     from ..errors import UserError
     try:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__, sources
-from ..constraints import MNIST_TRAIN, checked
+from ..constraints import FULL_BATCH, MNIST_TRAIN, checked
 from ..errors import UserError
 from . import Result
 
@@ -86,15 +86,17 @@ def load_split(n_train, seed, n_test=None, data_dir=None):
 
 def _train_one(split, *, arch, size, optimizer, batch_size, epochs, lr, n_train, seed,
                device, sigma_w2, sigma_b2, n_test, checkpoint, resume, label,
-               checkpoint_every=0.0):
+               checkpoint_every=0.0, precision="fp32"):
     from ..mnist import models, train
     dev = train.pick_device(device)
+    precision_meta = train.set_precision(precision, dev)
     x_train, y_train, x_test, test_labels = split[:4]
     if arch == "conv":
         x_train, x_test = (models.as_model_input("conv", a) for a in (x_train, x_test))
     data = train.TrainData.from_numpy(x_train, y_train, x_test, test_labels, dev)
-    model = models.build(arch, size, seed=seed, sigma_w2=sigma_w2, sigma_b2=sigma_b2)
-    config = dict(arch=arch, size=int(size), optimizer=optimizer,
+    model = models.build(arch, size, seed=seed, sigma_w2=sigma_w2, sigma_b2=sigma_b2,
+                         precision=precision)
+    config = dict(arch=arch, size=int(size), optimizer=optimizer, precision=precision,
                   batch_size=int(batch_size), epochs=int(epochs), lr=float(lr),
                   n_train=int(n_train), seed=int(seed), sigma_w2=float(sigma_w2),
                   sigma_b2=float(sigma_b2), n_test=None if n_test is None else int(n_test),
@@ -108,13 +110,13 @@ def _train_one(split, *, arch, size, optimizer, batch_size, epochs, lr, n_train,
     frame.insert(0, "optimizer", optimizer)
     frame.insert(0, "arch", arch)
     frame["lr"] = float(lr)
-    if dev.type == "cuda":  # PyTorch's defaults: TF32 convolutions, float32 matmuls
+    meta.update(precision_meta)
+    if dev.type == "cuda":
         import torch
         meta.update(gpu=torch.cuda.get_device_name(dev),
-                    cudnn_allow_tf32=bool(torch.backends.cudnn.allow_tf32),
-                    matmul_allow_tf32=bool(torch.backends.cuda.matmul.allow_tf32))
+                    cudnn_allow_tf32=bool(torch.backends.cudnn.allow_tf32))
     meta.update(depth=int(size), width=int(size), lr=float(lr),
-                full_batch=optimizer in train.FULL_BATCH, torch=_torch_version(),
+                full_batch=optimizer in FULL_BATCH, torch=_torch_version(),
                 loss="mean squared error over all N x 10 one-hot entries",
                 train_loss="mean of the epoch's step losses (before each step)")
     return frame, meta
@@ -135,12 +137,13 @@ def _torch_version():
 def mnist_train(*, arch, size, optimizer, batch_size=200, epochs=120, lr=None,
                 n_train=20000, seed=0, device="auto", sigma_w2=1.0, sigma_b2=0.01,
                 n_test=None, data_dir=None, checkpoint=None, resume=False,
-                checkpoint_every=0.0):
+                checkpoint_every=0.0, precision="fp32"):
     """Train the completed ``arch`` ResNet with ``D = L = size``; one row per epoch.
 
     ``checkpoint``: a file rewritten after an epoch once ``checkpoint_every`` seconds
     have passed since the last write (0: every epoch), and after the last epoch;
     ``resume``: continue from it when it exists and records the same run.
+    ``precision``: fp32, bf16 or tf32 (:mod:`resdiff.mnist.models`).
     """
     require_torch()
     lr = default_lr(arch, optimizer) if lr is None else lr
@@ -149,7 +152,7 @@ def mnist_train(*, arch, size, optimizer, batch_size=200, epochs=120, lr=None,
                              batch_size=batch_size, epochs=epochs, lr=lr, n_train=n_train,
                              seed=seed, device=device, sigma_w2=sigma_w2, sigma_b2=sigma_b2,
                              n_test=n_test, checkpoint=checkpoint, resume=resume,
-                             checkpoint_every=checkpoint_every,
+                             checkpoint_every=checkpoint_every, precision=precision,
                              label=f"{arch} {optimizer} D=L={size}")
     meta["data_dir"] = str(split[4])
     meta["n_test_images"] = int(split[2].shape[0])

@@ -15,9 +15,10 @@
   checkpoint (model, optimizer state, rows). A non-finite epoch loss is a divergence:
   recorded (``diverged``), reported, and training stops.
 
-On CPU a run is deterministic for a given seed (float32, PyTorch's CPU kernels; the
-thread count, ``$OMP_NUM_THREADS`` or all cores, did not change a bit in the sizes
-tested, see docs/training.md); on CUDA it is statistically, not bitwise, reproducible.
+On CPU a run is deterministic for a given seed: every PyTorch op runs on one thread and
+the parallelism is over fixed blocks of the batch (:func:`resdiff.mnist.models.set_cpu_threads`),
+so the thread count, ``$OMP_NUM_THREADS`` or all cores, does not change the numbers; on
+CUDA a run is statistically, not bitwise, reproducible.
 """
 import math
 import os
@@ -29,13 +30,12 @@ import numpy as np
 import torch
 
 from .. import io
-from ..constraints import ParameterError
+from ..constraints import FULL_BATCH, OPTIMIZERS, ParameterError
 from ..errors import UserError
-from ..progress import info, progress
+from ..progress import info, progress, warn
+from . import models
 from .data import epoch_permutation
 
-OPTIMIZERS = ("gd", "sgd", "adam-full", "adam")
-FULL_BATCH = ("gd", "adam-full")
 CHECKPOINT_FORMAT = 1
 CPU_MEMORY_BUDGET = 1 << 30      # bytes of saved activations per chunk on CPU
 
@@ -64,8 +64,46 @@ def pick_device(name):
     if name not in ("cpu", "cuda"):
         raise ParameterError("device", f"must be auto, cpu or cuda, got {name!r}")
     if name == "cpu":
-        torch.set_num_threads(cpu_threads())
+        models.set_cpu_threads(cpu_threads())
     return torch.device(name)
+
+
+def native_bf16(device):
+    """Whether ``device`` multiplies bfloat16 natively: a CUDA GPU of compute capability
+    8 or more, or a CPU whose flags (``/proc/cpuinfo``) include ``amx_bf16`` or
+    ``avx512_bf16``. Without them PyTorch's bf16 GEMMs are emulated and were 15-300x
+    slower than float32 on an AVX2 CPU (docs/training.md)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_capability(device)[0] >= 8
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = next((line.split(":", 1)[1].split() for line in fh
+                          if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def set_precision(precision, device):
+    """Switch the device's float32 matmul mode for ``precision``; a dict for the sidecar.
+
+    fp32 turns TF32 off on CUDA (PyTorch's default allows it in convolutions), tf32
+    turns it on for matmuls and convolutions; on a CPU both are float32. bf16 rounds
+    the operands in the model itself (:func:`resdiff.mnist.models.round_bf16`) and
+    computes the products in float32: the same numbers as native bf16 GEMMs with float32
+    accumulation, at float32 speed plus the rounding, so it is never faster than fp32
+    here; it warns so.
+    """
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+        torch.backends.cudnn.allow_tf32 = precision == "tf32"
+    if precision == "bf16":
+        warn("--precision bf16 rounds matmul operands to bfloat16 and multiplies in "
+             "float32 (the numerics of bf16 with float32 accumulation), so it is slower "
+             "than fp32, not faster" + ("" if native_bf16(device) else
+                                        "; this device has no native bf16 arithmetic"))
+    return {"precision": precision, "native_bf16": native_bf16(device),
+            "matmul_allow_tf32": device.type == "cuda" and precision == "tf32"}
 
 
 @dataclass
@@ -157,6 +195,38 @@ def _format_eta(seconds):
     return f"{h}:{m:02d}:{s:02d}"
 
 
+def _resume(checkpoint, config, device, model, opt, label):
+    """The saved ``(rows, last epoch, elapsed seconds)``, loaded into model and optimizer."""
+    state = load_checkpoint(checkpoint, device)
+    if state.get("format") != CHECKPOINT_FORMAT or state.get("config") != config:
+        old = state.get("config") or {}
+        diff = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
+        raise UserError(f"checkpoint {checkpoint} belongs to a different run "
+                        f"(differs in: {', '.join(diff) or 'format'}); delete it or "
+                        "drop --resume")
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    info(f"{label}: resuming from {checkpoint} after epoch {state['epoch']}")
+    return list(state["rows"]), int(state["epoch"]), float(state.get("elapsed", 0.0))
+
+
+def _train_epoch(model, opt, data, *, full_batch, step_size, chunk, seed, epoch, bar):
+    """One epoch of steps; the mean of the step losses (weighted by batch size)."""
+    model.train()
+    if full_batch:
+        loss = _step(model, opt, data.x_train, data.y_train, chunk)
+        bar.update(1)
+        return float(loss)
+    n = data.x_train.shape[0]
+    perm = torch.as_tensor(epoch_permutation(seed, epoch, n), device=data.x_train.device)
+    loss_sum = torch.zeros((), device=data.x_train.device)
+    for start in range(0, n, step_size):
+        idx = perm[start:start + step_size]
+        loss_sum += _step(model, opt, data.x_train[idx], data.y_train[idx], chunk) * idx.shape[0]
+        bar.update(1)
+    return float(loss_sum / n)
+
+
 def fit(model, data, *, optimizer, lr, batch_size, epochs, seed, device, config,
         checkpoint=None, resume=False, checkpoint_every=0.0, label="mnist-train"):
     """Train ``model`` in place; returns ``(rows, meta)``, one row per epoch.
@@ -169,86 +239,63 @@ def fit(model, data, *, optimizer, lr, batch_size, epochs, seed, device, config,
     model.to(device)
     opt = make_optimizer(optimizer, model.parameters(), lr)
     n = data.x_train.shape[0]
-    step_size = n if optimizer in FULL_BATCH else min(int(batch_size), n)
+    full_batch = optimizer in FULL_BATCH
+    step_size = n if full_batch else min(int(batch_size), n)
     steps_per_epoch = -(-n // step_size)
     chunk = min(step_size, chunk_size(model, device))
     eval_chunk = chunk_size(model, device, grad=False)
-    rows, start_epoch, elapsed_before = [], 1, 0.0
+    rows, last_epoch, elapsed_before = [], 0, 0.0
     meta = {"device": str(device), "chunk": chunk, "steps_per_epoch": steps_per_epoch,
-            "threads": torch.get_num_threads() if device.type == "cpu" else None,
+            "threads": cpu_threads() if device.type == "cpu" else None,
             "n_parameters": model.n_parameters(), "resumed_from_epoch": None,
             "diverged_epoch": None}
     if checkpoint and resume and os.path.exists(checkpoint):
-        state = load_checkpoint(checkpoint, device)
-        if state.get("format") != CHECKPOINT_FORMAT or state.get("config") != config:
-            old = state.get("config") or {}
-            diff = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
-            raise UserError(f"checkpoint {checkpoint} belongs to a different run "
-                            f"(differs in: {', '.join(diff) or 'format'}); delete it or "
-                            "drop --resume")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        rows = list(state["rows"])
-        start_epoch = int(state["epoch"]) + 1
-        elapsed_before = float(state.get("elapsed", 0.0))
-        meta["resumed_from_epoch"] = int(state["epoch"])
-        info(f"{label}: resuming from {checkpoint} after epoch {state['epoch']}")
+        rows, last_epoch, elapsed_before = _resume(checkpoint, config, device, model, opt,
+                                                   label)
+        meta["resumed_from_epoch"] = last_epoch
         if rows and rows[-1]["diverged"]:
             meta["diverged_epoch"] = rows[-1]["epoch"]
-            start_epoch = epochs + 1
+            last_epoch = epochs
     elif checkpoint and os.path.exists(checkpoint) and not resume:
         info(f"{label}: ignoring the existing checkpoint {checkpoint} (pass --resume to "
              "continue it); it will be overwritten")
+
+    def save(epoch):
+        save_checkpoint(checkpoint, {
+            "format": CHECKPOINT_FORMAT, "config": config, "epoch": epoch,
+            "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "rows": rows, "elapsed": elapsed_before + time.time() - started})
+
     epoch_seconds = []
-    remaining = max(0, epochs - start_epoch + 1)
     tty = sys.stderr.isatty()
     started = time.time()
     last_line = last_save = 0.0
-    with progress(remaining * steps_per_epoch, label) as bar:
-        for epoch in range(start_epoch, epochs + 1):
+    with progress(max(0, epochs - last_epoch) * steps_per_epoch, label) as bar:
+        for epoch in range(last_epoch + 1, epochs + 1):
             t0 = time.time()
-            model.train()
-            if optimizer in FULL_BATCH:
-                loss_sum = _step(model, opt, data.x_train, data.y_train, chunk)
-            else:
-                perm = torch.as_tensor(epoch_permutation(seed, epoch, n), device=device)
-                loss_sum = torch.zeros((), device=device)
-                for b in range(steps_per_epoch):
-                    idx = perm[b * step_size:(b + 1) * step_size]
-                    batch_loss = _step(model, opt, data.x_train[idx], data.y_train[idx], chunk)
-                    loss_sum += batch_loss * idx.shape[0]
-                    bar.update(1)
-                loss_sum = loss_sum / n
-            if optimizer in FULL_BATCH:
-                bar.update(1)
-            train_loss = float(loss_sum)               # mean over the epoch's steps
+            train_loss = _train_epoch(model, opt, data, full_batch=full_batch,
+                                      step_size=step_size, chunk=chunk, seed=seed,
+                                      epoch=epoch, bar=bar)
             diverged = not math.isfinite(train_loss)
             acc = math.nan if diverged else test_accuracy(model, data, eval_chunk)
-            seconds = time.time() - t0
             # wall times go to the sidecar, not the rows: same seed, same bytes
             rows.append({"epoch": epoch, "train_loss": train_loss, "test_accuracy": acc,
                          "diverged": diverged})
-            epoch_seconds.append(round(seconds, 4))
-            done = epoch - start_epoch + 1
-            eta = (time.time() - started) / done * (epochs - epoch)
-            if hasattr(bar, "label"):
-                bar.label = (f"{label} epoch {epoch}/{epochs} loss {train_loss:.4g} "
-                             f"acc {acc:.4f}")
+            epoch_seconds.append(round(time.time() - t0, 4))
+            bar.set_postfix(f"epoch {epoch}/{epochs} loss {train_loss:.4g} acc {acc:.4f}")
             if checkpoint and (diverged or epoch == epochs
                                or time.time() - last_save >= checkpoint_every):
                 last_save = time.time()
-                save_checkpoint(checkpoint, {
-                    "format": CHECKPOINT_FORMAT, "config": config, "epoch": epoch,
-                    "model": model.state_dict(), "optimizer": opt.state_dict(),
-                    "rows": rows, "elapsed": elapsed_before + time.time() - started})
+                save(epoch)
             if diverged:
                 meta["diverged_epoch"] = epoch
                 info(f"{label}: diverged at epoch {epoch} (loss {train_loss}); stopping")
                 break
             if not tty and (epoch == epochs or time.time() - last_line > 30):
                 last_line = time.time()
+                eta = (last_line - started) / (epoch - last_epoch) * (epochs - epoch)
                 info(f"{label}: epoch {epoch}/{epochs}  loss {train_loss:.5g}  test acc "
-                     f"{acc:.4f}  {seconds:.2f} s/epoch  ETA {_format_eta(eta)}")
+                     f"{acc:.4f}  {epoch_seconds[-1]:.2f} s/epoch  ETA {_format_eta(eta)}")
     meta["train_seconds"] = round(elapsed_before + time.time() - started, 3)
     meta["epoch_seconds"] = epoch_seconds  # epochs run in this call (after any resume)
     return rows, meta

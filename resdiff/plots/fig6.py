@@ -52,7 +52,8 @@ def draw_curves(ax, frames, sidecars, optimizers, colours, what=""):
 def scale_text(params):
     n_test = params.get("n_test") or 10000
     return (f"{params['n_train']} training images, {params['epochs']} epochs, "
-            f"test on {n_test} images, batch {params['batch_size']}, seed {params['seed']}")
+            f"test on {n_test} images, batch {params['batch_size']}, seed {params['seed']}, "
+            f"precision {params.get('precision', 'fp32')}")
 
 
 LIMITS = {"gd": "limit-gd", "sgd": "limit-sgd"}  # optimizer -> its theory dataset
