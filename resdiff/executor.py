@@ -37,12 +37,13 @@ import traceback
 from collections import deque
 from pathlib import Path
 
+from .constraints import ParameterError
 from .errors import UserError
 from .progress import info, warn
 
 KINDS = ("local", "slurm")
 SLURM_POLL_S = 2.0      # slurm: how often the queue is read
-SLURM_INSTALL_HINT = ("--executor slurm needs submitit, the optional extra 'slurm': "
+SLURM_INSTALL_HINT = ("the Slurm executor needs submitit, the optional extra 'slurm': "
                       "pip install 'resdiff[slurm]'")
 
 
@@ -224,8 +225,8 @@ def parse_sbatch_flag(text):
     body = text.strip().lstrip("-")
     key, sep, value = body.partition("=")
     if not key or not all(c.isalnum() or c in "-_" for c in key):
-        raise UserError(f"--slurm-sbatch {text!r}: expected --FLAG=VALUE or --FLAG "
-                        "(an sbatch option)")
+        raise ParameterError("slurm_sbatch", f"{text!r}: expected --FLAG=VALUE or --FLAG "
+                             "(an sbatch option)")
     return key.replace("_", "-"), (value if sep else True)
 
 
@@ -235,8 +236,8 @@ class SlurmJobs:
     def __init__(self, partition=None, gpus=0, cpus=1, time_min=240, sbatch=(),
                  max_running=None):
         if shutil.which("sbatch") is None:
-            raise UserError("--executor slurm: no sbatch on the PATH (run on a Slurm "
-                            "login node, or use --executor local)")
+            raise ParameterError("executor_kind", "slurm: no sbatch on the PATH (run on a "
+                                 "Slurm login node, or use local)")
         try:
             import submitit  # noqa: F401
         except ImportError:
@@ -358,13 +359,15 @@ def from_options(kind, jobs=None, partition=None, gpus=0, cpus=1, time_min=240, 
     """The executor the ``fig`` options ask for; ``None`` for the serial default (this
     process, one unit after another). Checks everything before any work starts."""
     if kind not in KINDS:
-        raise UserError(f"--executor must be one of {', '.join(KINDS)}, got {kind!r}")
+        raise ParameterError("executor_kind", f"must be one of {', '.join(KINDS)}, got "
+                                              f"{kind!r}")
     if jobs is not None and jobs < 1:
-        raise UserError(f"--jobs must be at least 1, got {jobs}")
+        raise ParameterError("jobs", f"must be at least 1, got {jobs}")
     if kind == "slurm":
         return SlurmJobs(partition, gpus, cpus, time_min, sbatch, max_running=jobs)
     if kind == "local" and (partition or gpus or sbatch):
-        raise UserError("--slurm-* options need --executor slurm")
+        raise ParameterError("executor_kind", "local: the Slurm options ({slurm_partition}, "
+                             "{slurm_gpus}, {slurm_sbatch}) need slurm")
     return None if (jobs or 1) == 1 else LocalWorkers(jobs)
 
 

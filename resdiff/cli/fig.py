@@ -26,7 +26,7 @@ class FigureArg(click.ParamType):
         return numbers
 
 
-@click.command(short_help="Compute (or reuse) the data of a figure and draw it.")
+@options.command("fig", short_help="Compute (or reuse) the data of a figure and draw it.")
 @click.argument("numbers", metavar="NUMBERS", type=FigureArg())
 @click.option("--preset", type=click.Choice(["paper", "quick", "smoke"]), default="quick",
               show_default=True,
