@@ -47,14 +47,14 @@ def test_sbatch_flags(text, parsed):
 
 @pytest.mark.parametrize("text", ["", "--", "--a b=c", "--x;rm=1"])
 def test_malformed_sbatch_flags_are_user_errors(text):
-    with pytest.raises(UserError, match="--slurm-sbatch"):
+    with pytest.raises(UserError, match="^slurm_sbatch: "):
         executor.parse_sbatch_flag(text)
 
 
 @pytest.mark.parametrize("argv, word", [
     (["--jobs", "0"], "--jobs"),
     (["--executor", "nosuch"], "--executor"),
-    (["--slurm-partition", "gpu"], "--executor slurm"),
+    (["--slurm-partition", "gpu"], "'--executor': local: the Slurm options"),
     (["--executor", "slurm", "--slurm-sbatch", "--a b"], "--slurm-sbatch"),
 ])
 def test_bad_executor_options_fail_before_any_work(argv, word, tmp_path):
@@ -80,8 +80,8 @@ def test_slurm_without_sbatch_is_one_line_exit_2(tmp_path):
                   "--executor", "slurm", env={"PATH": str(tmp_path)})
     assert res.returncode == 2, res.stderr
     assert res.stderr.strip().splitlines() == [
-        "resdiff: error: --executor slurm: no sbatch on the PATH (run on a Slurm login "
-        "node, or use --executor local)"]
+        "resdiff: error: Invalid value for '--executor': slurm: no sbatch on the PATH "
+        "(run on a Slurm login node, or use local)"]
     assert not (tmp_path / "figs").exists()
 
 
