@@ -238,13 +238,13 @@ class SlurmJobs:
         if shutil.which("sbatch") is None:
             raise ParameterError("executor_kind", "slurm: no sbatch on the PATH (run on a "
                                  "Slurm login node, or use local)")
+        self.extra = dict(parse_sbatch_flag(f) for f in sbatch)  # the options first
         try:
             import submitit  # noqa: F401
         except ImportError:
             raise UserError(SLURM_INSTALL_HINT) from None
         self.partition, self.gpus, self.cpus = partition, int(gpus), int(cpus)
         self.time_min, self.max_running = int(time_min), max_running
-        self.extra = dict(parse_sbatch_flag(f) for f in sbatch)
 
     def parameters(self):
         """The keyword parameters of ``submitit.SlurmExecutor.update_parameters``."""

@@ -40,7 +40,8 @@ def test_registry_has_all_eight_figures_with_every_preset():
 
 def test_training_runs_are_one_dataset_each_grouped_by_optimizer():
     fig6 = FIGURES[6]
-    assert list(fig6.groups("smoke")) == ["gd", "sgd", "adam-full", "adam", "kernel"]
+    assert list(fig6.groups("smoke")) == ["gd", "sgd", "adam-full", "adam", "kernel",
+                                          "limit-gd", "limit-sgd"]
     assert fig6.groups("smoke")["adam-full"] == ["adam-full-4", "adam-full-8"]
     assert fig6.groups("paper")["sgd"] == [f"sgd-{s}" for s in (10, 20, 50, 100, 200, 500)]
     for name in fig6.groups("paper")["sgd"]:
@@ -77,7 +78,8 @@ def test_two_local_workers_give_the_serial_bytes(smoke_dir, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     assert "on 2 local workers" in res.stderr
     names = [f"fig{n}-{name}.csv" for n in figs for name in FIGURES[n].names("smoke")]
-    assert len(names) == 1 + 6 + 9 * (6 in figs)
+    # Fig. 6: 4 optimizers x 2 sizes, kernel regression and the two theory lines
+    assert len(names) == 1 + 6 + 11 * (6 in figs)
     for name in names:
         parallel = (tmp_path / "data" / "smoke" / name).read_bytes()
         assert parallel == (smoke_dir / "data" / "smoke" / name).read_bytes(), name
