@@ -85,15 +85,23 @@ WARM = {"kde": ["kde", "--depth", "3", "--width", "3", "--draws", "4"],
 STOP_SECONDS = 2.0  # "about a second", with room for a machine shared by other jobs
 
 
+def _cpu_seconds(pid):
+    """User plus system CPU time of process ``pid`` (its threads included), in seconds."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _interrupt_when_running(args, sig, tmp_path):
     """Start ``resdiff ARGS`` with stderr on a terminal, send ``sig`` once its progress bar
-    shows (the kernels are running), and return ``(exit code, stderr, seconds to stop)``."""
+    shows and it has spent half a CPU second more (the kernels are running), and return
+    ``(exit code, stderr, seconds to stop)``."""
     master, slave = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-m", "resdiff", *args, "--out",
                              str(tmp_path / "long.csv")], cwd=ROOT, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=slave, preexec_fn=default_sigint)
     os.close(slave)
-    err, sent = b"", None
+    err, sent, cpu0 = b"", None, None
     try:
         deadline = time.time() + 300
         while time.time() < deadline:
@@ -106,8 +114,10 @@ def _interrupt_when_running(args, sig, tmp_path):
                 if not chunk:
                     break
                 err += chunk
-            if sent is None and b"%" in err:  # the first progress line
-                proc.send_signal(sig)
+            if sent is None and cpu0 is None and b"%" in err:  # the first progress line
+                cpu0 = _cpu_seconds(proc.pid)
+            if sent is None and cpu0 is not None and _cpu_seconds(proc.pid) > cpu0 + 0.5:
+                proc.send_signal(sig)  # half a CPU second into the kernels: mid-chunk
                 sent = time.time()
                 deadline = sent + 60
             if proc.poll() is not None and not ready:
