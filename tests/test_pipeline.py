@@ -8,7 +8,7 @@ import sys
 import pandas as pd
 import pytest
 
-from resdiff import io, pipeline
+from resdiff import pipeline
 from resdiff.errors import UserError
 from resdiff.figures import PRESETS, Dataset, Figure
 from tests.conftest import ROOT, run_cli
