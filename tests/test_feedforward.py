@@ -207,18 +207,6 @@ def test_draws_beyond_the_bound_are_divergent_and_left_out_of_the_covariance():
     assert not np.allclose(cov_b, cov_all)
 
 
-def test_mixture_quantiles():
-    sd = np.array([[1.0, 0.0], [2.0, 0.0], [0.5, 0.0]])
-    levels = np.array([0.05, 0.5, 0.95])
-    q = ff.normal_mixture_quantiles(sd, levels)
-    for j, a in enumerate(levels):
-        cdf = np.mean(stats.norm.cdf(q[j, 0] / sd[:, 0]))
-        assert cdf == pytest.approx(a, abs=1e-10)
-    assert np.all(q[:, 1] == 0.0)  # all mass at 0
-    one = ff.normal_mixture_quantiles(np.array([[1.5]]), levels)[:, 0]
-    np.testing.assert_allclose(one, 1.5 * stats.norm.ppf(levels), atol=1e-10)
-
-
 @pytest.mark.parametrize("sampler", ["gram", "explicit"])
 @pytest.mark.parametrize("act,sw2", [(TANH, SW2_EOC), (RELU, 2.0)])
 def test_draws_do_not_depend_on_layer_chunks(sampler, act, sw2):

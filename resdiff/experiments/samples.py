@@ -36,7 +36,7 @@ from collections import OrderedDict
 import numpy as np
 import pandas as pd
 
-from .. import interrupt, rng
+from .. import interrupt, rng, statistics
 from ..constraints import CORRELATION, MODELS, SAMPLES, checked, default_eoc_sigma_b2
 from ..errors import AllDiverged, UserError
 from ..models import activation as get_activation
@@ -57,8 +57,6 @@ from . import Result
 PILOT_DRAWS, PILOT_NODES, PILOT_WINDOW, PILOT_SAFETY = 16, 48, 5, 100.0
 INTERP_TOL = 1e-6        # warn when the a posteriori estimate exceeds this
 COV_POINTS = 128          # keep the conditional covariance when there are at most this many
-QUANTILE_BLOCK_BYTES = 64 * 2**20
-SE_BATCHES = 10
 _MEMO_BYTES = 512 * 2**20
 _memo = OrderedDict()     # point draws shared by samples() and correlation() in a process
 
@@ -215,7 +213,8 @@ def memory_estimate(model, n_points, n_out, width, draws, plan):
                       + width * width * (not gram))
     outputs = 8 * draws * n_points * (3 if model == "feedforward" else 1)
     mapping = 0 if plan == "direct" else 8 * n_out * n_points
-    return outputs + numba.get_num_threads() * per_thread + mapping + QUANTILE_BLOCK_BYTES
+    return (outputs + numba.get_num_threads() * per_thread + mapping
+            + statistics.QUANTILE_BLOCK_BYTES)
 
 
 def point_draws(model, activation, depth, width, sigma_w2, sigma_b2, points, draws, seed,
@@ -326,57 +325,6 @@ def _simulate(model, activation, depth, width, sigma_w2, sigma_b2, z_out, z_min,
     return sim, bad, P, meta, warnings
 
 
-def _scaling_map(P):
-    """For a map whose rows hold at most one entry, all >= 0 (the homogeneous plan), the
-    column and the factor of each row; else None."""
-    if P is None or np.any(P < 0) or np.any((P != 0).sum(axis=1) > 1):
-        return None
-    return P.argmax(axis=1), P.max(axis=1)
-
-
-def _quantiles(sim, good, P, levels, estimator, cols=None):
-    """Quantiles (len(levels), n_out) of the outputs ``cols`` (default: all)."""
-    levels = np.asarray(levels, dtype=float)
-    scaling = _scaling_map(P)
-    if scaling is not None:
-        # quantiles are positively homogeneous: q_p(c y) = c q_p(y) for c >= 0, so
-        # those of the simulated points give every output exactly
-        col, factor = scaling
-        if cols is not None:
-            col, factor = col[cols], factor[cols]
-        q = _quantiles(sim, good, None, levels, estimator)
-        return q[:, col] * factor
-    if estimator == "conditional":
-        var = sim["var"][good]
-        if P is not None:
-            var = matmul_nt(var, P * P)  # each output is a multiple of one point: no cross terms
-        if cols is not None:
-            var = var[:, cols]
-        return ff.normal_mixture_quantiles(np.ascontiguousarray(np.sqrt(var)), levels)
-    y = sim["y"][good]
-    n_out = (y.shape[1] if P is None else P.shape[0]) if cols is None else len(cols)
-    out = np.empty((len(levels), n_out))
-    block = max(1, QUANTILE_BLOCK_BYTES // (8 * max(len(y), 1)))
-    idx = np.arange(y.shape[1] if P is None else P.shape[0]) if cols is None else cols
-    for start in range(0, n_out, block):
-        sel = idx[start:start + block]
-        part = y[:, sel] if P is None else matmul_nt(y, P[sel])
-        out[:, start:start + block] = np.quantile(part, levels, axis=0)
-    return out
-
-
-def _quantile_se(sim, good, P, levels, estimator, n_out):
-    """Batch-means standard errors of the quantiles on up to 40 outputs: (max, median)."""
-    n_batches = min(SE_BATCHES, len(good) // 2)
-    if n_batches < 2:
-        return None
-    cols = np.unique(np.linspace(0, n_out - 1, min(n_out, 40)).astype(int))
-    batches = np.array_split(good, n_batches)
-    est = np.array([_quantiles(sim, b, P, levels, estimator, cols) for b in batches])
-    se = est.std(axis=0, ddof=1) / np.sqrt(n_batches)
-    return float(se.max()), float(np.median(se))
-
-
 @checked(SAMPLES)
 def samples(*, model, activation, depth, width, inputs, z_min, z_max, input_dim, draws,
             keep_draws, quantiles, sigma_w2, sigma_b2, nodes=None, estimator="auto", seed=0):
@@ -394,10 +342,11 @@ def samples(*, model, activation, depth, width, inputs, z_min, z_max, input_dim,
     good = np.flatnonzero(~bad)
     kept = good[:keep_draws]
     n_out = z_out.shape[0]
-    qv = (_quantiles(sim, good, P, levels, meta["estimator"]) if levels
+    var = sim["var"] if meta["estimator"] == "conditional" else None
+    qv = (statistics.quantiles(sim["y"], good, P, levels, var) if levels
           else np.empty((0, n_out)))
     if levels:
-        se = _quantile_se(sim, good, P, levels, meta["estimator"], n_out)
+        se = statistics.quantile_se(sim["y"], good, P, levels, n_out, var)
         if se is not None:
             meta["quantile_se_max"], meta["quantile_se_median"] = se
     y_kept = sim["y"][kept]
@@ -423,22 +372,10 @@ def correlation(*, model, activation, depth, width, grid, z_min, z_max, draws, s
     sim, bad, P, meta, warnings = _simulate(
         model, activation, depth, width, sigma_w2, sigma_b2, z_out, z_min, z_max, 1, draws,
         nodes, estimator, seed, f"correlation {model} {activation}", want_cov=True)
-    n_good = int((~bad).sum())
-    if meta["estimator"] == "conditional":
-        C = sim["cov_sum"] / n_good  # E[S_L]: the output has mean 0 given the hidden layers
-    else:
-        y = sim["y"][~bad]
-        yc = (y - y.mean(axis=0)).T
-        C = matmul_nt(yc, yc) / (y.shape[0] - 1)  # the sample covariance
-    if P is not None:
-        C = matmul_nt(matmul(P, C), P)  # the covariance of the interpolated (or rescaled) draws
-    sd = np.sqrt(np.clip(np.diag(C), 0.0, None))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rho = np.clip(C / np.outer(sd, sd), -1.0, 1.0)
-    zero = sd == 0.0
+    cov_sum = sim["cov_sum"] if meta["estimator"] == "conditional" else None
+    rho, zero = statistics.correlation(statistics.covariance(sim["y"], np.flatnonzero(~bad),
+                                                             P, cov_sum))
     if zero.any():
-        rho[zero, :] = np.nan
-        rho[:, zero] = np.nan
         warnings.append("the output has zero variance at z = "
                         f"{', '.join(f'{v:g}' for v in z_out[zero])}; its correlations are "
                         "undefined (NaN in the CSV, blank in the figure)")
