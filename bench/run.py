@@ -167,8 +167,7 @@ def main():
             t = t_kde
             run = "10,000 draws, measured" if not args.quick else "extrapolated"
         else:
-            from resdiff.experiments import samples as _samples
-            _samples._memo.clear()  # standalone cost: no simulation shared with Fig. 1/4
+            # standalone cost: no draw_store, so nothing is shared with Figs. 1 and 4
             t = time_experiment(target, params, 1) * factor
             run = ("measured" if factor == 1 else
                    f"{params.get('draws')} draws measured, x{factor:g} (linear in draws)")

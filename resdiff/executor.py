@@ -395,16 +395,18 @@ def worker():
     """``python -m resdiff.executor``: a local worker. Reads one unit (JSON) a line from
     stdin, computes it with its output in the unit's log, and answers one JSON line
     ``{"ok": ..., "message": ...}``; ends at the end of its input, and with exit code
-    143 on SIGTERM (130 on SIGINT) in the middle of a unit."""
+    143 on SIGTERM (130 on SIGINT) in the middle of a unit. The units it computes share
+    one :class:`resdiff.sampling.store.DrawStore`, as in a serial run."""
     from . import pipeline
     signal.signal(signal.SIGTERM, _terminated)
     answers = os.fdopen(os.dup(1), "w", buffering=1)
+    store = pipeline.DrawStore()
     for line in sys.stdin:
         unit = pipeline.Unit(**json.loads(line))
         _log_to(unit.path.with_suffix(".log"))
         status = {"ok": True, "message": ""}
         try:
-            pipeline.compute(unit)
+            pipeline.compute(unit, store)
         except UserError as exc:
             print(f"resdiff: error: {exc}", file=sys.stderr)
             status = {"ok": False, "message": str(exc)}

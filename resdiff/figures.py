@@ -19,7 +19,9 @@ class Dataset:
     ``group`` are one curve of the figure, split so each can run on its own worker: the
     pipeline hands the plot one frame per group, their rows concatenated in registry
     order. A ``resumable`` experiment takes ``checkpoint=PATH, resume=True,
-    checkpoint_every=SECONDS``; the pipeline keeps PATH beside the CSV.
+    checkpoint_every=SECONDS``; the pipeline keeps PATH beside the CSV. One that
+    ``shares_draws`` takes ``draw_store=`` (:class:`resdiff.sampling.store.DrawStore`):
+    the datasets computed in one process share the simulations they have in common.
     """
     experiment: str               # "module:function" in resdiff.experiments
     params: dict                  # preset -> keyword parameters (seed included)
@@ -27,6 +29,7 @@ class Dataset:
     group: str = None             # the frame the plot receives (default: the dataset's name)
     resumable: bool = False       # takes checkpoint=... (not part of the cache key)
     takes_precision: bool = False  # `fig --precision` applies (the training runs)
+    shares_draws: bool = False    # takes draw_store=... (not part of the cache key)
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,8 @@ def register(fig):
 # 400 inputs costs ~4.6 s (the factor's rank is ~100), so 10,000 would take ~6 h here.
 # The ResNet panels keep the paper's 10,000 draws. Datasets that simulate the same model
 # at the same points with the same draws and seed share one simulation in a process
-# (Fig. 5's L = D = 500 ResNets and ReLU network are Fig. 4's and Fig. 1's).
+# through the pipeline's DrawStore (Fig. 5's L = D = 500 ResNets and ReLU network are
+# Fig. 4's and Fig. 1's).
 def _function_space(kind, model, activation, per_preset, **common):
     experiment = f"resdiff.experiments.samples:{kind}"
     base = dict(model=model, activation=activation, z_min=-2.0, z_max=2.0, sigma_w2=None,
@@ -91,7 +95,7 @@ def _function_space(kind, model, activation, per_preset, **common):
         base.setdefault("input_dim", 1)
         base.setdefault("keep_draws", 5)
         base.setdefault("quantiles", [0.05, 0.5, 0.95])
-    return Dataset(experiment, _by_preset(base, **per_preset))
+    return Dataset(experiment, _by_preset(base, **per_preset), shares_draws=True)
 
 
 _FIG1 = {  # feedforward, 400 inputs at the paper's scale

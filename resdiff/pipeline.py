@@ -15,6 +15,20 @@ The unit of work is one dataset (:class:`Unit`): :func:`make_figure` computes a
 figure's units one after another in this process; :func:`make_figures` hands them to
 an executor (:mod:`resdiff.executor`: local worker processes, Slurm jobs), whose
 workers run :func:`compute` and write through the same cache.
+
+Following ``resdiff fig 1``: :mod:`resdiff.cli.fig` calls :func:`make_figure`; the
+registry (:mod:`resdiff.figures`) names Fig. 1's datasets, each an experiment
+(``resdiff.experiments.samples:samples``) with its parameters per preset;
+:func:`compute` calls the experiment, which plans where the draws are simulated
+(:mod:`resdiff.sampling.plan`), runs the Numba kernels (:mod:`resdiff.sampling.draws`,
+:mod:`resdiff.sampling.feedforward`) and summarises them (:mod:`resdiff.statistics`);
+the CSV and sidecar are written here, and :func:`draw` hands them to the plot
+(:mod:`resdiff.plots.fig1`).
+
+Simulations shared by datasets computed in one process (Fig. 5 reuses those of Figs. 1
+and 4) go through one :class:`resdiff.sampling.store.DrawStore`, created per ``resdiff
+fig`` process (or worker) and handed to every experiment that ``shares_draws``; it is
+not a parameter, so it is neither in the sidecar nor in the cache key.
 """
 import hashlib
 import importlib
@@ -28,6 +42,7 @@ from . import __version__, io, sources
 from .errors import UserError
 from .figures import FIGURES, PRESETS
 from .progress import info, warn
+from .sampling.store import DrawStore
 
 
 def _load(target):
@@ -198,9 +213,10 @@ def checkpoint_path(csv_path):
     return Path(csv_path).with_suffix(".ckpt")
 
 
-def compute(unit):
+def compute(unit, draw_store=None):
     """Compute ``unit``'s dataset unless a valid cache is there (or ``unit.force``);
     returns its sidecar. Every executor runs exactly this, in whatever process.
+    ``draw_store``: the process's :class:`DrawStore`, for experiments that share draws.
 
     Runs under the dataset's lock: a concurrent identical run waits here and then finds
     the cache valid. A resumable experiment (a training run) continues from the
@@ -222,6 +238,8 @@ def compute(unit):
         kwargs = dict(params)
         if dataset.needs_mnist:
             kwargs["data_dir"] = unit.data_dir
+        if dataset.shares_draws and draw_store is not None:
+            kwargs["draw_store"] = draw_store
         checkpoint = checkpoint_path(path) if dataset.resumable else None
         if checkpoint is not None:
             kwargs.update(checkpoint=str(checkpoint), resume=True,
@@ -248,13 +266,15 @@ def _group_sidecar(sidecars):
 
 
 def make_figure(number, preset, out_dir, force=False, data_dir=None, seed=0,
-                precision=None):
+                precision=None, draw_store=None):
     """Compute what figure ``number`` needs in this process, one dataset after another
-    (reusing valid caches), and save it; the first failure stops it."""
+    (reusing valid caches), and save it; the first failure stops it. Figures made in
+    one process pass the same ``draw_store`` (default: a new one) to share draws."""
     check_outputs([number], preset, out_dir, seed, precision)
     started = time.time()
-    sidecars = {u.name: compute(u) for u in units(number, preset, out_dir, force,
-                                                   data_dir, seed, precision)}
+    store = DrawStore() if draw_store is None else draw_store
+    sidecars = {u.name: compute(u, store) for u in units(number, preset, out_dir, force,
+                                                          data_dir, seed, precision)}
     return draw(number, preset, out_dir, sidecars, force, seed, started, precision)
 
 

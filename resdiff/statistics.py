@@ -10,7 +10,11 @@ The draws are simulated at a set of points and mapped onto the outputs by a matr
   layer, ``y | h_{L-1} ~ N(0, S_L)``, so each draw contributes that Gaussian: quantiles
   are those of the mixture of ``N(0, S_L(z, z))`` over the draws
   (:func:`normal_mixture_quantiles`) and the covariance is the mean of ``S_L``
-  (conditional Monte Carlo).
+  (conditional Monte Carlo, "Rao-Blackwellisation").
+
+Both are consistent for the same quantities; the conditional one has a much smaller
+variance per draw (:func:`quantile_se` measures it by batch means). Correlations over a
+grid are those of ``P C P^T``, i.e. exactly those of the mapped (interpolated) draws.
 """
 import math
 

@@ -101,6 +101,39 @@ def test_seed_keeps_its_own_files(figure, tmp_path):
     assert (tmp_path / "data" / "smoke" / f"fig{NUMBER}-a-seed5.csv").is_file()
 
 
+STORES = []
+
+
+def store_experiment(n, seed, draw_store=None):
+    """A stand-in experiment that shares draws: records the store it was handed."""
+    STORES.append(draw_store)
+    return count_experiment(n, seed)
+
+
+def test_one_draw_store_per_process_reaches_only_the_experiments_that_share_draws(
+        monkeypatch, tmp_path):
+    """`fig` hands one store to every figure it makes in its process; it is not a
+    parameter, so the sidecar and the cache key do not see it."""
+    CALLS.clear()
+    STORES.clear()
+    for number, n in ((NUMBER, 20), (NUMBER + 1, 30)):
+        monkeypatch.setitem(pipeline.FIGURES, number, Figure(
+            number, "stand-in", f"{__name__}:plot_rows",
+            {"a": Dataset(f"{__name__}:store_experiment",
+                          {p: dict(n=n, seed=0) for p in PRESETS}, shares_draws=True),
+             "b": Dataset(f"{__name__}:count_experiment",  # would fail on draw_store=
+                          {p: dict(n=n + 1, seed=0) for p in PRESETS})}))
+    store = pipeline.DrawStore()
+    for number in (NUMBER, NUMBER + 1):
+        pipeline.make_figure(number, "smoke", tmp_path, draw_store=store)
+    assert STORES == [store, store] and len(CALLS) == 4
+    side = pipeline.io.read_sidecar(tmp_path / "data" / "smoke" / f"fig{NUMBER}-a.csv")
+    assert side["params"] == {"n": 20, "seed": 0}
+    # without one, each figure gets a store of its own
+    pipeline.make_figure(NUMBER, "smoke", tmp_path, force=True)
+    assert isinstance(STORES[-1], pipeline.DrawStore) and STORES[-1] is not store
+
+
 @pytest.fixture
 def unwritable(tmp_path):
     """``D`` that cannot be written while ``D/data`` can (chmod, or for root, which

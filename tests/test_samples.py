@@ -16,7 +16,9 @@ from scipy import stats
 from resdiff import rng
 from resdiff.errors import AllDiverged
 from resdiff.experiments import samples as exp
-from resdiff.sampling import chebyshev
+from resdiff.sampling import chebyshev, plan
+from resdiff.sampling.draws import point_draws
+from resdiff.sampling.store import DrawStore
 from resdiff.sampling.resnet import explicit_outputs, resnet_inputs
 from tests.conftest import Z_CRIT
 
@@ -104,7 +106,7 @@ def interpolation_errors(activation, depth, width, draws, seed=11, n_check=24):
     """Max |interpolant - direct| per draw, with the SAME explicit weights: nodes from the
     pilot, check points random in [-2, 2] plus grid points of the 400-point figure grid."""
     code = {"tanh": 0, "swish": 1}[activation]
-    k, _ = exp.choose_nodes("resnet", activation, depth, width, 1.0, 1.0, -2.0, 2.0, 0)
+    k, _ = plan.choose_nodes("resnet", activation, depth, width, 1.0, 1.0, -2.0, 2.0, 0)
     rs = np.random.default_rng(seed)
     check = np.concatenate([rs.uniform(-2, 2, n_check // 2),
                             np.linspace(-2, 2, 400)[rs.integers(0, 400, n_check // 2)]])
@@ -142,7 +144,7 @@ def test_interpolation_error_below_1e6_at_l_d_500(activation):
 def test_tensor_interpolation_error_2d(activation):
     """Fig. 8's 2-D inputs at L = D = 100: K x K tensor nodes (K from the pilot)."""
     code = {"tanh": 0, "swish": 1}[activation]
-    k, _ = exp.choose_nodes("resnet", activation, 100, 100, 1.0, 1.0, -2.0, 2.0, 0)
+    k, _ = plan.choose_nodes("resnet", activation, 100, 100, 1.0, 1.0, -2.0, 2.0, 0)
     nodes = chebyshev.tensor_nodes(k, -2, 2)
     axis = np.linspace(-2, 2, 50)[[0, 7, 19, 30, 44, 49]]
     check = np.column_stack([np.repeat(axis, len(axis)), np.tile(axis, len(axis))])
@@ -175,10 +177,10 @@ def test_correlation_is_that_of_the_interpolated_draws():
     meta = res.meta
     assert meta["evaluation"] == "chebyshev"
     k = meta["nodes"]
-    sim = exp.point_draws("resnet", "tanh", 30, 30, 1.0, 1.0, chebyshev.nodes(k, -2, 2), 300,
-                          0, "test")
+    sim = point_draws("resnet", "tanh", 30, 30, 1.0, 1.0, chebyshev.nodes(k, -2, 2), 300, 0,
+                      "test")
     grid = np.linspace(-2, 2, 60)
-    values = sim["y"] @ chebyshev.interpolation_matrix(k, -2, 2, grid).T
+    values = sim.y @ chebyshev.interpolation_matrix(k, -2, 2, grid).T
     np.testing.assert_allclose(res.frame["rho"].to_numpy().reshape(60, 60),
                                np.corrcoef(values.T), atol=1e-10)
 
@@ -334,3 +336,76 @@ def test_usage_errors_are_one_line_exit_2_and_leave_no_file(cli, tmp_path, args,
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and option in lines[0], lines
     assert not out.exists() and not (tmp_path / "x.csv.json").exists()
+
+
+# --- draws shared in one process (DrawStore) --------------------------------------------
+@pytest.fixture
+def simulations(monkeypatch):
+    """The list of simulations run (model, number of points, draws)."""
+    from resdiff.sampling import draws as draws_module
+    calls, run = [], draws_module._run
+
+    def counted(model, act, depth, width, sw2, sb2, points, draws, *args):
+        calls.append((model, points.shape[0], draws))
+        return run(model, act, depth, width, sw2, sb2, points, draws, *args)
+    monkeypatch.setattr(draws_module, "_run", counted)
+    return calls
+
+
+def test_draw_store_hit_miss_and_copies(simulations):
+    store = DrawStore()
+    pts = np.linspace(-1, 1, 5)
+    args = ("feedforward", "tanh", 4, 6, 1.5, 0.05, pts, 20)
+    first = point_draws(*args, 0, "test", store=store)
+    again = point_draws(*args, 0, "test", store=store)
+    assert len(simulations) == 1 and len(store) == 1
+    for name in ("y", "divergent", "var", "cov_sum", "rank"):
+        a, b = getattr(first, name), getattr(again, name)
+        np.testing.assert_array_equal(a, b)
+        assert a is not b  # a copy: what the caller does cannot change the store
+    again.y[:] = 0.0
+    np.testing.assert_array_equal(point_draws(*args, 0, "test", store=store).y, first.y)
+    # another seed, other points, another purpose: simulated again
+    point_draws(*args, 1, "test", store=store)
+    point_draws(*args[:6], pts[:4], 20, 0, "test", store=store)
+    point_draws(*args, 0, "test", purpose="pilot", store=store)
+    assert len(simulations) == 4 and len(store) == 4
+    # without a store nothing is kept
+    point_draws(*args, 0, "test")
+    assert len(simulations) == 5
+
+
+def test_draw_store_budget_drops_the_least_recently_used():
+    from resdiff.sampling.draws import PointDraws
+    one = PointDraws(np.zeros((10, 10)), np.zeros(10, bool), "gram")  # 810 bytes
+    store = DrawStore(max_bytes=2000)
+    store.put("a", one)
+    store.put("b", one)
+    assert store.get("a") is not None  # "b" is now the least recently used
+    store.put("c", one)
+    assert "b" not in store and "a" in store and "c" in store and store.nbytes <= 2000
+    big = DrawStore(max_bytes=100)
+    big.put("a", one)
+    assert "a" in big  # the newest is kept even over the budget
+
+
+def test_samples_and_correlation_share_draws_through_the_store(simulations):
+    """Fig. 5's feedforward ReLU panel reuses Fig. 1's draws (the same two points, draws
+    and seed); the numbers are those of a run without a store."""
+    common = dict(model="feedforward", activation="relu", depth=6, width=6, draws=50)
+    store = DrawStore()
+    s = run_samples(inputs=7, draw_store=store, **common)
+    c = run_corr(grid=4, draw_store=store, **common)
+    assert simulations == [("feedforward", 2, 50)]
+    c_alone = run_corr(grid=4, **common)
+    assert len(simulations) == 2
+    pd.testing.assert_frame_equal(c.frame, c_alone.frame, check_exact=True)
+    assert c.meta == c_alone.meta and s.meta["evaluation"] == "homogeneous"
+    # Fig. 5's ResNets reuse Fig. 4's: the pilot that chose the nodes, then the draws
+    simulations.clear()
+    common = dict(model="resnet", activation="tanh", depth=8, width=8, draws=30)
+    s = run_samples(inputs=60, draw_store=store, **common)
+    c = run_corr(grid=60, draw_store=store, **common)
+    assert s.meta["evaluation"] == c.meta["evaluation"] == "chebyshev"
+    k = s.meta["nodes"]
+    assert simulations == [("resnet", plan.PILOT_NODES, plan.PILOT_DRAWS), ("resnet", k, 30)]

@@ -99,11 +99,11 @@ def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, precision,
             raise UserError(f"figure(s) {', '.join(map(str, failed))} could not be made "
                             "(see the warnings above); the others were written")
         return
-    failed = []
+    failed, store = [], pipeline.DrawStore()  # draws shared by the figures of this run
     for n in numbers:
         try:
             pipeline.make_figure(n, preset, out_dir, force=force, data_dir=data_dir,
-                                 seed=seed, precision=precision)
+                                 seed=seed, precision=precision, draw_store=store)
         except UserError as exc:
             if len(numbers) == 1:
                 raise

@@ -2,7 +2,10 @@
 
 Experiments compute; they never parse options, write files or plot. The keyword
 parameters of an experiment are exactly what its sidecar records, and what the figure
-registry (:mod:`resdiff.figures`) passes for each preset.
+registry (:mod:`resdiff.figures`) passes for each preset; the pipeline may add what
+changes no number: where MNIST is (``data_dir``), a training checkpoint
+(``checkpoint``, ``resume``, ``checkpoint_every``) and the draws shared in one process
+(``draw_store``).
 """
 from dataclasses import dataclass, field
 

@@ -1,5 +1,6 @@
 """Work per layer and draw of each sampler, in multiply-adds: it steers the choice
-between the Gram and the explicit-weight sampler and the size of the chunks of work."""
+between the Gram and the explicit-weight sampler (:func:`choose_sampler`) and the size
+of the chunks of work (:func:`resdiff.sampling.driver.plan_chunks`)."""
 
 # Cost of one Gaussian variate and one activation, in multiply-adds (measured on the
 # development machine); they only steer the Gram-versus-explicit choice.
@@ -18,3 +19,10 @@ def layer_cost(model, sampler, n_points, width, rank=None):
         return d * m * (m + 1) / 2.0 + d * m * k + RNG_COST * k * d + phi_cost + m * k * k
     # feedforward: lazy pivoted Cholesky (k columns of S) and F Z
     return 2.0 * d * m * k + RNG_COST * k * d + phi_cost + m * k * k
+
+
+def choose_sampler(model, n_points, width, rank=None):
+    """``"gram"`` or ``"explicit"``: the one with fewer operations per layer."""
+    gram = layer_cost(model, "gram", n_points, width, rank)
+    explicit = layer_cost(model, "explicit", n_points, width)
+    return "gram" if gram <= explicit else "explicit"
