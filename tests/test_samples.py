@@ -384,9 +384,13 @@ def test_draw_store_budget_drops_the_least_recently_used():
     assert store.get("a") is not None  # "b" is now the least recently used
     store.put("c", one)
     assert "b" not in store and "a" in store and "c" in store and store.nbytes <= 2000
-    big = DrawStore(max_bytes=100)
-    big.put("a", one)
-    assert "a" in big  # the newest is kept even over the budget
+    small = DrawStore(max_bytes=1000)
+    small.put("a", one)
+    small.put("b", one)
+    assert "a" not in small and "b" in small
+    tiny = DrawStore(max_bytes=100)
+    tiny.put("a", one)
+    assert "a" in tiny  # the newest is kept even over the budget
 
 
 def test_samples_and_correlation_share_draws_through_the_store(simulations):
