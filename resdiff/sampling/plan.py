@@ -33,7 +33,7 @@ from ..errors import AllDiverged
 from ..models import activation as get_activation
 from . import chebyshev, driver
 from .cost import choose_sampler, layer_cost
-from .draws import point_draws
+from .draws import PointDraws, point_draws
 from .linalg import matmul, matmul_nt
 
 # Chebyshev nodes for the ResNet are chosen per run by a pilot (:func:`choose_nodes`):
@@ -153,12 +153,12 @@ def memory_estimate(model, n_points, n_out, width, draws, plan):
 class Evaluation:
     """Draws at the simulated points and how they map onto the outputs.
 
-    ``draws`` (:class:`resdiff.sampling.draws.PointDraws`); ``P`` (outputs x points, or
+    ``draws`` at the simulated points; ``P`` (outputs x points, or
     None: the points are the outputs); ``good``, the indices of the draws that did not
     diverge, in draw order; ``estimator`` (``empirical`` or ``conditional``); ``meta``,
     what the sidecar records; ``warnings``, lines for the user.
     """
-    draws: object
+    draws: PointDraws
     P: np.ndarray
     good: np.ndarray
     estimator: str
