@@ -65,7 +65,31 @@ def pick_device(name):
         raise ParameterError("device", f"must be auto, cpu or cuda, got {name!r}")
     if name == "cpu":
         models.set_cpu_threads(cpu_threads())
+        keep_freed_memory()
     return torch.device(name)
+
+
+def keep_freed_memory():
+    """Have glibc's malloc keep freed memory for reuse instead of returning it to the
+    kernel; True if it took effect.
+
+    A training step allocates its large buffers afresh (at D = L = 500 the saved
+    activations and the 500 MB weight gradient, about 1.1 GB): by default each comes
+    from a fresh ``mmap``, whose 270,000 page faults took 0.7 s of system time per step
+    (a fifth of the step) on the 2-core AMD EPYC. Served from the heap, and kept there
+    after ``free``, the next step reuses the same pages. The numbers do not change;
+    the process keeps its peak memory until it ends.
+    """
+    import ctypes
+    import ctypes.util
+    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4           # glibc's <malloc.h>
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):               # not glibc: nothing to tune
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
 
 
 def native_bf16(device):
