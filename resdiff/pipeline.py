@@ -377,5 +377,13 @@ def make_figures(numbers, preset, out_dir, executor, force=False, data_dir=None,
     for n in numbers:
         if not todo[n]:
             draw_or_fail(n)
-    executor.run([u for n in numbers for u in todo[n]], finished)
+    executor.run(smallest_first([u for n in numbers for u in todo[n]]), finished)
     return [n for n in numbers if n in failed]
+
+
+def smallest_first(units):
+    """``units`` with the training runs of the smaller networks first (by ``size``,
+    D = L; registry order otherwise): a run stopped part-way, or cut by a time
+    limit, has then finished as many datasets as it could, and the paper preset of
+    Fig. 6 (hours at D = L = 500) can be made in pieces, the small sizes first."""
+    return sorted(units, key=lambda unit: unit.params.get("size", 0))

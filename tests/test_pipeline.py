@@ -193,3 +193,16 @@ def test_two_identical_runs_at_once_compute_once(tmp_path):
     assert sum("reusing" in err for err in errs) == 1, errs
     assert [p for p in tmp_path.rglob(".*")] == []
     assert (tmp_path / "smoke" / "fig2.png").is_file()
+
+
+def test_executors_get_the_smaller_training_runs_first():
+    """Fig. 6's paper preset goes out smallest D = L first, in registry order within a
+    size (GD, SGD, full-batch Adam, Adam), the datasets without a size first."""
+    units = pipeline.units(6, "paper", "figures")
+    order = pipeline.smallest_first(units)
+    assert sorted(map(id, order)) == sorted(map(id, units))   # a permutation
+    sizes = [u.params.get("size", 0) for u in order]
+    assert sizes == sorted(sizes)
+    assert [u.name for u in order[:3]] == ["kernel", "limit-gd", "limit-sgd"]
+    assert [u.name for u in order[3:7]] == ["gd-10", "sgd-10", "adam-full-10", "adam-10"]
+    assert order[-1].name == "adam-500"
