@@ -82,6 +82,14 @@ def cli():
     return run_cli
 
 
+@pytest.fixture(autouse=True)
+def _informational_lines_on():
+    """An in-process CLI call with ``--quiet`` (click's test runner) turns resdiff's
+    informational lines off for the whole process; every test starts with them on."""
+    from resdiff import progress
+    progress.set_quiet(False)
+
+
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 DATA_DIR = os.environ.get("RESDIFF_DATA_DIR")
 HAVE_MNIST = bool(DATA_DIR) and Path(DATA_DIR, "train-images-idx3-ubyte.gz").is_file()
