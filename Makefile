@@ -54,6 +54,8 @@ all-figures: install
 $(FIGS): fig%: install
 	$(VENV)/bin/resdiff fig $* --preset $(PRESET)
 
+# figures/data/paper/ is kept: its CSVs are committed, its checkpoints hours of training
 clean:
-	rm -rf $(VENV) figures/data .pytest_cache build dist *.egg-info
+	rm -rf $(VENV) .pytest_cache build dist *.egg-info
+	find figures/data -mindepth 1 -maxdepth 1 ! -name paper -exec rm -rf {} + 2>/dev/null || true
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,54 @@
+"""The paper-scale results committed under figures/ are what the current code computes.
+
+``figures/data/paper/`` holds the CSVs and sidecars that ``figures/paper/`` was drawn
+from (Figs. 1-5 and 8, and the finished training runs of Fig. 6). Each CSV must match
+its sidecar and still be a valid cache for the registry's paper parameters and the
+current code, so ``resdiff fig N --preset paper`` redraws from it without computing;
+each committed figure must record exactly these sidecars. A change to a kernel that
+these datasets use fails here: recompute them (``resdiff fig N --preset paper``, times
+in the README) and commit the new files.
+"""
+import json
+from pathlib import Path
+
+import pytest
+
+from resdiff import io, pipeline
+from resdiff.figures import FIGURES
+from tests.conftest import ROOT
+
+DATA = ROOT / "figures" / "data" / "paper"
+COMMITTED = sorted(DATA.glob("fig*.csv")) if DATA.is_dir() else []
+
+
+def _unit(csv):
+    number, name = csv.stem[3:].split("-", 1)
+    return pipeline.Unit(int(number), name, "paper", str(ROOT / "figures"))
+
+
+@pytest.mark.skipif(not COMMITTED, reason="no paper-scale results committed")
+@pytest.mark.parametrize("csv", COMMITTED, ids=lambda p: p.stem)
+def test_committed_csv_is_a_valid_cache_for_the_current_code(csv):
+    unit = _unit(csv)
+    check = unit.check_cached()
+    assert check.reusable, (f"{csv.name}: {check.reason}; recompute it with "
+                            f"resdiff fig {unit.figure} --preset paper")
+    assert check.sidecar["git_dirty"] is False   # computed from committed code
+    assert check.sidecar["rows"] == len(csv.read_text().splitlines()) - 1
+
+
+@pytest.mark.parametrize("number", sorted({int(p.stem[3:].split("-")[0]) for p in COMMITTED}))
+def test_committed_figure_was_drawn_from_the_committed_csvs(number):
+    """The PNG's provenance names the paper preset and the digest of exactly the
+    committed sidecars (what :func:`resdiff.pipeline.draw` records)."""
+    names = FIGURES[number].names("paper")
+    paths = {n: pipeline.data_path(ROOT / "figures", "paper", number, n) for n in names}
+    if not all(p.is_file() for p in paths.values()):
+        pytest.skip(f"fig {number}: not every dataset of the paper preset is committed yet")
+    from PIL import Image
+    png = ROOT / "figures" / "paper" / f"fig{number}.png"
+    with Image.open(png) as image:
+        provenance = json.loads(image.info["Description"])
+    sidecars = io.normalise({n: io.read_sidecar(p) for n, p in paths.items()})
+    assert provenance["preset"] == "paper"
+    assert provenance["data_digest"] == pipeline._digest(json.dumps(sidecars, sort_keys=True))
