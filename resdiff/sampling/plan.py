@@ -40,9 +40,10 @@ from .linalg import matmul, matmul_nt
 # PILOT_DRAWS draws at PILOT_NODES nodes give an envelope of the Chebyshev coefficients,
 # and K is the smallest number of nodes whose next coefficients are below
 # INTERP_TOL / PILOT_SAFETY (the pilot sees few draws; the run sees thousands). At the
-# paper's (L, D) = (500, 10), (500, 100), (500, 500) this gives K = 13-14 (tanh) and
-# 17-18 (swish), and the interpolation error against direct evaluation with the same
-# explicit weights is below 1e-7 on every draw checked (tests/test_samples.py).
+# paper's (L, D) = (500, 10), (500, 100), (500, 500) this gives K = 18, 15, 14 (tanh)
+# and 20, 18, 18 (swish) (figures/data/paper/fig4-*.csv.json), and the interpolation
+# error against direct evaluation with the same explicit weights is below 1e-7 on every
+# draw checked (tests/test_samples.py).
 PILOT_DRAWS, PILOT_NODES, PILOT_WINDOW, PILOT_SAFETY = 16, 48, 5, 100.0
 INTERP_TOL = 1e-6        # warn when the a posteriori estimate exceeds this
 
