@@ -9,7 +9,6 @@ these datasets use fails here: recompute them (``resdiff fig N --preset paper``,
 in the README) and commit the new files.
 """
 import json
-from pathlib import Path
 
 import pytest
 

@@ -77,8 +77,9 @@ def keep_freed_memory():
     activations and the 500 MB weight gradient, about 1.1 GB): by default each comes
     from a fresh ``mmap``, whose 270,000 page faults took 0.7 s of system time per step
     (a fifth of the step) on the 2-core AMD EPYC. Served from the heap, and kept there
-    after ``free``, the next step reuses the same pages. The numbers do not change;
-    the process keeps its peak memory until it ends.
+    after ``free``, the pages are reused: 269,000 faults in the first step, 48,000 in
+    the second, none from the third on. The numbers do not change; the process keeps
+    its peak memory until it ends.
     """
     import ctypes
     import ctypes.util
