@@ -72,6 +72,13 @@ def dataset_digest(dataset):
     return sources.code_digest(dataset.experiment)
 
 
+def data_digest(sidecars):
+    """The digest of the data a figure is drawn from: its datasets' sidecars (name ->
+    sidecar, as :func:`resdiff.io.normalise` gives them), which change whenever a CSV
+    is rewritten."""
+    return _digest(json.dumps(sidecars, sort_keys=True))
+
+
 def plot_digest(spec):
     """The digest of the code that draws figure ``spec`` (its plot module and what it
     imports, the command line aside)."""
@@ -294,7 +301,7 @@ def draw(number, preset, out_dir, sidecars, force=False, seed=0, started=None,
         "commits": sorted({str(s.get("git_commit")) for s in sidecars.values()}),
         # what the picture depends on: its data (their sidecars change whenever the CSVs
         # are rewritten) and the code that draws it
-        "data_digest": _digest(json.dumps(sidecars, sort_keys=True)),
+        "data_digest": data_digest(sidecars),
         "source_digest": plot_digest(spec),
     }
     targets = figure_paths(out_dir, preset, number, precision)

@@ -50,4 +50,4 @@ def test_committed_figure_was_drawn_from_the_committed_csvs(number):
         provenance = json.loads(image.info["Description"])
     sidecars = io.normalise({n: io.read_sidecar(p) for n, p in paths.items()})
     assert provenance["preset"] == "paper"
-    assert provenance["data_digest"] == pipeline._digest(json.dumps(sidecars, sort_keys=True))
+    assert provenance["data_digest"] == pipeline.data_digest(sidecars)

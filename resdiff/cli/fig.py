@@ -37,8 +37,7 @@ class FigureArg(click.ParamType):
 @click.option("--out-dir", type=click.Path(file_okay=False), default="figures",
               show_default=True,
               help="figN.pdf/png go to OUT_DIR/PRESET/, their CSVs to OUT_DIR/data/PRESET/.")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="MNIST directory (else $RESDIFF_DATA_DIR, else the user cache).")
+@options.data_dir_option
 @click.option("--force", is_flag=True, help="Recompute even when a valid cached CSV exists.")
 @click.option("--show-params", is_flag=True,
               help="Print the parameters and recorded provenance of the figure; compute nothing.")

@@ -34,9 +34,7 @@ D = cons.MNIST_KERNEL_DYNAMICS
                      "as the networks start; zero.  [default: random]")
 @options.option(D, "draws", "--draws", default=None,
                 help="Initial functions and batch orders of gd / sgd.  [default: 1]")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="Directory with the four MNIST gzip IDX files  [default: "
-                   "$RESDIFF_DATA_DIR, else ~/.cache/resdiff/mnist]")
+@options.data_dir_option
 @options.common("mnist-kernel.csv")
 def mnist_kernel(n_train, noise, sigma_w2, sigma_b2, kernel, dynamics, epochs, lr,
                  batch_size, init, draws, data_dir, seed, out, quiet):

@@ -139,6 +139,14 @@ def common(default_out):
     return decorate
 
 
+def data_dir_option(f):
+    """``--data-dir``: where MNIST is, for every command that reads it."""
+    return click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                        help="Directory with the four MNIST gzip IDX files  [default: "
+                             "$RESDIFF_DATA_DIR, else $XDG_CACHE_HOME/resdiff/mnist, "
+                             "~/.cache/resdiff/mnist without it]")(f)
+
+
 def sigma_options(table, default_w2=1.0, default_b2=1.0):
     def decorate(f):
         f = option(table, "sigma_b2", "--sigma-b2", default=default_b2, show_default=True,

@@ -36,8 +36,7 @@ OPTIMIZER_HELP = ("gd: full-batch gradient descent; sgd: mini-batch (--batch-siz
                 help="auto: CUDA when PyTorch sees a GPU, else CPU.")
 @options.option(T, "precision", "--precision", default="fp32", show_default=True,
                 help=PRECISION_HELP)
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="MNIST directory (else $RESDIFF_DATA_DIR, else the user cache).")
+@options.data_dir_option
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
               help="Checkpoint written after every epoch [default: OUT.ckpt]; removed "
                    "when the run completes.")
