@@ -39,14 +39,29 @@ class Figure:
     plot: str                     # "module:function": (frames, sidecars, preset) -> Figure
     datasets: dict = field(default_factory=dict)  # name -> Dataset
 
-    def names(self, preset):
-        """The datasets of this figure at ``preset``, in registry order."""
-        return [name for name, d in self.datasets.items() if preset in d.params]
+    def names(self, preset, max_size=None):
+        """The datasets of this figure at ``preset``, in registry order; with
+        ``max_size``, the training runs of networks larger than D = L = max_size are left
+        out (datasets without a size, such as the kernel line, stay)."""
+        return [name for name, d in self.datasets.items() if preset in d.params
+                and (max_size is None or d.params[preset].get("size", 0) <= max_size)]
 
-    def groups(self, preset):
+    def sizes(self, preset, max_size=None):
+        """The sizes D = L of the training runs at ``preset`` (up to ``max_size``),
+        ascending."""
+        return sorted({self.datasets[n].params[preset]["size"]
+                       for n in self.names(preset, max_size)
+                       if "size" in self.datasets[n].params[preset]})
+
+    def left_out(self, preset, max_size):
+        """The sizes D = L of the training runs at ``preset`` that ``max_size`` leaves
+        out, ascending."""
+        return sorted(set(self.sizes(preset)) - set(self.sizes(preset, max_size)))
+
+    def groups(self, preset, max_size=None):
         """``{frame name: [dataset names]}`` at ``preset``: what the plot receives."""
         groups = {}
-        for name in self.names(preset):
+        for name in self.names(preset, max_size):
             groups.setdefault(self.datasets[name].group or name, []).append(name)
         return groups
 

@@ -100,11 +100,27 @@ def _trains(spec):
     return any(d.takes_precision for d in spec.datasets.values())
 
 
-def figure_paths(out_dir, preset, number, precision=None):
+def figure_paths(out_dir, preset, number, precision=None, max_size=None):
     """``[OUT_DIR/PRESET/figN.pdf, OUT_DIR/PRESET/figN.png]``: each preset its own folder;
-    a training figure at another precision than fp32 is ``figN-PRECISION``."""
-    tag = _precision_tag(precision) if _trains(figure_spec(number)) else ""
+    a training figure at another precision than fp32 is ``figN-PRECISION``, and one
+    whose larger networks ``max_size`` leaves out is ``figN[-PRECISION]-maxM``, M the
+    largest size it shows."""
+    spec, tag = figure_spec(number), ""
+    if _trains(spec):
+        tag = _precision_tag(precision)
+        if spec.left_out(preset, max_size):
+            tag += f"-max{spec.sizes(preset, max_size)[-1]}"
     return [Path(out_dir) / preset / f"fig{number}{tag}.{ext}" for ext in ("pdf", "png")]
+
+
+def check_max_size(number, preset, max_size):
+    """A usage error when ``max_size`` leaves figure ``number`` without any of its
+    training runs (figures that train nothing ignore it)."""
+    spec = figure_spec(number)
+    if max_size is not None and _trains(spec) and not spec.sizes(preset, max_size):
+        sizes = ", ".join(map(str, spec.sizes(preset)))
+        raise UserError(f"fig {number}: no network of the {preset} preset has D = L <= "
+                        f"{max_size} (its sizes: {sizes})")
 
 
 def data_path(out_dir, preset, number, name, seed=0, precision=None):
@@ -116,11 +132,15 @@ def data_path(out_dir, preset, number, name, seed=0, precision=None):
     return Path(out_dir) / "data" / preset / f"fig{number}-{name}{tag}.csv"
 
 
-def show_params(number, preset, out_dir, seed=0, precision=None):
+def show_params(number, preset, out_dir, seed=0, precision=None, max_size=None):
     """The parameters of every dataset of a figure, and what its sidecars recorded."""
+    check_max_size(number, preset, max_size)
     spec = figure_spec(number)
     lines = [f"figure {number}: {spec.title} (preset {preset})"]
-    for name in spec.names(preset):
+    left_out = spec.left_out(preset, max_size)
+    if left_out:
+        lines.append(f"  partial: D = L = {', '.join(map(str, left_out))} left out")
+    for name in spec.names(preset, max_size):
         params = spec.params(name, preset, seed, precision)
         path = data_path(out_dir, preset, number, name, seed, precision)
         lines.append(f"  {name}: {spec.datasets[name].experiment}")
@@ -137,17 +157,19 @@ def show_params(number, preset, out_dir, seed=0, precision=None):
     return "\n".join(lines)
 
 
-def check_outputs(numbers, preset, out_dir, seed=0, precision=None):
-    """Fail with one line, before anything is computed, if any file that figures
-    ``numbers`` would write (CSVs, sidecars, locks, PDFs, PNGs) cannot be created."""
+def check_outputs(numbers, preset, out_dir, seed=0, precision=None, max_size=None):
+    """Fail with one line, before anything is computed, if ``max_size`` leaves a figure
+    without training runs or any file that figures ``numbers`` would write (CSVs,
+    sidecars, locks, PDFs, PNGs) cannot be created."""
     if preset not in PRESETS:
         raise UserError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
     for number in numbers:
+        check_max_size(number, preset, max_size)
         spec = figure_spec(number)
-        for name in spec.names(preset):
+        for name in spec.names(preset, max_size):
             io.check_writable(data_path(out_dir, preset, number, name, seed, precision),
                               what="figure data")
-        for target in figure_paths(out_dir, preset, number, precision):
+        for target in figure_paths(out_dir, preset, number, precision, max_size):
             io.check_writable(target, what="figure")
 
 
@@ -172,6 +194,7 @@ class Unit:
     data_dir: str = None
     force: bool = False
     precision: str = None
+    max_size: int = None           # only for the command that reruns it
 
     @property
     def label(self):
@@ -203,16 +226,21 @@ class Unit:
             words += ["--seed", str(self.seed)]
         if self.precision not in (None, "fp32"):
             words += ["--precision", self.precision]
+        if self.max_size is not None:
+            words += ["--max-size", str(self.max_size)]
         if self.data_dir:
             words += ["--data-dir", str(self.data_dir)]
         return shlex.join(words)
 
 
-def units(number, preset, out_dir, force=False, data_dir=None, seed=0, precision=None):
-    """The units of figure ``number`` at ``preset``, in registry order."""
+def units(number, preset, out_dir, force=False, data_dir=None, seed=0, precision=None,
+          max_size=None):
+    """The units of figure ``number`` at ``preset`` (the networks up to ``max_size``), in
+    registry order."""
     return [Unit(number, name, preset, str(out_dir), int(seed),
-                 None if data_dir is None else str(data_dir), bool(force), precision)
-            for name in figure_spec(number).names(preset)]
+                 None if data_dir is None else str(data_dir), bool(force), precision,
+                 max_size)
+            for name in figure_spec(number).names(preset, max_size)]
 
 
 def checkpoint_path(csv_path):
@@ -273,25 +301,30 @@ def _group_sidecar(sidecars):
 
 
 def make_figure(number, preset, out_dir, force=False, data_dir=None, seed=0,
-                precision=None, draw_store=None):
+                precision=None, draw_store=None, max_size=None):
     """Compute what figure ``number`` needs in this process, one dataset after another
     (reusing valid caches), and save it; the first failure stops it. Figures made in
-    one process pass the same ``draw_store`` (default: a new one) to share draws."""
-    check_outputs([number], preset, out_dir, seed, precision)
+    one process pass the same ``draw_store`` (default: a new one) to share draws.
+    ``max_size`` leaves out the training runs of larger networks (a partial figure)."""
+    check_outputs([number], preset, out_dir, seed, precision, max_size)
     started = time.time()
     store = DrawStore() if draw_store is None else draw_store
     sidecars = {u.name: compute(u, store) for u in units(number, preset, out_dir, force,
-                                                          data_dir, seed, precision)}
-    return draw(number, preset, out_dir, sidecars, force, seed, started, precision)
+                                                          data_dir, seed, precision,
+                                                          max_size)}
+    return draw(number, preset, out_dir, sidecars, force, seed, started, precision,
+                max_size)
 
 
 def draw(number, preset, out_dir, sidecars, force=False, seed=0, started=None,
-         precision=None):
+         precision=None, max_size=None):
     """Draw figure ``number`` from its CSVs, checked against ``sidecars`` (name ->
-    sidecar), and save it; datasets of one group reach the plot as one frame."""
+    sidecar), and save it; datasets of one group reach the plot as one frame. A
+    partial figure (``max_size``) tells its plot the sizes it leaves out."""
     spec = figure_spec(number)
     started = time.time() if started is None else started
-    names = spec.names(preset)  # registry order, whatever order the datasets came in
+    names = spec.names(preset, max_size)  # registry order, whatever order they came in
+    left_out = spec.left_out(preset, max_size)
     paths = {name: data_path(out_dir, preset, number, name, seed, precision)
              for name in names}
     sidecars = io.normalise({name: sidecars[name] for name in names})  # as read from disk
@@ -304,17 +337,20 @@ def draw(number, preset, out_dir, sidecars, force=False, seed=0, started=None,
         "data_digest": data_digest(sidecars),
         "source_digest": plot_digest(spec),
     }
-    targets = figure_paths(out_dir, preset, number, precision)
+    if left_out:
+        provenance["left_out_sizes"] = left_out
+    targets = figure_paths(out_dir, preset, number, precision, max_size)
     with io.exclusive(targets[0].with_suffix(""), on_wait=_waiting(targets[0])):
         if not force and _drawn_from(targets, provenance):
             info(f"fig {number}: {targets[0]} and .png are up to date (same data, same code)")
             return targets
-        groups = spec.groups(preset)
+        groups = spec.groups(preset, max_size)
         frames = {group: _concat([io.read_result(paths[n], sidecars[n]) for n in members])
                   for group, members in groups.items()}
         group_sidecars = {group: _group_sidecar({n: sidecars[n] for n in members})
                           for group, members in groups.items()}
-        fig = _load(spec.plot)(frames, group_sidecars, preset)
+        fig = _load(spec.plot)(frames, group_sidecars, preset,
+                               **({"left_out": left_out} if left_out else {}))
         for target in targets:
             ext = target.suffix[1:]
             meta = ({"Subject": json.dumps(provenance), "Creator": f"resdiff {__version__}"}
@@ -336,7 +372,7 @@ def _concat(frames):
 
 
 def make_figures(numbers, preset, out_dir, executor, force=False, data_dir=None, seed=0,
-                 precision=None):
+                 precision=None, max_size=None):
     """Every figure of ``numbers`` with its units run by ``executor`` (a
     :mod:`resdiff.executor` pool); each figure is drawn as soon as its last unit is in.
 
@@ -345,11 +381,11 @@ def make_figures(numbers, preset, out_dir, executor, force=False, data_dir=None,
     the others. Returns the numbers of the figures that could not be made.
     """
     from .executor import Failure
-    check_outputs(numbers, preset, out_dir, seed, precision)
+    check_outputs(numbers, preset, out_dir, seed, precision, max_size)
     started, sidecars, todo, failed = time.time(), {}, {}, []
     for n in numbers:
         sidecars[n], todo[n] = {}, []
-        for unit in units(n, preset, out_dir, force, data_dir, seed, precision):
+        for unit in units(n, preset, out_dir, force, data_dir, seed, precision, max_size):
             check = unit.check_cached()
             if check.reusable and not force:
                 info(f"fig {n}: reusing {unit.path}")
@@ -359,7 +395,7 @@ def make_figures(numbers, preset, out_dir, executor, force=False, data_dir=None,
 
     def draw_or_fail(n):
         try:
-            draw(n, preset, out_dir, sidecars[n], force, seed, started, precision)
+            draw(n, preset, out_dir, sidecars[n], force, seed, started, precision, max_size)
         except UserError as exc:
             warn(f"fig {n}: {exc}")
             failed.append(n)

@@ -48,6 +48,9 @@ CASES = [
     ("fig-list-unknown", ["fig", "2,9"], "9"),
     ("fig-list-junk", ["fig", "2,x"], "'x'"),
     ("fig-preset", ["fig", "2", "--preset", "nosuch"], "--preset"),
+    ("fig-max-size-zero", ["fig", "6", "--max-size", "0"], "--max-size"),
+    ("fig-max-size-below-every-size", ["fig", "6", "--preset", "smoke", "--max-size", "3"],
+     "D = L <= 3"),
     ("out-under-a-file", SMALL_KDE + ["--out", "/etc/hostname/k.csv"], "/etc/hostname"),
     # /proc takes no new files, not even from root (the permission test below skips root)
     ("out-not-creatable", SMALL_KDE + ["--out", "/proc/k.csv"], "/proc/k.csv"),

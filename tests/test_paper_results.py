@@ -4,7 +4,8 @@
 from (Figs. 1-5 and 8, and the finished training runs of Fig. 6). Each CSV must match
 its sidecar and still be a valid cache for the registry's paper parameters and the
 current code, so ``resdiff fig N --preset paper`` redraws from it without computing;
-each committed figure must record exactly these sidecars. A change to a kernel that
+each committed figure, a partial one (``figN-maxM``, drawn with ``--max-size``)
+included, must record exactly these sidecars. A change to a kernel that
 these datasets use fails here: recompute them (``resdiff fig N --preset paper``, times
 in the README) and commit the new files.
 """
@@ -36,18 +37,41 @@ def test_committed_csv_is_a_valid_cache_for_the_current_code(csv):
     assert check.sidecar["rows"] == len(csv.read_text().splitlines()) - 1
 
 
-@pytest.mark.parametrize("number", sorted({int(p.stem[3:].split("-")[0]) for p in COMMITTED}))
-def test_committed_figure_was_drawn_from_the_committed_csvs(number):
-    """The PNG's provenance names the paper preset and the digest of exactly the
-    committed sidecars (what :func:`resdiff.pipeline.draw` records)."""
-    names = FIGURES[number].names("paper")
+FIGURE_DIR = ROOT / "figures" / "paper"
+PNGS = sorted(FIGURE_DIR.glob("fig*.png"))
+
+
+def _selection(png):
+    """``fig6-max100.png`` -> (6, 100), a partial figure (``resdiff fig --max-size``);
+    ``fig2.png`` -> (2, None)."""
+    number, _, rest = png.stem[3:].partition("-")
+    return int(number), (int(rest[3:]) if rest.startswith("max") else None)
+
+
+@pytest.mark.parametrize("png", PNGS, ids=lambda p: p.stem)
+def test_committed_figure_was_drawn_from_the_committed_csvs(png):
+    """The PNG's provenance names the paper preset, the sizes a partial figure leaves
+    out, and the digest of exactly the committed sidecars (what
+    :func:`resdiff.pipeline.draw` records)."""
+    number, max_size = _selection(png)
+    assert pipeline.figure_paths(ROOT / "figures", "paper", number, None, max_size)[1] == png
+    names = FIGURES[number].names("paper", max_size)
     paths = {n: pipeline.data_path(ROOT / "figures", "paper", number, n) for n in names}
-    if not all(p.is_file() for p in paths.values()):
-        pytest.skip(f"fig {number}: not every dataset of the paper preset is committed yet")
+    missing = [p.name for p in paths.values() if not p.is_file()]
+    assert not missing, f"{png.name} is committed without its data: {missing}"
     from PIL import Image
-    png = ROOT / "figures" / "paper" / f"fig{number}.png"
     with Image.open(png) as image:
         provenance = json.loads(image.info["Description"])
     sidecars = io.normalise({n: io.read_sidecar(p) for n, p in paths.items()})
     assert provenance["preset"] == "paper"
+    assert provenance.get("left_out_sizes", []) == FIGURES[number].left_out("paper", max_size)
     assert provenance["data_digest"] == pipeline.data_digest(sidecars)
+
+
+@pytest.mark.parametrize("number", sorted({int(p.stem[3:].split("-")[0]) for p in COMMITTED}))
+def test_a_figure_whose_data_is_all_committed_is_committed(number):
+    names = FIGURES[number].names("paper")
+    if not all(pipeline.data_path(ROOT / "figures", "paper", number, n).is_file()
+               for n in names):
+        pytest.skip(f"fig {number}: not every dataset of the paper preset is committed yet")
+    assert (FIGURE_DIR / f"fig{number}.png").is_file()

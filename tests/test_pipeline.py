@@ -195,6 +195,78 @@ def test_two_identical_runs_at_once_compute_once(tmp_path):
     assert (tmp_path / "smoke" / "fig2.png").is_file()
 
 
+PLOTTED = []
+
+
+def plot_sizes(frames, sidecars, preset, left_out=()):
+    """A stand-in training plot: records the sizes it was given and what it was told
+    is left out."""
+    PLOTTED.append((sorted(frames["runs"]["size"].unique().tolist()), list(left_out)))
+    return plot_rows({"a": frames["runs"]}, sidecars, preset)
+
+
+def sized_experiment(n, seed, size):
+    """A stand-in training run of a network of size D = L = ``size``."""
+    from resdiff.experiments import Result
+    CALLS.append((n, size))
+    return Result(pd.DataFrame({"i": range(n), "v": [seed + i for i in range(n)],
+                                "size": size}), {"n": n})
+
+
+@pytest.fixture
+def training_figure(monkeypatch):
+    """A stand-in for Figs. 6-7: one run per size D = L in {4, 8, 16}, one curve, and a
+    dataset without a size (like the kernel line)."""
+    CALLS.clear()
+    PLOTTED.clear()
+    runs = {f"run-{size}": Dataset(f"{__name__}:sized_experiment",
+                                   {p: dict(n=5, seed=0, size=size) for p in PRESETS},
+                                   group="runs", takes_precision=True)
+            for size in (4, 8, 16)}
+    spec = Figure(NUMBER, "stand-in training", f"{__name__}:plot_sizes",
+                  {**runs, "line": Dataset(f"{__name__}:count_experiment",
+                                           {p: dict(n=3, seed=0) for p in PRESETS})})
+    monkeypatch.setitem(pipeline.FIGURES, NUMBER, spec)
+    return spec
+
+
+def _provenance(png):
+    import json
+
+    from PIL import Image
+    with Image.open(png) as image:
+        return json.loads(image.info["Description"])
+
+
+def test_max_size_draws_a_partial_figure_from_the_whole_figures_csvs(training_figure,
+                                                                      tmp_path):
+    targets = _make(tmp_path, max_size=10)
+    assert [t.name for t in targets] == [f"fig{NUMBER}-max8.pdf", f"fig{NUMBER}-max8.png"]
+    assert sorted(CALLS) == [(3, 0), (5, 4), (5, 8)]          # D = L = 16 is not trained
+    assert PLOTTED == [([4, 8], [16])]                      # ... and the caption says so
+    provenance = _provenance(targets[1])
+    assert provenance["left_out_sizes"] == [16]
+    assert sorted(provenance["sidecars"]) == ["line", "run-4", "run-8"]
+    # the whole figure reuses those CSVs and trains only what was left out
+    whole = _make(tmp_path)
+    assert whole[1].name == f"fig{NUMBER}.png" and "left_out_sizes" not in _provenance(whole[1])
+    assert sorted(CALLS) == [(3, 0), (5, 4), (5, 8), (5, 16)]
+    assert PLOTTED[1] == ([4, 8, 16], [])
+    # a bound that leaves nothing out is the whole figure, already drawn
+    assert _make(tmp_path, max_size=16) == whole and len(PLOTTED) == 2
+
+
+def test_max_size_below_every_size_fails_before_computing(training_figure, tmp_path):
+    with pytest.raises(UserError, match="no network of the smoke preset has D = L <= 3"):
+        _make(tmp_path, max_size=3)
+    assert CALLS == [] and not tmp_path.joinpath("data").exists()
+
+
+def test_max_size_is_in_the_command_that_reruns_a_unit(training_figure):
+    unit = pipeline.units(NUMBER, "smoke", "out", max_size=8)[0]
+    assert unit.rerun_command().endswith("--max-size 8")
+
+
 def test_executors_get_the_smaller_training_runs_first():
     """Fig. 6's paper preset goes out smallest D = L first, in registry order within a
     size (GD, SGD, full-batch Adam, Adam), the datasets without a size first."""

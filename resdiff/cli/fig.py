@@ -48,6 +48,12 @@ class FigureArg(click.ParamType):
                 show_default=True,
                 help="Figures 6-7 only: the training precision (mnist-train --precision); "
                      "other precisions than fp32 keep their own CSVs and figure files.")
+@click.option("--max-size", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Figures 6-7 only: train and draw only the networks with D = L <= N, "
+                   "a partial figure (figN-maxM.pdf/png, M the largest size drawn; its "
+                   "caption names the sizes left out). The CSVs are those of the whole "
+                   "figure, so a later run without --max-size reuses them. [default: every "
+                   "size of the preset]")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or informational lines.")
 @click.option("--executor", "executor_kind", type=click.Choice(["local", "slurm"]),
               default="local", show_default=True,
@@ -69,8 +75,8 @@ class FigureArg(click.ParamType):
                    "(up to 3 times) and a training run continues from its checkpoint.")
 @click.option("--slurm-sbatch", multiple=True, metavar="--FLAG[=VALUE]",
               help="An extra sbatch option, e.g. --slurm-sbatch=--account=abc (repeatable).")
-def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, precision, quiet,
-        executor_kind, jobs, slurm_partition, slurm_gpus, slurm_cpus, slurm_time, slurm_sbatch):
+def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, precision, max_size,
+        quiet, executor_kind, jobs, slurm_partition, slurm_gpus, slurm_cpus, slurm_time, slurm_sbatch):
     """Compute (or reuse) the data of figure NUMBERS (1-8, a comma-separated list such as
     1,4,5, or all) and draw each as OUT_DIR/PRESET/figN.pdf and .png.
 
@@ -88,12 +94,13 @@ def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, precision,
                                  slurm_cpus, slurm_time, slurm_sbatch)
     if show_params:
         for n in numbers:
-            click.echo(pipeline.show_params(n, preset, out_dir, seed, precision))
+            click.echo(pipeline.show_params(n, preset, out_dir, seed, precision, max_size))
         return
-    pipeline.check_outputs(numbers, preset, out_dir, seed, precision)  # before any work
+    pipeline.check_outputs(numbers, preset, out_dir, seed, precision, max_size)  # first
     if pool is not None:
         failed = pipeline.make_figures(numbers, preset, out_dir, pool, force=force,
-                                       data_dir=data_dir, seed=seed, precision=precision)
+                                       data_dir=data_dir, seed=seed, precision=precision,
+                                       max_size=max_size)
         if failed:
             raise UserError(f"figure(s) {', '.join(map(str, failed))} could not be made "
                             "(see the warnings above); the others were written")
@@ -102,7 +109,8 @@ def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, precision,
     for n in numbers:
         try:
             pipeline.make_figure(n, preset, out_dir, force=force, data_dir=data_dir,
-                                 seed=seed, precision=precision, draw_store=store)
+                                 seed=seed, precision=precision, draw_store=store,
+                                 max_size=max_size)
         except UserError as exc:
             if len(numbers) == 1:
                 raise

@@ -1,4 +1,6 @@
-"""One function per figure: (frames, sidecars, preset) -> matplotlib Figure.
+"""One function per figure: (frames, sidecars, preset) -> matplotlib Figure; the
+training figures (6, 7) also take ``left_out``, the sizes D = L a partial figure leaves
+out (``resdiff fig --max-size``), for their caption.
 
 Plots never compute anything beyond summaries for display (KDEs, quantile lines).
 """

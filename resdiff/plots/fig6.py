@@ -86,7 +86,15 @@ def draw_limits(ax, frames, optimizers, colours):
     return ymin, notes
 
 
-def plot(frames, sidecars, preset):
+def partial_text(left_out):
+    """The caption line of a partial figure: the preset's sizes D = L it leaves out."""
+    if not left_out:
+        return ""
+    return (f"\npartial figure: the preset's D = L = {', '.join(map(str, left_out))} "
+            "are left out (resdiff fig --max-size)")
+
+
+def plot(frames, sidecars, preset, left_out=()):
     fig, axes = new_figure(2, width=6.75, height=3.0, sharey=True)
     kernel = frames.get("kernel")
     kacc = float(kernel["accuracy"].iloc[0]) if kernel is not None else None
@@ -129,6 +137,7 @@ def plot(frames, sidecars, preset):
     caption(fig, f"resdiff fig 6 ({preset} preset): completed FC ResNet, tanh, sigma_w^2 = "
                  f"{params['sigma_w2']:g}, sigma_b^2 = {params['sigma_b2']:g}, NTK "
                  f"parametrisation, all layers trained, mean squared error on one-hot targets"
-                 f"\n{scale_text(params)}{knote}{note}{lnote}\nNTK theory does not cover "
-                 "Adam: the right panel shows kernel regression only")
+                 f"{partial_text(left_out)}\n{scale_text(params)}{knote}{note}{lnote}"
+                 "\nNTK theory does not cover Adam: the right panel shows kernel regression "
+                 "only")
     return fig

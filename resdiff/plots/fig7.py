@@ -1,10 +1,10 @@
 """Figure 7: final MNIST test accuracy of the completed conv ResNet against D = L (log
 axis), SGD (blue) and Adam (orange), batch 200."""
-from .fig6 import NAMES, draw_curves, final_accuracy, scale_text
+from .fig6 import NAMES, draw_curves, final_accuracy, partial_text, scale_text
 from .style import BLUE, ORANGE, caption, new_figure
 
 
-def plot(frames, sidecars, preset):
+def plot(frames, sidecars, preset, left_out=()):
     fig, axes = new_figure(1, width=3.4, height=2.6)
     ax = axes[0][0]
     ymin = draw_curves(ax, frames, sidecars, ("sgd", "adam"), (BLUE, ORANGE))
@@ -16,6 +16,7 @@ def plot(frames, sidecars, preset):
     note = f"; diverged (x): {', '.join(diverged)}" if diverged else ""
     caption(fig, f"resdiff fig 7 ({preset} preset): completed conv ResNet, tanh,\n"
                  f"sigma_w^2 = {params['sigma_w2']:g}, sigma_b^2 = {params['sigma_b2']:g}, "
-                 f"NTK parametrisation, mean squared error\n{scale_text(params)}"
+                 f"NTK parametrisation, mean squared error{partial_text(left_out)}\n"
+                 f"{scale_text(params)}"
                  + (f"\n{note[2:]}" if note else ""))
     return fig
