@@ -23,6 +23,7 @@ SIGTERM) stops the running units, drops the queued ones and cancels submitted jo
 """
 import contextlib
 import dataclasses
+import io
 import json
 import logging
 import os
@@ -274,7 +275,8 @@ class SlurmJobs:
         executor = submitit.SlurmExecutor(folder=folder / "%j", max_num_timeout=3)
         executor.update_parameters(**self.parameters())
         try:
-            with executor.batch():
+            # submitit prints sbatch's refusal and also puts it in its exception: one line
+            with contextlib.redirect_stderr(io.StringIO()), executor.batch():
                 jobs = [executor.submit(SlurmUnit(), unit) for unit in units]
         except Exception as exc:  # sbatch refused (no such partition, too many CPUs...)
             raise UserError(f"sbatch refused the jobs: {' '.join(str(exc).split())[:400]}") \

@@ -85,6 +85,26 @@ def test_slurm_without_sbatch_is_one_line_exit_2(tmp_path):
     assert not (tmp_path / "figs").exists()
 
 
+def test_sbatch_refusing_the_jobs_is_one_line_exit_2(tmp_path):
+    """sbatch's own error lines reach the user once, inside resdiff's one-line error."""
+    pytest.importorskip("submitit")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text(
+        "#!/bin/sh\necho 'sbatch: error: invalid partition specified: nosuch' >&2\n"
+        "echo 'sbatch: error: Batch job submission failed: Invalid partition name "
+        "specified' >&2\nexit 1\n")
+    (bin_dir / "sbatch").chmod(0o755)
+    res = run_cli("fig", "8", "--preset", "smoke", "--out-dir", tmp_path / "figs",
+                  "--executor", "slurm", "--slurm-partition", "nosuch",
+                  env={"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"})
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("resdiff: error: sbatch refused the jobs"), \
+        res.stderr
+    assert "invalid partition specified: nosuch" in lines[0]
+
+
 def test_a_failed_unit_is_reported_while_the_others_finish(tmp_path):
     """Fig. 6's units cannot find MNIST: each is reported with its log and the command
     that reruns it; Fig. 8 is still computed and drawn; exit code 2 at the end."""
