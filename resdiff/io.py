@@ -146,7 +146,8 @@ def write_result(path, frame, params, meta=None, command=None, started=None, cod
         "source_digest": code,
         "git_commit": commit,
         "git_dirty": dirty,
-        "threads": thread_count(),
+        # the experiment's own count when it records one (training: PyTorch's), else Numba's
+        "threads": (meta or {}).get("threads", thread_count()),
         "machine": machine.describe(),
         "python": platform.python_version(),
         "wall_time_s": None if started is None else round(time.time() - started, 3),

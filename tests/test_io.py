@@ -126,6 +126,15 @@ def test_written_result_is_reusable_and_reads_back(result):
     pd.testing.assert_frame_equal(frame, _frame())
 
 
+def test_sidecar_threads_are_the_experiments_own_when_it_records_them(tmp_path):
+    """A training run records PyTorch's thread count in its meta; that is the one the
+    sidecar gives, not Numba's (which it does not use)."""
+    side = io.write_result(tmp_path / "t.csv", _frame(), PARAMS, {"threads": 7}, code=CODE)
+    assert side["threads"] == 7
+    assert io.write_result(tmp_path / "n.csv", _frame(), PARAMS, code=CODE)["threads"] \
+        == io.thread_count()
+
+
 @pytest.mark.parametrize("damage", ["truncated", "random bytes", "empty", "edited value",
                                     "deleted"])
 def test_a_damaged_csv_is_not_trusted(result, damage):
