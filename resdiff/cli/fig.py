@@ -76,7 +76,8 @@ class FigureArg(click.ParamType):
 @click.option("--slurm-sbatch", multiple=True, metavar="--FLAG[=VALUE]",
               help="An extra sbatch option, e.g. --slurm-sbatch=--account=abc (repeatable).")
 def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, precision, max_size,
-        quiet, executor_kind, jobs, slurm_partition, slurm_gpus, slurm_cpus, slurm_time, slurm_sbatch):
+        quiet, executor_kind, jobs, slurm_partition, slurm_gpus, slurm_cpus, slurm_time,
+        slurm_sbatch):
     """Compute (or reuse) the data of figure NUMBERS (1-8, a comma-separated list such as
     1,4,5, or all) and draw each as OUT_DIR/PRESET/figN.pdf and .png.
 
