@@ -303,15 +303,16 @@ def _group_sidecar(sidecars):
 def make_figure(number, preset, out_dir, force=False, data_dir=None, seed=0,
                 precision=None, draw_store=None, max_size=None):
     """Compute what figure ``number`` needs in this process, one dataset after another
-    (reusing valid caches), and save it; the first failure stops it. Figures made in
-    one process pass the same ``draw_store`` (default: a new one) to share draws.
-    ``max_size`` leaves out the training runs of larger networks (a partial figure)."""
+    (reusing valid caches; the smaller networks first, as :func:`smallest_first`), and
+    save it; the first failure stops it. Figures made in one process pass the same
+    ``draw_store`` (default: a new one) to share draws. ``max_size`` leaves out the
+    training runs of larger networks (a partial figure)."""
     check_outputs([number], preset, out_dir, seed, precision, max_size)
     started = time.time()
     store = DrawStore() if draw_store is None else draw_store
-    sidecars = {u.name: compute(u, store) for u in units(number, preset, out_dir, force,
-                                                          data_dir, seed, precision,
-                                                          max_size)}
+    todo = smallest_first(units(number, preset, out_dir, force, data_dir, seed, precision,
+                                max_size))
+    sidecars = {u.name: compute(u, store) for u in todo}
     return draw(number, preset, out_dir, sidecars, force, seed, started, precision,
                 max_size)
 
@@ -426,7 +427,8 @@ def make_figures(numbers, preset, out_dir, executor, force=False, data_dir=None,
 
 def smallest_first(units):
     """``units`` with the training runs of the smaller networks first (by ``size``,
-    D = L; registry order otherwise): a run stopped part-way, or cut by a time
+    D = L; registry order otherwise, a stable sort, so figures without training runs
+    keep the order in which they share draws): a run stopped part-way, or cut by a time
     limit, has then finished as many datasets as it could, and the paper preset of
     Fig. 6 (hours at D = L = 500) can be made in pieces, the small sizes first."""
     return sorted(units, key=lambda unit: unit.params.get("size", 0))

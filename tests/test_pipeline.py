@@ -216,13 +216,14 @@ def sized_experiment(n, seed, size):
 @pytest.fixture
 def training_figure(monkeypatch):
     """A stand-in for Figs. 6-7: one run per size D = L in {4, 8, 16}, one curve, and a
-    dataset without a size (like the kernel line)."""
+    dataset without a size (like the kernel line); the registry lists the largest run
+    first."""
     CALLS.clear()
     PLOTTED.clear()
     runs = {f"run-{size}": Dataset(f"{__name__}:sized_experiment",
                                    {p: dict(n=5, seed=0, size=size) for p in PRESETS},
                                    group="runs", takes_precision=True)
-            for size in (4, 8, 16)}
+            for size in (16, 4, 8)}
     spec = Figure(NUMBER, "stand-in training", f"{__name__}:plot_sizes",
                   {**runs, "line": Dataset(f"{__name__}:count_experiment",
                                            {p: dict(n=3, seed=0) for p in PRESETS})})
@@ -265,6 +266,11 @@ def test_max_size_below_every_size_fails_before_computing(training_figure, tmp_p
 def test_max_size_is_in_the_command_that_reruns_a_unit(training_figure):
     unit = pipeline.units(NUMBER, "smoke", "out", max_size=8)[0]
     assert unit.rerun_command().endswith("--max-size 8")
+
+
+def test_one_process_trains_the_smaller_networks_first(training_figure, tmp_path):
+    _make(tmp_path)
+    assert CALLS == [(3, 0), (5, 4), (5, 8), (5, 16)]
 
 
 def test_executors_get_the_smaller_training_runs_first():
