@@ -82,11 +82,11 @@ def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, precision,
     1,4,5, or all) and draw each as OUT_DIR/PRESET/figN.pdf and .png.
 
     By default the datasets are computed one after another in this process (training
-    runs smallest network first), and figures run together share the simulations they have in common (Fig. 5 reuses those of Figs.
-    1 and 4). With --jobs N or --executor slurm the datasets are shared out among
-    workers (Slurm jobs), with the same bytes; the workers share nothing but the CSVs. With several
-    figures a failing one is reported and the others are still drawn; the command then
-    exits with code 2.
+    runs smallest network first), and figures run together share the simulations they
+    have in common (Fig. 5 reuses those of Figs. 1 and 4). With --jobs N or --executor
+    slurm the datasets are shared out among workers (Slurm jobs), with the same bytes;
+    the workers share nothing but the CSVs. With several figures a failing one is
+    reported and the others are still drawn; the command then exits with code 2.
     """
     from .. import executor, pipeline, progress
     from ..errors import UserError
