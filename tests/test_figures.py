@@ -69,6 +69,40 @@ def test_smoke_figure_files_are_valid_images(smoke_dir, number):
         assert Path(side).is_file()
 
 
+@pytest.mark.parametrize("number", SMOKE_FIGURES)
+def test_no_text_is_cut_off_at_the_figure_edge(smoke_dir, tmp_path, monkeypatch, number):
+    """Titles, labels, legends and the caption lie inside the figure (Fig. 6's caption
+    lines are longer than the figure is wide); redrawn from the smoke CSVs."""
+    import shutil
+
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
+
+    from resdiff import pipeline
+    shutil.copytree(smoke_dir / "data", tmp_path / "data")
+    cut = []
+    save = Figure.savefig
+
+    def checked_save(fig, *args, **kwargs):
+        fig.canvas.draw()
+        renderer, box = fig.canvas.get_renderer(), fig.bbox
+        # tick labels outside an axis' limits exist but are not drawn
+        ticks = {id(label) for ax in fig.axes
+                 for get in ("get_xticklabels", "get_yticklabels", "get_zticklabels")
+                 if hasattr(ax, get) for label in getattr(ax, get)(which="both")}
+        for text in fig.findobj(Text):
+            if text.get_visible() and text.get_text().strip() and id(text) not in ticks:
+                extent = text.get_window_extent(renderer)
+                if (extent.x0 < box.x0 - 1 or extent.x1 > box.x1 + 1
+                        or extent.y0 < box.y0 - 1 or extent.y1 > box.y1 + 1):
+                    cut.append(text.get_text())
+        return save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", checked_save)
+    pipeline.make_figure(number, "smoke", tmp_path)
+    assert cut == []
+
+
 def test_two_local_workers_give_the_serial_bytes(smoke_dir, tmp_path):
     """Figs. 2, 4 and 6 with --jobs 2 (each dataset, each training run, on a worker
     process with one thread) write the CSVs of the serial run, byte for byte."""

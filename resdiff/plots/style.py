@@ -37,6 +37,34 @@ def new_figure(ncols, nrows=1, width=6.75, height=None, **kwargs):
                         constrained_layout=True, **kwargs)
 
 
+CAPTION_SIZE = 5.5  # points
+
+
 def caption(fig, text):
-    """A small provenance line at the bottom of the figure."""
-    fig.supxlabel(text, fontsize=5.5, color=GREY, ha="center")
+    """Small provenance lines at the bottom of the figure, each wrapped at spaces to
+    the figure's width."""
+    fig.supxlabel(wrap_to_width(fig, text, CAPTION_SIZE), fontsize=CAPTION_SIZE,
+                  color=GREY, ha="center")
+
+
+def wrap_to_width(fig, text, fontsize, fill=0.96):
+    """``text`` with each line broken at spaces where it would be wider than ``fill``
+    of ``fig``'s width, as measured by its renderer."""
+    from matplotlib.font_manager import FontProperties
+    renderer, font = fig.canvas.get_renderer(), FontProperties(size=fontsize)
+    room = fill * fig.bbox.width
+
+    def fits(line):
+        return renderer.get_text_width_height_descent(line, font, ismath=False)[0] <= room
+
+    lines = []
+    for line in text.split("\n"):
+        current = ""
+        for word in line.split(" "):
+            longer = f"{current} {word}" if current else word
+            if current and not fits(longer):
+                lines.append(current)
+                longer = word
+            current = longer
+        lines.append(current)
+    return "\n".join(lines)
