@@ -47,7 +47,7 @@ def caption(fig, text):
                   color=GREY, ha="center")
 
 
-def wrap_to_width(fig, text, fontsize, fill=0.96):
+def wrap_to_width(fig, text, fontsize, fill=0.99):
     """``text`` with each line broken at spaces where it would be wider than ``fill``
     of ``fig``'s width, as measured by its renderer."""
     from matplotlib.font_manager import FontProperties
