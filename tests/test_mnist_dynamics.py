@@ -294,7 +294,7 @@ def test_fig6_draws_the_limit_left_only_and_names_networks_and_theory():
     assert not any("SGD, limit" in t for t in left)      # diverged: not drawn as a number
     assert not any("limit" in t for t in right)
     assert all("theory" in t for t in left + right if "kernel regression" in t)
-    text = fig.get_supxlabel()
+    text = " ".join(fig.get_supxlabel().split())      # the caption wraps to the width
     assert "NTK theory does not cover Adam" in text and "SGD limit diverged" in text
     assert "range over 3 GP prior draws" in text
     import matplotlib.pyplot as plt
