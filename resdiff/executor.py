@@ -6,12 +6,13 @@ the same cache as a serial run, and the parent process gathers the results by re
 that cache. Every random number is a pure function of the seed and the draw, and no
 result depends on the thread count, so where a unit runs changes no byte of its CSV.
 
-* :class:`LocalWorkers` (``--executor local --jobs N``, N > 1): N worker processes, each
-  unit in a fresh ``python -m resdiff.executor`` process with its log beside its CSV
-  (``figN-NAME.log``). The cores are shared out (``NUMBA_NUM_THREADS`` and
-  ``OMP_NUM_THREADS`` = cores // workers) and, with GPUs, each worker sees one
-  (``CUDA_VISIBLE_DEVICES``). ``--jobs 1`` does not come here: the pipeline computes in
-  its own process, as it always has.
+* :class:`LocalWorkers` (``--executor local --jobs N``, N > 1): N worker processes
+  (``python -m resdiff.executor``), each computing one unit at a time, with the unit's
+  log beside its CSV (``figN-NAME.log``; each start of the unit appends to it after a
+  ``==>`` line, so a resumed training run keeps its earlier sittings' epochs). The cores are shared out
+  (``NUMBA_NUM_THREADS`` and ``OMP_NUM_THREADS`` = cores // workers) and, with GPUs,
+  each worker sees one (``CUDA_VISIBLE_DEVICES``). ``--jobs 1`` does not come here: the
+  pipeline computes in its own process, as it always has.
 * :class:`SlurmJobs` (``--executor slurm``): one Slurm job array through submitit
   (docs/cluster.md says why submitit), logs in ``slurm/`` beside the CSVs. A job that
   is preempted or reaches its time limit is requeued by submitit and its unit starts
@@ -84,23 +85,35 @@ def visible_gpus():
                                             if l.startswith("GPU "))]
 
 
-def _last_line(path):
-    """The last non-empty line of a log (the error of a failed unit)."""
+def _log_size(path):
+    """Where this start of a unit begins in its log: the size the log has so far."""
     try:
-        lines = [l for l in Path(path).read_text(errors="replace").splitlines() if l.strip()]
+        return Path(path).stat().st_size
     except OSError:
-        return ""
+        return 0
+
+
+def _log_lines(path, start=0):
+    """The lines of a log from byte ``start`` on (this start of the unit, not the earlier
+    ones the log also keeps)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            return fh.read().decode(errors="replace").splitlines()
+    except OSError:
+        return []
+
+
+def _last_line(path, start=0):
+    """The last non-empty line of a log from byte ``start`` (the error of a failed unit)."""
+    lines = [l for l in _log_lines(path, start) if l.strip()]
     return lines[-1].strip() if lines else ""
 
 
-def _warnings_in(path):
-    """The warning lines a unit printed (divergent draws are results: the parent shows
-    them as a serial run would)."""
-    try:
-        text = Path(path).read_text(errors="replace")
-    except OSError:
-        return []
-    return [l for l in text.splitlines() if l.startswith("resdiff: warning: ")]
+def _warnings_in(path, start=0):
+    """The warning lines a unit printed from byte ``start`` of its log (divergent draws
+    are results: the parent shows them as a serial run would)."""
+    return [l for l in _log_lines(path, start) if l.startswith("resdiff: warning: ")]
 
 
 class _Progress:
@@ -158,11 +171,12 @@ class LocalWorkers:
                     unit = queue.popleft()
                     log = unit.path.with_suffix(".log")
                     log.parent.mkdir(parents=True, exist_ok=True)
+                    start = _log_size(log)
                     if idle:
                         slot, proc = idle.popitem()
                     else:  # a new worker; until its first unit starts it logs there
                         slot = free.pop(0)
-                        with open(log, "w") as fh:
+                        with open(log, "a") as fh:
                             proc = subprocess.Popen(
                                 [sys.executable, "-m", "resdiff.executor"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=fh,
@@ -171,11 +185,11 @@ class LocalWorkers:
                         selector.register(proc.stdout, selectors.EVENT_READ, slot)
                     proc.stdin.write(_to_json(unit) + "\n")
                     proc.stdin.flush()
-                    busy[slot] = (unit, proc, log)
+                    busy[slot] = (unit, proc, log, start)
                 progress.show(done, len(busy), len(queue), failed)
                 for key, _ in selector.select(timeout=1.0):
                     slot = key.data
-                    unit, proc, log = busy.pop(slot)
+                    unit, proc, log, start = busy.pop(slot)
                     line = proc.stdout.readline()
                     if line:
                         status = json.loads(line)
@@ -185,9 +199,9 @@ class LocalWorkers:
                         code = proc.wait()
                         status = {"ok": False,
                                   "message": f"the worker exited with code {code}: "
-                                             f"{_last_line(log)}"}
+                                             f"{_last_line(log, start)}"}
                         free.append(slot)
-                    for text in _warnings_in(log):
+                    for text in _warnings_in(log, start):
                         print(text, file=sys.stderr)
                     if status["ok"]:
                         done += 1
@@ -198,11 +212,11 @@ class LocalWorkers:
             progress.show(done, 0, 0, failed)
         finally:  # done, interrupted (or a bug here): stop the workers, drop the queue
             queue.clear()
-            procs = [proc for _, proc, _ in busy.values()] + list(idle.values())
-            for proc in procs:
+            running = [proc for _, proc, _, _ in busy.values()]
+            for proc in running + list(idle.values()):
                 with contextlib.suppress(OSError):
                     proc.stdin.close()  # an idle worker ends at the end of its input
-            _stop([proc for _, proc, _ in busy.values()])
+            _stop(running)
             _stop(list(idle.values()), signal_first=False)
             selector.close()
 
@@ -382,12 +396,19 @@ def _terminated(signum, frame):
     raise SystemExit(128 + signum)  # unwinds: temporary files are removed on the way
 
 
-def _log_to(path):
+def _log_to(path, label):
     """Send this process's stdout and stderr (file descriptors 1 and 2, so also what
-    compiled code prints) to ``path``."""
+    compiled code prints) to the end of ``path``, after a line that says which unit
+    starts there and when: the log keeps every start of the unit."""
     sys.stdout.flush()
     sys.stderr.flush()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
+    size = os.fstat(fd).st_size
+    # a line of its own, also after an earlier start's last (\r-ended) progress line
+    ended = size == 0 or os.pread(fd, 1, size - 1) == b"\n"
+    when = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    os.write(fd, f"{'' if ended else chr(10)}==> {label}: started {when} "
+                 f"(pid {os.getpid()})\n".encode())
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
@@ -405,7 +426,7 @@ def worker():
     store = pipeline.DrawStore()
     for line in sys.stdin:
         unit = pipeline.Unit(**json.loads(line))
-        _log_to(unit.path.with_suffix(".log"))
+        _log_to(unit.path.with_suffix(".log"), unit.label)
         status = {"ok": True, "message": ""}
         try:
             pipeline.compute(unit, store)

@@ -128,6 +128,34 @@ def test_a_failed_unit_is_reported_while_the_others_finish(tmp_path):
     assert f"units: 2 done, 0 running, 0 queued, {n6} failed" in res.stderr
 
 
+def test_a_unit_started_again_appends_to_its_log(tmp_path, monkeypatch, capsys):
+    """A unit's log keeps every start (a training run resumed over several sittings
+    keeps its earlier epochs), and what the parent reports (the error, the warnings)
+    comes from the latest start only."""
+    from resdiff.pipeline import Unit
+    monkeypatch.setenv("RESDIFF_NO_DOWNLOAD", "1")
+    unit = Unit(figure=6, name="sgd-4", preset="smoke", out_dir=str(tmp_path / "figs"),
+                data_dir=str(tmp_path / "no-mnist"))
+    log = unit.path.with_suffix(".log")
+    log.parent.mkdir(parents=True)
+    earlier = "fc sgd D=L=4: epoch 3/4  (an earlier sitting)\nresdiff: warning: earlier\r"
+    log.write_text(earlier)
+    failures = []
+    for _ in range(2):
+        executor.LocalWorkers(jobs=1, cores=1).run(
+            [unit], lambda u, failure, path: failures.append((failure, path)))
+    text = log.read_bytes().decode()  # as written: no newline translation
+    assert text.startswith(earlier + "\n==> fig 6 sgd-4: started ")  # a line of its own
+    sittings = text.split("==> fig 6 sgd-4: started ")
+    assert len(sittings) == 3
+    errors = [[l for l in s.splitlines() if l.startswith("resdiff: error: ")]
+              for s in sittings[1:]]
+    assert all(len(e) == 1 and "no-mnist" in e[0] for e in errors), text
+    assert [f.message for f, _ in failures] == [errors[0][0][len("resdiff: error: "):]] * 2
+    assert {path for _, path in failures} == {str(log)}
+    assert "resdiff: warning: earlier" not in capsys.readouterr().err
+
+
 def _processes_with(marker):
     """Pids of live processes whose environment holds ``marker``."""
     pids = []
