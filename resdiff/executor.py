@@ -9,10 +9,10 @@ result depends on the thread count, so where a unit runs changes no byte of its 
 * :class:`LocalWorkers` (``--executor local --jobs N``, N > 1): N worker processes
   (``python -m resdiff.executor``), each computing one unit at a time, with the unit's
   log beside its CSV (``figN-NAME.log``; each start of the unit appends to it after a
-  ``==>`` line, so a resumed training run keeps its earlier sittings' epochs). The cores are shared out
-  (``NUMBA_NUM_THREADS`` and ``OMP_NUM_THREADS`` = cores // workers) and, with GPUs,
-  each worker sees one (``CUDA_VISIBLE_DEVICES``). ``--jobs 1`` does not come here: the
-  pipeline computes in its own process, as it always has.
+  ``==>`` line, so a resumed training run keeps its earlier sittings' epochs). The
+  cores are shared out (``NUMBA_NUM_THREADS`` and ``OMP_NUM_THREADS`` = cores //
+  workers) and, with GPUs, each worker sees one (``CUDA_VISIBLE_DEVICES``). ``--jobs 1``
+  does not come here: the pipeline computes in its own process, as it always has.
 * :class:`SlurmJobs` (``--executor slurm``): one Slurm job array through submitit
   (docs/cluster.md says why submitit), logs in ``slurm/`` beside the CSVs. A job that
   is preempted or reaches its time limit is requeued by submitit and its unit starts
@@ -407,8 +407,8 @@ def _log_to(path, label):
     # a line of its own, also after an earlier start's last (\r-ended) progress line
     ended = size == 0 or os.pread(fd, 1, size - 1) == b"\n"
     when = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    os.write(fd, f"{'' if ended else chr(10)}==> {label}: started {when} "
-                 f"(pid {os.getpid()})\n".encode())
+    header = f"==> {label}: started {when} (pid {os.getpid()})\n"
+    os.write(fd, header.encode() if ended else b"\n" + header.encode())
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
