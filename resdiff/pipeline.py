@@ -100,16 +100,19 @@ def _trains(spec):
     return any(d.takes_precision for d in spec.datasets.values())
 
 
-def figure_paths(out_dir, preset, number, precision=None, max_size=None):
+def figure_paths(out_dir, preset, number, precision=None, max_size=None, partial=False):
     """``[OUT_DIR/PRESET/figN.pdf, OUT_DIR/PRESET/figN.png]``: each preset its own folder;
-    a training figure at another precision than fp32 is ``figN-PRECISION``, and one
-    whose larger networks ``max_size`` leaves out is ``figN[-PRECISION]-maxM``, M the
-    largest size it shows."""
+    a training figure at another precision than fp32 is ``figN-PRECISION``, one whose
+    larger networks ``max_size`` leaves out is ``figN[-PRECISION]-maxM``, M the largest
+    size it shows, and one drawn without some of its datasets (``partial``, see
+    :func:`draw_partial`) ends in ``-partial``."""
     spec, tag = figure_spec(number), ""
     if _trains(spec):
         tag = _precision_tag(precision)
         if spec.left_out(preset, max_size):
             tag += f"-max{spec.sizes(preset, max_size)[-1]}"
+        if partial:
+            tag += "-partial"
     return [Path(out_dir) / preset / f"fig{number}{tag}.{ext}" for ext in ("pdf", "png")]
 
 
@@ -290,6 +293,46 @@ def compute(unit, draw_store=None):
         return sidecar
 
 
+def draw_partial(numbers, preset, out_dir, force=False, seed=0, precision=None,
+                 max_size=None):
+    """Draw training figures ``numbers`` from the datasets already computed, computing
+    nothing: those without a valid cache are left out, named in the caption and the
+    PNG's metadata, and the figure is ``figN[...]-partial`` (the whole ``figN`` when
+    none is missing). For a look at a long preset while it is still training. Every
+    figure is checked before any is drawn."""
+    plans = []
+    for number in numbers:
+        spec = figure_spec(number)
+        if not _trains(spec):
+            raise UserError(f"fig {number}: --partial applies only to the training "
+                            "figures (6, 7); the others are cheap to compute whole")
+        check_max_size(number, preset, max_size)
+        sidecars, missing = {}, []
+        for unit in units(number, preset, out_dir, seed=seed, precision=precision,
+                          max_size=max_size):
+            check = unit.check_cached()
+            if check.reusable:
+                sidecars[unit.name] = check.sidecar
+            else:
+                missing.append((unit.name, check))
+        if not any(spec.datasets[name].takes_precision for name in sidecars):
+            raise UserError(f"fig {number}: none of its training runs at the {preset} "
+                            f"preset is computed yet in {Path(out_dir) / 'data' / preset}; "
+                            "nothing to draw")
+        for target in figure_paths(out_dir, preset, number, precision, max_size,
+                                   bool(missing)):
+            io.check_writable(target, what="figure")
+        plans.append((number, sidecars, missing))
+    drawn = []
+    for number, sidecars, missing in plans:
+        for name, check in missing:   # a damaged cache is worth a warning
+            (warn if check.damaged else info)(f"fig {number}: left out {name} "
+                                              f"({check.reason})")
+        drawn.append(draw(number, preset, out_dir, sidecars, force, seed, None, precision,
+                          max_size, [name for name, _ in missing]))
+    return drawn
+
+
 def _group_sidecar(sidecars):
     """What the plot reads for a group of datasets (a curve split into training runs):
     the parameters they share, and each member's own sidecar."""
@@ -318,13 +361,15 @@ def make_figure(number, preset, out_dir, force=False, data_dir=None, seed=0,
 
 
 def draw(number, preset, out_dir, sidecars, force=False, seed=0, started=None,
-         precision=None, max_size=None):
+         precision=None, max_size=None, missing=()):
     """Draw figure ``number`` from its CSVs, checked against ``sidecars`` (name ->
     sidecar), and save it; datasets of one group reach the plot as one frame. A
-    partial figure (``max_size``) tells its plot the sizes it leaves out."""
+    partial figure tells its plot the sizes that ``max_size`` leaves out and the
+    datasets ``missing`` (not computed yet)."""
     spec = figure_spec(number)
     started = time.time() if started is None else started
-    names = spec.names(preset, max_size)  # registry order, whatever order they came in
+    names = [name for name in spec.names(preset, max_size)  # registry order
+             if name not in missing]
     left_out = spec.left_out(preset, max_size)
     paths = {name: data_path(out_dir, preset, number, name, seed, precision)
              for name in names}
@@ -340,18 +385,23 @@ def draw(number, preset, out_dir, sidecars, force=False, seed=0, started=None,
     }
     if left_out:
         provenance["left_out_sizes"] = left_out
-    targets = figure_paths(out_dir, preset, number, precision, max_size)
+    if missing:
+        provenance["missing"] = list(missing)
+    targets = figure_paths(out_dir, preset, number, precision, max_size, bool(missing))
     with io.exclusive(targets[0].with_suffix(""), on_wait=_waiting(targets[0])):
         if not force and _drawn_from(targets, provenance):
             info(f"fig {number}: {targets[0]} and .png are up to date (same data, same code)")
             return targets
-        groups = spec.groups(preset, max_size)
+        groups = {group: [n for n in members if n in paths]
+                  for group, members in spec.groups(preset, max_size).items()}
+        groups = {group: members for group, members in groups.items() if members}
         frames = {group: _concat([io.read_result(paths[n], sidecars[n]) for n in members])
                   for group, members in groups.items()}
         group_sidecars = {group: _group_sidecar({n: sidecars[n] for n in members})
                           for group, members in groups.items()}
-        fig = _load(spec.plot)(frames, group_sidecars, preset,
-                               **({"left_out": left_out} if left_out else {}))
+        partial = {**({"left_out": left_out} if left_out else {}),
+                   **({"missing": list(missing)} if missing else {})}
+        fig = _load(spec.plot)(frames, group_sidecars, preset, **partial)
         for target in targets:
             ext = target.suffix[1:]
             meta = ({"Subject": json.dumps(provenance), "Creator": f"resdiff {__version__}"}

@@ -51,6 +51,9 @@ CASES = [
     ("fig-max-size-zero", ["fig", "6", "--max-size", "0"], "--max-size"),
     ("fig-max-size-below-every-size", ["fig", "6", "--preset", "smoke", "--max-size", "3"],
      "D = L <= 3"),
+    ("fig-partial-trains-nothing", ["fig", "1", "--partial"], "--partial"),
+    ("fig-partial-nothing-computed", ["fig", "6", "--preset", "smoke", "--partial"],
+     "nothing to draw"),
     ("out-under-a-file", SMALL_KDE + ["--out", "/etc/hostname/k.csv"], "/etc/hostname"),
     # /proc takes no new files, not even from root (the permission test below skips root)
     ("out-not-creatable", SMALL_KDE + ["--out", "/proc/k.csv"], "/proc/k.csv"),

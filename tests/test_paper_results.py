@@ -4,10 +4,10 @@
 from (Figs. 1-5 and 8, and the finished training runs of Fig. 6). Each CSV must match
 its sidecar and still be a valid cache for the registry's paper parameters and the
 current code, so ``resdiff fig N --preset paper`` redraws from it without computing;
-each committed figure, a partial one (``figN-maxM``, drawn with ``--max-size``)
-included, must record exactly these sidecars. A change to a kernel that
-these datasets use fails here: recompute them (``resdiff fig N --preset paper``, times
-in the README) and commit the new files.
+each committed figure, a partial one (``figN-maxM``, drawn with ``--max-size``, or
+``figN-partial``, drawn with ``--partial``) included, must record exactly these
+sidecars. A change to a kernel that these datasets use fails here: recompute them
+(``resdiff fig N --preset paper``, times in the README) and commit the new files.
 """
 import json
 
@@ -42,27 +42,36 @@ PNGS = sorted(FIGURE_DIR.glob("fig*.png"))
 
 
 def _selection(png):
-    """``fig6-max100.png`` -> (6, 100), a partial figure (``resdiff fig --max-size``);
-    ``fig2.png`` -> (2, None)."""
-    number, _, rest = png.stem[3:].partition("-")
-    return int(number), (int(rest[3:]) if rest.startswith("max") else None)
+    """``fig6-max100.png`` -> (6, 100, False), drawn with ``resdiff fig --max-size 100``;
+    ``fig6-partial.png`` -> (6, None, True), drawn with ``--partial``; ``fig2.png`` ->
+    (2, None, False)."""
+    number, *tags = png.stem[3:].split("-")
+    max_size = next((int(t[3:]) for t in tags if t.startswith("max")), None)
+    return int(number), max_size, "partial" in tags
 
 
 @pytest.mark.parametrize("png", PNGS, ids=lambda p: p.stem)
 def test_committed_figure_was_drawn_from_the_committed_csvs(png):
-    """The PNG's provenance names the paper preset, the sizes a partial figure leaves
-    out, and the digest of exactly the committed sidecars (what
-    :func:`resdiff.pipeline.draw` records)."""
-    number, max_size = _selection(png)
-    assert pipeline.figure_paths(ROOT / "figures", "paper", number, None, max_size)[1] == png
-    names = FIGURES[number].names("paper", max_size)
-    paths = {n: pipeline.data_path(ROOT / "figures", "paper", number, n) for n in names}
-    missing = [p.name for p in paths.values() if not p.is_file()]
-    assert not missing, f"{png.name} is committed without its data: {missing}"
+    """The PNG's provenance names the paper preset, the sizes and datasets a partial
+    figure leaves out, and the digest of exactly the committed sidecars (what
+    :func:`resdiff.pipeline.draw` records). A ``--partial`` figure is committed only
+    while the datasets it lacks are: once they are, draw the whole figure instead."""
+    number, max_size, partial = _selection(png)
+    assert pipeline.figure_paths(ROOT / "figures", "paper", number, None, max_size,
+                                 partial)[1] == png
     from PIL import Image
     with Image.open(png) as image:
         provenance = json.loads(image.info["Description"])
-    sidecars = io.normalise({n: io.read_sidecar(p) for n, p in paths.items()})
+    left_out = provenance.get("missing", [])
+    assert bool(left_out) == partial
+    names = FIGURES[number].names("paper", max_size)
+    paths = {n: pipeline.data_path(ROOT / "figures", "paper", number, n) for n in names}
+    absent = [n for n, p in paths.items() if not p.is_file()]
+    assert absent == left_out, (f"{png.name} lacks {left_out}, but the datasets not "
+                                f"committed are {absent}: redraw it (or, with none absent, "
+                                "replace it by the whole figure)")
+    sidecars = io.normalise({n: io.read_sidecar(p) for n, p in paths.items()
+                             if n not in left_out})
     assert provenance["preset"] == "paper"
     assert provenance.get("left_out_sizes", []) == FIGURES[number].left_out("paper", max_size)
     assert provenance["data_digest"] == pipeline.data_digest(sidecars)

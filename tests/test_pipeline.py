@@ -198,10 +198,11 @@ def test_two_identical_runs_at_once_compute_once(tmp_path):
 PLOTTED = []
 
 
-def plot_sizes(frames, sidecars, preset, left_out=()):
+def plot_sizes(frames, sidecars, preset, left_out=(), missing=()):
     """A stand-in training plot: records the sizes it was given and what it was told
-    is left out."""
-    PLOTTED.append((sorted(frames["runs"]["size"].unique().tolist()), list(left_out)))
+    is left out (sizes, and datasets when ``missing`` is given)."""
+    PLOTTED.append((sorted(frames["runs"]["size"].unique().tolist()), list(left_out))
+                   + ((list(missing), "line" in frames) if missing else ()))
     return plot_rows({"a": frames["runs"]}, sidecars, preset)
 
 
@@ -266,6 +267,44 @@ def test_max_size_below_every_size_fails_before_computing(training_figure, tmp_p
 def test_max_size_is_in_the_command_that_reruns_a_unit(training_figure):
     unit = pipeline.units(NUMBER, "smoke", "out", max_size=8)[0]
     assert unit.rerun_command().endswith("--max-size 8")
+
+
+def test_partial_draws_what_is_computed_and_computes_nothing(training_figure, tmp_path):
+    _make(tmp_path, max_size=4)                   # the line and D = L = 4 are computed
+    CALLS.clear()
+    targets = pipeline.draw_partial([NUMBER], "smoke", tmp_path)[0]
+    assert [t.name for t in targets] == [f"fig{NUMBER}-partial.pdf", f"fig{NUMBER}-partial.png"]
+    assert CALLS == []
+    assert PLOTTED[-1] == ([4], [], ["run-16", "run-8"], True)   # registry order
+    provenance = _provenance(targets[1])
+    assert provenance["missing"] == ["run-16", "run-8"]
+    assert sorted(provenance["sidecars"]) == ["line", "run-4"]
+    # once everything is computed, --partial is the whole figure, already drawn
+    whole = _make(tmp_path)
+    plotted = len(PLOTTED)
+    assert pipeline.draw_partial([NUMBER], "smoke", tmp_path) == [whole]
+    assert len(PLOTTED) == plotted and "missing" not in _provenance(whole[1])
+
+
+def test_partial_leaves_out_a_damaged_cache(training_figure, tmp_path):
+    _make(tmp_path)
+    csv = pipeline.data_path(tmp_path, "smoke", NUMBER, "run-8")
+    csv.write_text(csv.read_text()[:-3])          # truncated
+    targets = pipeline.draw_partial([NUMBER], "smoke", tmp_path)[0]
+    assert _provenance(targets[1])["missing"] == ["run-8"]
+    assert PLOTTED[-1] == ([4, 16], [], ["run-8"], True)
+
+
+def test_partial_without_any_training_run_fails_and_writes_nothing(training_figure,
+                                                                   tmp_path):
+    with pytest.raises(UserError, match="none of its training runs .* is computed yet"):
+        pipeline.draw_partial([NUMBER], "smoke", tmp_path)
+    assert CALLS == [] and list(tmp_path.iterdir()) == []
+
+
+def test_partial_refuses_a_figure_that_trains_nothing(figure, tmp_path):
+    with pytest.raises(UserError, match="only to the training figures"):
+        pipeline.draw_partial([NUMBER], "smoke", tmp_path)
 
 
 def test_one_process_trains_the_smaller_networks_first(training_figure, tmp_path):

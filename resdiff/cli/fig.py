@@ -54,6 +54,11 @@ class FigureArg(click.ParamType):
                    "caption names the sizes left out). The CSVs are those of the whole "
                    "figure, so a later run without --max-size reuses them. [default: every "
                    "size of the preset]")
+@click.option("--partial", is_flag=True,
+              help="Figures 6-7 only: compute nothing; draw from the datasets already "
+                   "computed (valid CSVs), for a look at a preset still training. The "
+                   "figure is figN-partial.pdf/png and its caption names the runs left "
+                   "out (the whole figN when none is missing).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or informational lines.")
 @click.option("--executor", "executor_kind", type=click.Choice(["local", "slurm"]),
               default="local", show_default=True,
@@ -76,8 +81,8 @@ class FigureArg(click.ParamType):
 @click.option("--slurm-sbatch", multiple=True, metavar="--FLAG[=VALUE]",
               help="An extra sbatch option, e.g. --slurm-sbatch=--account=abc (repeatable).")
 def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, precision, max_size,
-        quiet, executor_kind, jobs, slurm_partition, slurm_gpus, slurm_cpus, slurm_time,
-        slurm_sbatch):
+        partial, quiet, executor_kind, jobs, slurm_partition, slurm_gpus, slurm_cpus,
+        slurm_time, slurm_sbatch):
     """Compute (or reuse) the data of figure NUMBERS (1-8, a comma-separated list such as
     1,4,5, or all) and draw each as OUT_DIR/PRESET/figN.pdf and .png.
 
@@ -96,6 +101,9 @@ def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, precision,
     if show_params:
         for n in numbers:
             click.echo(pipeline.show_params(n, preset, out_dir, seed, precision, max_size))
+        return
+    if partial:
+        pipeline.draw_partial(numbers, preset, out_dir, force, seed, precision, max_size)
         return
     pipeline.check_outputs(numbers, preset, out_dir, seed, precision, max_size)  # first
     if pool is not None:

@@ -86,15 +86,26 @@ def draw_limits(ax, frames, optimizers, colours):
     return ymin, notes
 
 
-def partial_text(left_out):
-    """The caption line of a partial figure: the preset's sizes D = L it leaves out."""
-    if not left_out:
-        return ""
-    return (f"\npartial figure: the preset's D = L = {', '.join(map(str, left_out))} "
-            "are left out (resdiff fig --max-size)")
+def dataset_label(name):
+    """``adam-full-500`` -> ``Adam (full batch) D=L=500``; other datasets by name."""
+    opt, _, size = name.rpartition("-")
+    return f"{NAMES[opt]} D=L={size}" if opt in NAMES and size.isdigit() else name
 
 
-def plot(frames, sidecars, preset, left_out=()):
+def partial_text(left_out=(), missing=()):
+    """The caption lines of a partial figure: the preset's sizes D = L it leaves out
+    (``--max-size``) and the datasets not computed yet (``--partial``)."""
+    text = ""
+    if left_out:
+        text += (f"\npartial figure: the preset's D = L = {', '.join(map(str, left_out))} "
+                 "are left out (resdiff fig --max-size)")
+    if missing:
+        text += ("\npartial figure: not computed yet, left out: "
+                 f"{', '.join(map(dataset_label, missing))} (resdiff fig --partial)")
+    return text
+
+
+def plot(frames, sidecars, preset, left_out=(), missing=()):
     fig, axes = new_figure(2, width=6.75, height=3.0, sharey=True)
     kernel = frames.get("kernel")
     kacc = float(kernel["accuracy"].iloc[0]) if kernel is not None else None
@@ -112,6 +123,12 @@ def plot(frames, sidecars, preset, left_out=()):
         ax.legend(frameon=False, loc="best", fontsize=5.5)
     axes[0][0].set_title("GD and SGD: networks and the NTK limit")
     axes[0][1].set_title("Adam: networks (NTK theory does not cover Adam)")
+    # one x axis for both panels, so a size one optimizer lacks shows as a gap
+    sizes = sorted({int(s) for o in NAMES if o in frames for s in frames[o]["size"]})
+    for ax in axes[0]:
+        ax.set_xticks(sizes)
+        ax.set_xticklabels([str(s) for s in sizes])
+        ax.set_xlim(sizes[0] / 1.25, sizes[-1] * 1.25)
     axes[0][0].set_ylim(max(0.0, ymin - 0.15), 1.0)
     axes[0][1].tick_params(labelleft=True)
     first = next(o for o in ("gd", "sgd", "adam-full", "adam", "limit-sgd", "limit-gd")
@@ -137,7 +154,7 @@ def plot(frames, sidecars, preset, left_out=()):
     caption(fig, f"resdiff fig 6 ({preset} preset): completed FC ResNet, tanh, sigma_w^2 = "
                  f"{params['sigma_w2']:g}, sigma_b^2 = {params['sigma_b2']:g}, NTK "
                  f"parametrisation, all layers trained, mean squared error on one-hot targets"
-                 f"{partial_text(left_out)}\n{scale_text(params)}{knote}{note}{lnote}"
+                 f"{partial_text(left_out, missing)}\n{scale_text(params)}{knote}{note}{lnote}"
                  "\nNTK theory does not cover Adam: the right panel shows kernel regression "
                  "only")
     return fig
