@@ -330,12 +330,14 @@ def test_figure_plots_draw_from_frames():
     assert len(fig.axes) == 2
     text = " ".join(fig.get_supxlabel().split())      # the caption wraps to the width
     assert "diverged (x): GD D=L=8" in text and "smoke preset" in text
-    # --partial: Adam lacks D = L = 8; both panels keep the whole axis, the caption says so
-    frames["adam"] = frames["adam"][frames["adam"]["size"] == 4]
-    fig = fig6.plot(frames, sides, "smoke", missing=["adam-8"])
+    # --partial: both Adams lack D = L = 8; their panel keeps the whole axis, the caption
+    # names them
+    for opt in ("adam-full", "adam"):
+        frames[opt] = frames[opt][frames[opt]["size"] == 4]
+    fig = fig6.plot(frames, sides, "smoke", missing=["adam-full-8", "adam-8"])
     assert [[t.get_text() for t in ax.get_xticklabels()] for ax in fig.axes] == [["4", "8"]] * 2
-    assert "not computed yet, left out: Adam (batch 200) D=L=8" in " ".join(
-        fig.get_supxlabel().split())
+    assert ("not computed yet, left out: Adam (full batch) D=L=8, Adam (batch 200) D=L=8"
+            in " ".join(fig.get_supxlabel().split()))
     fig = fig7.plot({o: run("conv", o, {2: 0.5, 4: 0.6}) for o in ("sgd", "adam")},
                     {o: side for o in ("sgd", "adam")}, "smoke")
     assert len(fig.axes) == 1
