@@ -39,12 +39,14 @@ class Figure:
     plot: str                     # "module:function": (frames, sidecars, preset) -> Figure
     datasets: dict = field(default_factory=dict)  # name -> Dataset
 
-    def names(self, preset, max_size=None):
+    def names(self, preset, max_size=None, exclude=()):
         """The datasets of this figure at ``preset``, in registry order; with
         ``max_size``, the training runs of networks larger than D = L = max_size are left
-        out (datasets without a size, such as the kernel line, stay)."""
+        out (datasets without a size, such as the kernel line, stay), and so are the
+        names in ``exclude``."""
         return [name for name, d in self.datasets.items() if preset in d.params
-                and (max_size is None or d.params[preset].get("size", 0) <= max_size)]
+                and (max_size is None or d.params[preset].get("size", 0) <= max_size)
+                and name not in exclude]
 
     def sizes(self, preset, max_size=None):
         """The sizes D = L of the training runs at ``preset`` (up to ``max_size``),
@@ -58,10 +60,11 @@ class Figure:
         out, ascending."""
         return sorted(set(self.sizes(preset)) - set(self.sizes(preset, max_size)))
 
-    def groups(self, preset, max_size=None):
-        """``{frame name: [dataset names]}`` at ``preset``: what the plot receives."""
+    def groups(self, preset, max_size=None, exclude=()):
+        """``{frame name: [dataset names]}`` at ``preset`` (as :meth:`names` selects
+        them): what the plot receives."""
         groups = {}
-        for name in self.names(preset, max_size):
+        for name in self.names(preset, max_size, exclude):
             groups.setdefault(self.datasets[name].group or name, []).append(name)
         return groups
 

@@ -293,6 +293,19 @@ def compute(unit, draw_store=None):
         return sidecar
 
 
+def split_cached(units, force=False):
+    """``({name: sidecar}, [(unit, check)])``: the units whose CSV is a valid cache
+    (none with ``force``), and the others with their :meth:`Unit.check_cached`."""
+    cached, rest = {}, []
+    for unit in units:
+        check = unit.check_cached()
+        if check.reusable and not force:
+            cached[unit.name] = check.sidecar
+        else:
+            rest.append((unit, check))
+    return cached, rest
+
+
 def draw_partial(numbers, preset, out_dir, force=False, seed=0, precision=None,
                  max_size=None):
     """Draw training figures ``numbers`` from the datasets already computed, computing
@@ -307,14 +320,8 @@ def draw_partial(numbers, preset, out_dir, force=False, seed=0, precision=None,
             raise UserError(f"fig {number}: --partial applies only to the training "
                             "figures (6, 7); the others are cheap to compute whole")
         check_max_size(number, preset, max_size)
-        sidecars, missing = {}, []
-        for unit in units(number, preset, out_dir, seed=seed, precision=precision,
-                          max_size=max_size):
-            check = unit.check_cached()
-            if check.reusable:
-                sidecars[unit.name] = check.sidecar
-            else:
-                missing.append((unit.name, check))
+        sidecars, missing = split_cached(units(number, preset, out_dir, seed=seed,
+                                               precision=precision, max_size=max_size))
         if not any(spec.datasets[name].takes_precision for name in sidecars):
             raise UserError(f"fig {number}: none of its training runs at the {preset} "
                             f"preset is computed yet in {Path(out_dir) / 'data' / preset}; "
@@ -325,11 +332,11 @@ def draw_partial(numbers, preset, out_dir, force=False, seed=0, precision=None,
         plans.append((number, sidecars, missing))
     drawn = []
     for number, sidecars, missing in plans:
-        for name, check in missing:   # a damaged cache is worth a warning
-            (warn if check.damaged else info)(f"fig {number}: left out {name} "
+        for unit, check in missing:   # a damaged cache is worth a warning
+            (warn if check.damaged else info)(f"fig {number}: left out {unit.name} "
                                               f"({check.reason})")
         drawn.append(draw(number, preset, out_dir, sidecars, force, seed, None, precision,
-                          max_size, [name for name, _ in missing]))
+                          max_size, [unit.name for unit, _ in missing]))
     return drawn
 
 
@@ -368,8 +375,7 @@ def draw(number, preset, out_dir, sidecars, force=False, seed=0, started=None,
     datasets ``missing`` (not computed yet)."""
     spec = figure_spec(number)
     started = time.time() if started is None else started
-    names = [name for name in spec.names(preset, max_size)  # registry order
-             if name not in missing]
+    names = spec.names(preset, max_size, missing)  # registry order, however they came
     left_out = spec.left_out(preset, max_size)
     paths = {name: data_path(out_dir, preset, number, name, seed, precision)
              for name in names}
@@ -392,9 +398,7 @@ def draw(number, preset, out_dir, sidecars, force=False, seed=0, started=None,
         if not force and _drawn_from(targets, provenance):
             info(f"fig {number}: {targets[0]} and .png are up to date (same data, same code)")
             return targets
-        groups = {group: [n for n in members if n in paths]
-                  for group, members in spec.groups(preset, max_size).items()}
-        groups = {group: members for group, members in groups.items() if members}
+        groups = spec.groups(preset, max_size, missing)
         frames = {group: _concat([io.read_result(paths[n], sidecars[n]) for n in members])
                   for group, members in groups.items()}
         group_sidecars = {group: _group_sidecar({n: sidecars[n] for n in members})
@@ -435,14 +439,12 @@ def make_figures(numbers, preset, out_dir, executor, force=False, data_dir=None,
     check_outputs(numbers, preset, out_dir, seed, precision, max_size)
     started, sidecars, todo, failed = time.time(), {}, {}, []
     for n in numbers:
-        sidecars[n], todo[n] = {}, []
-        for unit in units(n, preset, out_dir, force, data_dir, seed, precision, max_size):
-            check = unit.check_cached()
-            if check.reusable and not force:
+        figure_units = units(n, preset, out_dir, force, data_dir, seed, precision, max_size)
+        sidecars[n], rest = split_cached(figure_units, force)
+        todo[n] = [unit for unit, _ in rest]
+        for unit in figure_units:
+            if unit.name in sidecars[n]:
                 info(f"fig {n}: reusing {unit.path}")
-                sidecars[n][unit.name] = check.sidecar
-            else:
-                todo[n].append(unit)
 
     def draw_or_fail(n):
         try:
