@@ -54,6 +54,12 @@ CASES = [
     ("fig-partial-trains-nothing", ["fig", "1", "--partial"], "--partial"),
     ("fig-partial-nothing-computed", ["fig", "6", "--preset", "smoke", "--partial"],
      "nothing to draw"),
+    # options that only say how to compute would be silently ignored
+    ("fig-partial-jobs", ["fig", "6", "--partial", "--jobs", "2"], "--jobs"),
+    ("fig-partial-data-dir", ["fig", "6", "--partial", "--data-dir", "."], "--data-dir"),
+    ("fig-show-params-executor", ["fig", "6", "--show-params", "--executor", "local"],
+     "--executor"),
+    ("fig-show-params-force", ["fig", "1", "--show-params", "--force"], "--force"),
     ("out-under-a-file", SMALL_KDE + ["--out", "/etc/hostname/k.csv"], "/etc/hostname"),
     # /proc takes no new files, not even from root (the permission test below skips root)
     ("out-not-creatable", SMALL_KDE + ["--out", "/proc/k.csv"], "/proc/k.csv"),

@@ -1,7 +1,12 @@
 import click
+from click.core import ParameterSource
 
 from .. import constraints as cons
 from . import options
+
+# the options that only say how or from what datasets are computed
+COMPUTING_OPTIONS = ("data_dir", "executor_kind", "jobs", "slurm_partition", "slurm_gpus",
+                     "slurm_cpus", "slurm_time", "slurm_sbatch")
 
 
 class FigureArg(click.ParamType):
@@ -95,6 +100,10 @@ def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, precision,
     """
     from .. import executor, pipeline, progress
     from ..errors import UserError
+    if show_params or partial:
+        ignored = COMPUTING_OPTIONS + (("force",) if show_params else ())
+        _reject_given(click.get_current_context(), ignored,
+                      "--show-params" if show_params else "--partial")
     progress.set_quiet(quiet)
     pool = executor.from_options(executor_kind, jobs, slurm_partition, slurm_gpus,
                                  slurm_cpus, slurm_time, slurm_sbatch)
@@ -128,3 +137,12 @@ def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, precision,
     if failed:
         raise UserError(f"figure(s) {', '.join(map(str, failed))} could not be made "
                         "(see the warnings above); the others were written")
+
+
+def _reject_given(ctx, names, mode):
+    """A usage error naming the options of ``names`` given on the command line: ``mode``
+    computes nothing, so they would be silently ignored."""
+    given = [p.opts[0] for p in ctx.command.params if p.name in names
+             and ctx.get_parameter_source(p.name) is ParameterSource.COMMANDLINE]
+    if given:
+        raise click.UsageError(f"{', '.join(given)}: not with {mode}, which computes nothing")
