@@ -15,7 +15,8 @@ fixed order (no fast-math reassociation or contraction, no BLAS, no SIMD-dispatc
 NumPy transcendental), so every discrete choice made from it (pivots, factor ranks, the
 sampler, the Chebyshev node count) is the same too. The third changes libm's own
 results (exp, tanh) in their last bit: it must give the same rows with values equal up
-to 1e-12 of the largest value (measured: 1.3e-15 relative at most).
+to 1e-12 of the largest value (measured: 1.3e-15 relative at most), except in
+:data:`KNOWN_DIFFERENCES`, where such a last bit flips a discrete choice.
 """
 import io
 import json
@@ -69,6 +70,15 @@ SLOW = {
                               "--draws", "2"],
 }
 
+# (case, target) whose CSVs differ for a reason the README states ("Reproducibility"):
+# each is checked apart as a strict xfail, so a fix shows up as a failure to clear it
+KNOWN_DIFFERENCES = {
+    ("fig1-feedforward-tanh", "x86-64-no-fma-libm"):
+        "glibc's SSE2 tanh differs from its FMA variant in the last bit, which flips rank "
+        "decisions of the feedforward's lazy pivoted Cholesky (mean factor rank 79.3 "
+        "against 80.6): other functions of the same law are drawn",
+}
+
 
 @pytest.fixture(scope="module")
 def caches(tmp_path_factory):
@@ -94,9 +104,10 @@ def _csv(args, target, caches, tmp_path):
     return out.read_bytes()
 
 
-def _check(args, caches, tmp_path):
+def _check(args, caches, tmp_path, targets=tuple(TARGETS)):
     host = _csv(args, "host", caches, tmp_path)
-    for target, (_, _, rtol) in TARGETS.items():
+    for target in targets:
+        rtol = TARGETS[target][2]
         other = _csv(args, target, caches, tmp_path)
         if rtol == 0.0:
             assert other == host, f"{target} build differs from the host build"
@@ -118,4 +129,13 @@ def test_same_bytes_on_any_cpu(name, caches, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(SLOW))
 def test_same_bytes_on_any_cpu_slow(name, caches, tmp_path):
-    _check(SLOW[name], caches, tmp_path)
+    _check(SLOW[name], caches, tmp_path,
+           [t for t in TARGETS if (name, t) not in KNOWN_DIFFERENCES])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, target", [
+    pytest.param(name, target, marks=pytest.mark.xfail(strict=True, reason=reason))
+    for (name, target), reason in KNOWN_DIFFERENCES.items()])
+def test_known_cpu_differences(name, target, caches, tmp_path):
+    _check(SLOW[name], caches, tmp_path, [target])
