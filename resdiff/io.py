@@ -14,6 +14,7 @@ atomic writer, the one lock, and the per-user cache directory.
 import contextlib
 import errno
 import fcntl
+import functools
 import hashlib
 import io as _io
 import json
@@ -156,6 +157,8 @@ def write_result(path, frame, params, meta=None, command=None, started=None, cod
         "csv_sha256": hashlib.sha256(data).hexdigest(),
         "meta": meta or {},
     }
+    if not sidecar["machine"]["libm_reference"]:
+        _warn_once(machine.LIBM_WARNING)
     side = sidecar_path(path)
     with contextlib.suppress(FileNotFoundError):
         side.unlink()  # a stale sidecar must never vouch for the new CSV
@@ -165,6 +168,12 @@ def write_result(path, frame, params, meta=None, command=None, started=None, cod
         json.dump(sidecar, fh, indent=2, sort_keys=True, default=_json_default)
         fh.write("\n")
     return sidecar
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_once(message):
+    from .progress import warn
+    warn(message)
 
 
 def _json_default(obj):

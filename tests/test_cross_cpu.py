@@ -28,8 +28,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT
+from resdiff import machine
+from tests.conftest import ROOT, run_cli
 
+NO_FMA_LIBM = {"GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2,-FMA,-AVX"}
 X86_64 = {"NUMBA_CPU_NAME": "x86-64", "NUMBA_CPU_FEATURES": "", "OPENBLAS_CORETYPE": "Prescott",
           "NPY_DISABLE_CPU_FEATURES": "AVX2 FMA3 AVX512F AVX512CD AVX512_SKX AVX512_CLX "
                                       "AVX512_CNL AVX512_ICL AVX512_SPR"}
@@ -37,8 +39,7 @@ TARGETS = {  # name: (environment, Numba cache, relative tolerance; 0: byte-iden
     "haswell": ({"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": "",
                  "OPENBLAS_CORETYPE": "Haswell"}, "haswell", 0.0),
     "x86-64": (X86_64, "x86-64", 0.0),
-    "x86-64-no-fma-libm": ({**X86_64, "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2,-FMA,-AVX"},
-                           "x86-64", 1e-12),
+    "x86-64-no-fma-libm": ({**X86_64, **NO_FMA_LIBM}, "x86-64", 1e-12),
 }
 # reduced sizes of the settings that differed between CPUs (Figs. 1, 4 and 5); each
 # target compiles every kernel once (minutes), so the other subcommands are `slow`
@@ -151,3 +152,20 @@ def test_same_bytes_on_any_cpu_slow(name, caches, tmp_path):
     for (name, target), reason in KNOWN_DIFFERENCES.items()])
 def test_known_cpu_differences(name, target, caches, tmp_path):
     _check(SLOW[name], caches, tmp_path, [target])
+
+
+@pytest.mark.parametrize("reference", [False, True], ids=["no-fma-libm", "host-libm"])
+def test_libm_of_the_committed_results_is_checked(reference, tmp_path):
+    """The sidecar records whether libm computes as the one of the committed results
+    (machine.REFERENCE_LIBM), and a libm that does not is one warning line per run, not
+    one per result (Fig. 8 writes two)."""
+    if reference and not machine.libm_is_reference():
+        pytest.skip("this machine's own libm is not the reference one")
+    res = run_cli("fig", "8", "--preset", "smoke", "--out-dir", tmp_path, "--quiet",
+                  env={} if reference else NO_FMA_LIBM)
+    assert res.returncode == 0, res.stderr
+    sidecars = list((tmp_path / "data" / "smoke").glob("*.json"))
+    assert len(sidecars) == 2
+    for side in sidecars:
+        assert json.loads(side.read_text())["machine"]["libm_reference"] is reference
+    assert res.stderr.count(machine.LIBM_WARNING) == (0 if reference else 1), res.stderr
