@@ -29,6 +29,7 @@ from pathlib import Path
 
 from . import __version__, machine
 from .errors import UserError
+from .progress import warn
 
 
 def user_cache_dir(*parts):
@@ -172,7 +173,6 @@ def write_result(path, frame, params, meta=None, command=None, started=None, cod
 
 @functools.lru_cache(maxsize=None)
 def _warn_once(message):
-    from .progress import warn
     warn(message)
 
 
