@@ -408,7 +408,9 @@ def draw(number, preset, out_dir, sidecars, force=False, seed=0, started=None,
         fig = _load(spec.plot)(frames, group_sidecars, preset, **partial)
         for target in targets:
             ext = target.suffix[1:]
-            meta = ({"Subject": json.dumps(provenance), "Creator": f"resdiff {__version__}"}
+            # no /CreationDate: the same data and code give the same PDF bytes
+            meta = ({"Subject": json.dumps(provenance), "Creator": f"resdiff {__version__}",
+                     "CreationDate": None}
                     if ext == "pdf" else {"Description": json.dumps(provenance),
                                           "Software": f"resdiff {__version__}"})
             with io.atomic_write(target, "wb") as fh:

@@ -119,6 +119,21 @@ def test_two_local_workers_give_the_serial_bytes(smoke_dir, tmp_path):
         assert parallel == (smoke_dir / "data" / "smoke" / name).read_bytes(), name
 
 
+def test_redrawn_figure_has_the_same_bytes(smoke_dir, tmp_path):
+    """Drawn again from the same CSVs, a figure is the same file, PDF included (no
+    creation date), so a committed figure redrawn elsewhere leaves git clean."""
+    import shutil
+
+    from resdiff import pipeline
+    shutil.copytree(smoke_dir / "data", tmp_path / "data")
+    targets = pipeline.make_figure(3, "smoke", tmp_path)
+    first = [t.read_bytes() for t in targets]
+    for t in targets:
+        t.unlink()
+    assert pipeline.make_figure(3, "smoke", tmp_path) == targets
+    assert [t.read_bytes() for t in targets] == first
+
+
 def test_second_run_reuses_the_cache(smoke_dir):
     png = smoke_dir / "smoke" / "fig2.png"
     before = png.stat().st_mtime_ns
