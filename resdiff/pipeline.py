@@ -54,16 +54,26 @@ def _digest(text):
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+# provenance that records where the data came from, not what they are: a figure drawn
+# from the same CSV bytes computed at another commit is the same picture
+INFORMATIONAL = ("commits",)
+
+
 def _drawn_from(targets, provenance):
-    """True when every target exists and the PNG records exactly this provenance."""
+    """True when every target exists and the PNG records this provenance, up to its
+    :data:`INFORMATIONAL` fields."""
     if not all(t.is_file() for t in targets):
         return False
     from PIL import Image
     try:
         with Image.open(targets[-1]) as png:
-            return png.info.get("Description") == json.dumps(provenance)
-    except OSError:
+            recorded = json.loads(png.info.get("Description", "null"))
+    except (OSError, ValueError):
         return False
+
+    def key(record):
+        return {k: v for k, v in record.items() if k not in INFORMATIONAL}
+    return isinstance(recorded, dict) and key(recorded) == key(io.normalise(provenance))
 
 
 def dataset_digest(dataset):
@@ -72,11 +82,19 @@ def dataset_digest(dataset):
     return sources.code_digest(dataset.experiment)
 
 
+# what a dataset's CSV, and what a plot reads from its sidecar, are a function of (its
+# parameters, seed and code), and the CSV's own hash; not when, where or how fast it
+# was computed
+DATA_FIELDS = ("params", "seed", "version", "source_digest", "csv_sha256")
+
+
 def data_digest(sidecars):
-    """The digest of the data a figure is drawn from: its datasets' sidecars (name ->
-    sidecar, as :func:`resdiff.io.normalise` gives them), which change whenever a CSV
-    is rewritten."""
-    return _digest(json.dumps(sidecars, sort_keys=True))
+    """The digest of the data a figure is drawn from: each dataset's
+    :data:`DATA_FIELDS`, from its sidecar (name -> sidecar, as
+    :func:`resdiff.io.normalise` gives them). The same CSVs computed again, at another
+    time or on another machine, have the same digest; any other CSV has another."""
+    return _digest(json.dumps({name: {field: sidecar.get(field) for field in DATA_FIELDS}
+                               for name, sidecar in sidecars.items()}, sort_keys=True))
 
 
 def plot_digest(spec):
