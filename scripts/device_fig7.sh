@@ -2,7 +2,7 @@
 # One call of a lent GPU machine: the CUDA checks, seconds per epoch on the GPU, and
 # Fig. 7's paper preset up to D = L = MAX_SIZE, stopped cleanly after LIMIT seconds.
 #
-#   scripts/device_fig7.sh [MAX_SIZE [LIMIT]]          (defaults: 25, 420)
+#   scripts/device_fig7.sh [MAX_SIZE [LIMIT]]          (defaults: 25, 300)
 #
 # Run from the repository root on that machine, whose python3 has PyTorch with CUDA,
 # numba, click, pandas, matplotlib and seaborn; MNIST's four files in $RESDIFF_DATA_DIR
@@ -12,7 +12,7 @@
 # DEVICE=cpu PRESET=smoke try the script's steps on a CPU.
 set -uo pipefail
 max_size=${1:-25}
-limit=${2:-420}
+limit=${2:-300}
 device=${DEVICE:-cuda}
 preset=${PRESET:-paper}
 out=${OUT:?set OUT to the folder that comes back}
