@@ -42,11 +42,20 @@ def flops_epoch(arch, size):
     return (3 * N_TRAIN + N_TEST) * flops_forward(arch, size)  # backward ~ 2x forward
 
 
-def gemm_peak(device, dtype, n=1536, repeats=3):
-    """FLOP/s of an n x n x n GEMM on all the threads training uses."""
+def gemm_size(device):
+    """n of the peak's n x n x n GEMM: long enough to time (a GPU does 1536^3 in 0.1 ms)."""
+    return 8192 if device.type == "cuda" else 1536
+
+
+def gemm_peak(device, dtype, repeats=3, tf32=False):
+    """FLOP/s of an n x n x n GEMM (n = :func:`gemm_size`) on all the threads training
+    uses; on CUDA with TF32 matmuls if ``tf32``, else in full float32."""
+    n = gemm_size(device)
     threads = train.cpu_threads()
     if device.type == "cpu":
         torch.set_num_threads(threads)
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
     a = torch.randn(n, n, device=device).to(dtype)
     times = []
     for _ in range(repeats + 1):
@@ -101,12 +110,15 @@ def table(arch, sizes, precisions, device, steps=3, repeats=3, n_eval=1000, esti
     progress.set_quiet(True)   # the bf16 warning is the table's business, not stderr's
     native = train.native_bf16(device)
     peaks = {"fp32": gemm_peak(device, torch.float32)}
+    if "tf32" in precisions and device.type == "cuda":
+        peaks["tf32"] = gemm_peak(device, torch.float32, tf32=True)
     if "bf16" in precisions and native:
         peaks["bf16"] = gemm_peak(device, torch.bfloat16)
+    n = gemm_size(device)
     lines = [f"{arch}, device {device}, {train.cpu_threads()} threads, torch "
-             f"{torch.__version__}; GEMM peak (1536^3, same run): fp32 "
-             f"{peaks['fp32'] / 1e9:.1f} GFLOP/s"
-             + (f", bf16 {peaks['bf16'] / 1e9:.1f} GFLOP/s" if "bf16" in peaks else
+             f"{torch.__version__}; GEMM peak ({n}^3, same run): "
+             + ", ".join(f"{name} {peak / 1e9:.1f} GFLOP/s" for name, peak in peaks.items())
+             + ("" if "bf16" in peaks else
                 "; no native bf16: bf16 rows multiply in float32 (peak: fp32's)"), "",
              "| arch | D = L | precision | s / step (batch 200) | s / epoch | GFLOP/s | "
              "fraction of GEMM peak | 120 epochs |", "|---|---|---|---|---|---|---|---|"]
@@ -115,7 +127,7 @@ def table(arch, sizes, precisions, device, steps=3, repeats=3, n_eval=1000, esti
     last = None
     for size in sizes:
         for precision in precisions:
-            peak = peaks["bf16" if precision == "bf16" and native else "fp32"]
+            peak = peaks.get(precision, peaks["fp32"])
             step, img = measure(arch, size, device, steps, repeats, n_eval, precision)
             epoch = N_TRAIN / BATCH * step + N_TEST * img
             rate = flops_epoch(arch, size) / epoch
