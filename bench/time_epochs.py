@@ -25,6 +25,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as resdiff does
 import torch  # noqa: E402
 
 from resdiff import progress  # noqa: E402
+from resdiff.constraints import PRECISIONS, ParameterError  # noqa: E402
 from resdiff.mnist import models, train  # noqa: E402
 
 N_TRAIN, N_TEST, BATCH, EPOCHS = 20000, 10000, 200, 120
@@ -150,9 +151,8 @@ def table(arch, sizes, precisions, device, steps=3, repeats=3, n_eval=1000, esti
 BENCH = (("fc", (20, 100, 500)), ("conv", (4, 10)))
 
 
-def bench_tables(device_name="cpu"):
+def bench_tables(device=torch.device("cpu")):
     """The training section of BENCHMARKS.md (markdown lines)."""
-    device = train.pick_device(device_name)
     lines = ["## Training (Figs. 6-7): seconds per epoch, 20,000 training + 10,000 test "
              "images", "", "From `python -m bench.time_epochs --bench` (`make bench-train`).",
              ""]
@@ -162,29 +162,48 @@ def bench_tables(device_name="cpu"):
     return lines
 
 
+def int_list(text):
+    """``"10,25,50"`` -> [10, 25, 50]; a usage error (exit code 2) otherwise."""
+    try:
+        return [int(s) for s in text.split(",") if s]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not comma-separated integers: {text!r}")
+
+
+def precision_list(text):
+    """``"fp32,bf16"`` -> ["fp32", "bf16"], each one of :data:`PRECISIONS`."""
+    names = text.split(",")
+    unknown = [n for n in names if n not in PRECISIONS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(unknown)}: not one of {', '.join(PRECISIONS)}")
+    return names
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--bench", action="store_true",
                    help="the table of `make bench` (%s)" % "; ".join(
                        f"{a} D = L in {', '.join(map(str, s))}" for a, s in BENCH))
     p.add_argument("--arch", choices=["fc", "conv"], default="fc")
-    p.add_argument("--sizes", default="10,20,50,100,200,500")
-    p.add_argument("--precisions", default="fp32")
-    p.add_argument("--estimate", default="", help="sizes to extrapolate by FLOPs only")
+    p.add_argument("--sizes", type=int_list, default="10,20,50,100,200,500")
+    p.add_argument("--precisions", type=precision_list, default="fp32")
+    p.add_argument("--estimate", type=int_list, default="",
+                   help="sizes to extrapolate by FLOPs only")
     p.add_argument("--device", default="cpu")
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--n-eval", type=int, default=1000)
     args = p.parse_args(argv)
+    try:
+        device = train.pick_device(args.device)
+    except ParameterError as exc:
+        p.error(str(exc))
     if args.bench:
-        bench_tables(args.device)
+        bench_tables(device)
         return 0
-    device = train.pick_device(args.device)
-
-    def ints(text):
-        return [int(s) for s in text.split(",") if s]
-    table(args.arch, ints(args.sizes), args.precisions.split(","), device, args.steps,
-          args.repeats, args.n_eval, ints(args.estimate))
+    table(args.arch, args.sizes, args.precisions, device, args.steps, args.repeats,
+          args.n_eval, args.estimate)
     return 0
 
 
