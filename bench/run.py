@@ -218,7 +218,7 @@ def main():
     from bench.time_epochs import bench_tables
     lines += [""] + bench_tables()
 
-    from resdiff.io import atomic_write
+    from resdiff.files import atomic_write
     with atomic_write(args.out) as fh:
         fh.write("\n".join(lines))
     print(f"wrote {args.out}")

@@ -17,8 +17,8 @@ import numpy as np
 
 from .constraints import ParameterError
 from .jit import njit
-from .models import activation as get_activation
-from .models import dphi, phi
+from .activations import activation as get_activation
+from .activations import dphi, phi
 
 GH_NODES = 200  # even: no node at the origin
 

@@ -14,7 +14,7 @@ configuration happens when a kernel is first needed, not on ``import resdiff``:
 import os
 import sys
 
-from .io import user_cache_dir
+from .files import user_cache_dir
 from .sources import computing_digest
 
 

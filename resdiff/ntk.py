@@ -28,7 +28,7 @@ import math
 import numpy as np
 
 from .jit import njit, prange
-from .models import dphi, phi
+from .activations import dphi, phi
 from .rng import layer_noise
 
 # columns of the array returned by :func:`ntk_draws`

@@ -3,9 +3,9 @@
 Figures go to ``OUT_DIR/PRESET/figN.pdf`` and ``.png``, their CSVs to
 ``OUT_DIR/data/PRESET/figN-NAME.csv`` with sidecars. Every location is checked for
 writing before anything is computed (:func:`check_outputs`). Each dataset is computed
-under its own lock (:func:`resdiff.io.exclusive`) and reused when its sidecar records
+under its own lock (:func:`resdiff.files.exclusive`) and reused when its sidecar records
 the same parameters, seed, version and computing code and the CSV matches the SHA-256
-it recorded (:func:`resdiff.io.check_cached`); a damaged cache is recomputed with a
+it recorded (:func:`resdiff.files.check_cached`); a damaged cache is recomputed with a
 warning. A figure is drawn under its own lock, written atomically, and carries the
 preset and the sidecars it was drawn from in its metadata; a figure whose PNG records
 the same data and drawing code is not drawn again. So identical runs started together
@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__, io, sources
+from . import __version__, files, sources
 from .errors import UserError
 from .figures import FIGURES, PRESETS
 from .progress import info, warn
@@ -73,7 +73,7 @@ def _drawn_from(targets, provenance):
 
     def key(record):
         return {k: v for k, v in record.items() if k not in INFORMATIONAL}
-    return isinstance(recorded, dict) and key(recorded) == key(io.normalise(provenance))
+    return isinstance(recorded, dict) and key(recorded) == key(files.normalise(provenance))
 
 
 def dataset_digest(dataset):
@@ -91,7 +91,7 @@ DATA_FIELDS = ("params", "seed", "version", "source_digest", "csv_sha256")
 def data_digest(sidecars):
     """The digest of the data a figure is drawn from: each dataset's
     :data:`DATA_FIELDS`, from its sidecar (name -> sidecar, as
-    :func:`resdiff.io.normalise` gives them). The same CSVs computed again, at another
+    :func:`resdiff.files.normalise` gives them). The same CSVs computed again, at another
     time or on another machine, have the same digest; any other CSV has another."""
     return _digest(json.dumps({name: {field: sidecar.get(field) for field in DATA_FIELDS}
                                for name, sidecar in sidecars.items()}, sort_keys=True))
@@ -166,11 +166,11 @@ def show_params(number, preset, out_dir, seed=0, precision=None, max_size=None):
         path = data_path(out_dir, preset, number, name, seed, precision)
         lines.append(f"  {name}: {spec.datasets[name].experiment}")
         lines.append(f"    params: {json.dumps(params, sort_keys=True)}")
-        side = io.read_sidecar(path)
+        side = files.read_sidecar(path)
         if side is None:
             lines.append(f"    csv: {path} (not computed yet)")
         else:
-            check = io.check_cached(path, params, dataset_digest(spec.datasets[name]))
+            check = files.check_cached(path, params, dataset_digest(spec.datasets[name]))
             state = "cached" if check.reusable else f"stale: {check.reason}"
             lines.append(f"    csv: {path} ({state}; version {side.get('version')}, "
                          f"commit {side.get('git_commit')}, {side.get('wall_time_s')} s, "
@@ -188,10 +188,10 @@ def check_outputs(numbers, preset, out_dir, seed=0, precision=None, max_size=Non
         check_max_size(number, preset, max_size)
         spec = figure_spec(number)
         for name in spec.names(preset, max_size):
-            io.check_writable(data_path(out_dir, preset, number, name, seed, precision),
+            files.check_writable(data_path(out_dir, preset, number, name, seed, precision),
                               what="figure data")
         for target in figure_paths(out_dir, preset, number, precision, max_size):
-            io.check_writable(target, what="figure")
+            files.check_writable(target, what="figure")
 
 
 def _waiting(path):
@@ -236,8 +236,8 @@ class Unit:
                                            self.precision)
 
     def check_cached(self):
-        """:func:`resdiff.io.check_cached` of this unit's CSV."""
-        return io.check_cached(self.path, self.params, dataset_digest(self.dataset))
+        """:func:`resdiff.files.check_cached` of this unit's CSV."""
+        return files.check_cached(self.path, self.params, dataset_digest(self.dataset))
 
     def rerun_command(self):
         """The serial command that computes this unit again (reusing what is cached)."""
@@ -282,8 +282,8 @@ def compute(unit, draw_store=None):
     number, name, dataset, params, path = (unit.figure, unit.name, unit.dataset,
                                            unit.params, unit.path)
     code = dataset_digest(dataset)
-    with io.exclusive(path, on_wait=_waiting(path)):
-        check = io.check_cached(path, params, code)
+    with files.exclusive(path, on_wait=_waiting(path)):
+        check = files.check_cached(path, params, code)
         if check.reusable and not unit.force:
             info(f"fig {number}: reusing {path}")
             return check.sidecar
@@ -303,7 +303,7 @@ def compute(unit, draw_store=None):
         result = _load(dataset.experiment)(**kwargs)
         for line in result.warnings:
             warn(f"fig {number} {name}: {line}")
-        sidecar = io.write_result(path, result.frame, params, result.meta,
+        sidecar = files.write_result(path, result.frame, params, result.meta,
                                   command=f"fig {number} --preset {unit.preset}",
                                   started=t0, code=code)
         if checkpoint is not None:
@@ -346,7 +346,7 @@ def draw_partial(numbers, preset, out_dir, force=False, seed=0, precision=None,
                             "nothing to draw")
         for target in figure_paths(out_dir, preset, number, precision, max_size,
                                    bool(missing)):
-            io.check_writable(target, what="figure")
+            files.check_writable(target, what="figure")
         plans.append((number, sidecars, missing))
     drawn = []
     for number, sidecars, missing in plans:
@@ -397,10 +397,10 @@ def draw(number, preset, out_dir, sidecars, force=False, seed=0, started=None,
     left_out = spec.left_out(preset, max_size)
     paths = {name: data_path(out_dir, preset, number, name, seed, precision)
              for name in names}
-    sidecars = io.normalise({name: sidecars[name] for name in names})  # as read from disk
+    sidecars = files.normalise({name: sidecars[name] for name in names})  # as read from disk
     provenance = {
         "resdiff": __version__, "figure": number, "preset": preset,
-        "sidecars": {name: str(io.sidecar_path(path)) for name, path in paths.items()},
+        "sidecars": {name: str(files.sidecar_path(path)) for name, path in paths.items()},
         "commits": sorted({str(s.get("git_commit")) for s in sidecars.values()}),
         # what the picture depends on: its data (their sidecars change whenever the CSVs
         # are rewritten) and the code that draws it
@@ -412,12 +412,12 @@ def draw(number, preset, out_dir, sidecars, force=False, seed=0, started=None,
     if missing:
         provenance["missing"] = list(missing)
     targets = figure_paths(out_dir, preset, number, precision, max_size, bool(missing))
-    with io.exclusive(targets[0].with_suffix(""), on_wait=_waiting(targets[0])):
+    with files.exclusive(targets[0].with_suffix(""), on_wait=_waiting(targets[0])):
         if not force and _drawn_from(targets, provenance):
             info(f"fig {number}: {targets[0]} and .png are up to date (same data, same code)")
             return targets
         groups = spec.groups(preset, max_size, missing)
-        frames = {group: _concat([io.read_result(paths[n], sidecars[n]) for n in members])
+        frames = {group: _concat([files.read_result(paths[n], sidecars[n]) for n in members])
                   for group, members in groups.items()}
         group_sidecars = {group: _group_sidecar({n: sidecars[n] for n in members})
                           for group, members in groups.items()}
@@ -431,7 +431,7 @@ def draw(number, preset, out_dir, sidecars, force=False, seed=0, started=None,
                      "CreationDate": None}
                     if ext == "pdf" else {"Description": json.dumps(provenance),
                                           "Software": f"resdiff {__version__}"})
-            with io.atomic_write(target, "wb") as fh:
+            with files.atomic_write(target, "wb") as fh:
                 fig.savefig(fh, format=ext, metadata=meta)
         import matplotlib.pyplot as plt
         plt.close(fig)

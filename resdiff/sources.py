@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent
 
 # modules and packages that never change a number: command line, drawing, progress
 # lines, files on disk
-NOT_COMPUTING = ("resdiff.cli", "resdiff.plots", "resdiff.progress", "resdiff.io",
+NOT_COMPUTING = ("resdiff.cli", "resdiff.plots", "resdiff.progress", "resdiff.files",
                  "resdiff.pipeline")
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from resdiff.eoc import edge_of_chaos, fixed_point
 from resdiff.errors import UserError
-from resdiff.models import TANH, apply_numpy, derivative_numpy
+from resdiff.activations import TANH, apply_numpy, derivative_numpy
 
 _X = np.linspace(-12.0, 12.0, 200001)
 _W = np.exp(-0.5 * _X ** 2) / math.sqrt(2 * math.pi) * (_X[1] - _X[0])

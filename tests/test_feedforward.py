@@ -15,7 +15,7 @@ from scipy import stats
 
 from resdiff import rng
 from resdiff.eoc import edge_of_chaos
-from resdiff.models import RELU, SWISH, TANH
+from resdiff.activations import RELU, SWISH, TANH
 from resdiff.sampling import feedforward as ff
 from resdiff.sampling.linalg import pivoted_cholesky
 from tests.conftest import Z_CRIT, max_abs_z

@@ -18,7 +18,7 @@ import pytest
 
 from resdiff import rng
 from resdiff.experiments.ntk import analytic_limits, ntk_convergence
-from resdiff.models import activation, apply_numpy, derivative_numpy
+from resdiff.activations import activation, apply_numpy, derivative_numpy
 from resdiff.ntk import K_B, K_W, Y1, Y2, ntk_draws
 from resdiff.rng import layer_noise
 from resdiff.sampling.resnet import explicit_outputs, resnet_inputs

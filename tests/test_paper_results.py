@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from resdiff import io, pipeline
+from resdiff import files, pipeline
 from resdiff.figures import FIGURES
 from tests.conftest import ROOT
 
@@ -70,7 +70,7 @@ def test_committed_figure_was_drawn_from_the_committed_csvs(png):
     assert absent == left_out, (f"{png.name} lacks {left_out}, but the datasets not "
                                 f"committed are {absent}: redraw it (or, with none absent, "
                                 "replace it by the whole figure)")
-    sidecars = io.normalise({n: io.read_sidecar(p) for n, p in paths.items()
+    sidecars = files.normalise({n: files.read_sidecar(p) for n, p in paths.items()
                              if n not in left_out})
     assert provenance["preset"] == "paper"
     assert provenance.get("left_out_sizes", []) == FIGURES[number].left_out("paper", max_size)

@@ -127,7 +127,7 @@ def test_one_draw_store_per_process_reaches_only_the_experiments_that_share_draw
     for number in (NUMBER, NUMBER + 1):
         pipeline.make_figure(number, "smoke", tmp_path, draw_store=store)
     assert STORES == [store, store] and len(CALLS) == 4
-    side = pipeline.io.read_sidecar(tmp_path / "data" / "smoke" / f"fig{NUMBER}-a.csv")
+    side = pipeline.files.read_sidecar(tmp_path / "data" / "smoke" / f"fig{NUMBER}-a.csv")
     assert side["params"] == {"n": 20, "seed": 0}
     # without one, each figure gets a store of its own
     pipeline.make_figure(NUMBER, "smoke", tmp_path, force=True)

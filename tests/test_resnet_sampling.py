@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 
 from resdiff import limits, rng
-from resdiff.models import activation
+from resdiff.activations import activation
 from resdiff.sampling.resnet import (RESNET, SDE, explicit_outputs, gram_outputs,
                                      resnet_inputs)
 from resdiff.sampling.linalg import pivoted_cholesky

@@ -162,14 +162,14 @@ def run_and_write(command, experiment, params, out, quiet):
 
     Returns the :class:`~resdiff.experiments.Result`.
     """
-    from .. import io, sources
+    from .. import files, sources
     _progress.set_quiet(quiet)
-    io.check_writable(out)
+    files.check_writable(out)
     started = time.time()
     result = experiment(**params)
     for line in result.warnings:
         _progress.warn(line)
-    io.write_result(out, result.frame, params, result.meta, command=command, started=started,
+    files.write_result(out, result.frame, params, result.meta, command=command, started=started,
                     code=sources.code_digest(experiment))
     rows = len(result.frame)
     _progress.info(f"resdiff {command}: wrote {out} ({rows} row{'s' if rows != 1 else ''}) in "

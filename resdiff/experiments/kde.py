@@ -10,7 +10,7 @@ import pandas as pd
 from .. import limits, rng
 from ..constraints import KDE, checked
 from ..errors import AllDiverged
-from ..models import activation as get_activation
+from ..activations import activation as get_activation
 from ..sampling import driver
 from ..sampling.linalg import matmul_nt, pivoted_cholesky
 from ..sampling.cost import layer_cost

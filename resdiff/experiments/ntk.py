@@ -13,7 +13,7 @@ import pandas as pd
 from .. import limits, rng
 from ..constraints import NTK, checked
 from ..errors import AllDiverged
-from ..models import activation as get_activation
+from ..activations import activation as get_activation
 from ..ntk import K_B, K_W, memory_bytes, ntk_draws
 from ..sampling import driver
 from ..sampling.cost import RNG_COST

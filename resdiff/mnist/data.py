@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import io
+from .. import files
 from ..constraints import ParameterError
 from ..errors import UserError
 from ..progress import info, progress
@@ -87,7 +87,7 @@ class Mnist:
 # --- locating -------------------------------------------------------------------------
 def cache_dir():
     """The per-user cache directory for MNIST."""
-    return io.user_cache_dir("mnist")
+    return files.user_cache_dir("mnist")
 
 
 def _candidate(data_dir):
@@ -181,7 +181,7 @@ def _download(names, directory):
                 last = f"{url}: MD5 {got}, expected {MD5[name]}"
                 continue
             try:
-                with io.atomic_write(directory / name, "wb") as fh:
+                with files.atomic_write(directory / name, "wb") as fh:
                     fh.write(payload)
             except UserError as exc:
                 return str(exc)

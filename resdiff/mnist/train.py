@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .. import io
+from .. import files
 from ..constraints import FULL_BATCH, OPTIMIZERS, ParameterError
 from ..errors import UserError
 from ..progress import info, progress, warn
@@ -201,8 +201,8 @@ def _step(model, opt, x, y, chunk):
 
 
 def save_checkpoint(path, state):
-    """``torch.save`` through the atomic writer (:func:`resdiff.io.atomic_write`)."""
-    with io.atomic_write(path, "wb") as fh:
+    """``torch.save`` through the atomic writer (:func:`resdiff.files.atomic_write`)."""
+    with files.atomic_write(path, "wb") as fh:
         torch.save(state, fh)
 
 

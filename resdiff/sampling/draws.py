@@ -16,7 +16,7 @@ import numpy as np
 from .. import interrupt, rng
 from ..constraints import MODELS
 from ..errors import UserError
-from ..models import activation as get_activation
+from ..activations import activation as get_activation
 from . import driver
 from . import feedforward as ff
 from . import resnet as rn

@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from ..jit import njit, prange
-from ..models import phi
+from ..activations import phi
 from ..rng import fill_normal, layer_noise, new_state
 from . import driver
 from .driver import within_bound

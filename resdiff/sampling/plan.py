@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import AllDiverged
-from ..models import activation as get_activation
+from ..activations import activation as get_activation
 from . import chebyshev, driver
 from .cost import choose_sampler, layer_cost
 from .draws import PointDraws, point_draws

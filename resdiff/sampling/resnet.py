@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from ..jit import njit, prange
-from ..models import RELU, SWISH, TANH, phi, tanh_into
+from ..activations import RELU, SWISH, TANH, phi, tanh_into
 from ..rng import fill_normal, layer_noise, new_state
 from .linalg import dot, pivoted_cholesky
 

@@ -1,4 +1,4 @@
-"""resdiff.io on its own: the atomic writer, the lock, results and their cache check."""
+"""resdiff.files on its own: the atomic writer, the lock, results and their cache check."""
 import os
 import threading
 import time
@@ -6,7 +6,7 @@ import time
 import pandas as pd
 import pytest
 
-from resdiff import io
+from resdiff import files
 from resdiff.errors import UserError
 
 PARAMS = {"depth": 3, "z": [0.0, 1.0], "seed": 0}
@@ -24,14 +24,14 @@ def _leftovers(folder):
 # --- atomic_write ------------------------------------------------------------------------
 def test_atomic_write_replaces_the_file_with_usual_permissions(tmp_path):
     target = tmp_path / "sub" / "a.txt"
-    with io.atomic_write(target) as fh:
+    with files.atomic_write(target) as fh:
         fh.write("one")
         assert not target.exists()  # nothing visible before the block ends
     assert target.read_text() == "one"
     mask = os.umask(0)
     os.umask(mask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~mask
-    with io.atomic_write(target, "wb") as fh:
+    with files.atomic_write(target, "wb") as fh:
         fh.write(b"two")
     assert target.read_bytes() == b"two"
     assert _leftovers(target.parent) == []
@@ -41,7 +41,7 @@ def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
     target = tmp_path / "a.txt"
     target.write_text("old")
     with pytest.raises(KeyboardInterrupt):
-        with io.atomic_write(target) as fh:
+        with files.atomic_write(target) as fh:
             fh.write("half")
             raise KeyboardInterrupt
     assert target.read_text() == "old" and _leftovers(tmp_path) == []
@@ -49,8 +49,8 @@ def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
 
 def test_concurrent_atomic_writers_use_their_own_temporary_files(tmp_path):
     target = tmp_path / "fig.png"
-    with io.atomic_write(target, "wb") as first:
-        with io.atomic_write(target, "wb") as second:
+    with files.atomic_write(target, "wb") as first:
+        with files.atomic_write(target, "wb") as second:
             assert first.name != second.name
             second.write(b"second")
         first.write(b"first")
@@ -63,21 +63,21 @@ def test_atomic_write_serves_savefig_and_torch_save(tmp_path):
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots()
     ax.plot([0, 1])
-    with io.atomic_write(tmp_path / "f.png", "wb") as fh:
+    with files.atomic_write(tmp_path / "f.png", "wb") as fh:
         fig.savefig(fh, format="png")
     plt.close(fig)
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
     torch = pytest.importorskip("torch")
-    with io.atomic_write(tmp_path / "c.pt", "wb") as fh:
+    with files.atomic_write(tmp_path / "c.pt", "wb") as fh:
         torch.save({"x": torch.arange(3)}, fh)
     assert torch.load(tmp_path / "c.pt")["x"].tolist() == [0, 1, 2]
 
 
 def test_user_cache_dir_follows_xdg(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert io.user_cache_dir("numba") == tmp_path / "resdiff" / "numba"
+    assert files.user_cache_dir("numba") == tmp_path / "resdiff" / "numba"
     monkeypatch.delenv("XDG_CACHE_HOME")
-    assert io.user_cache_dir() == io.Path.home() / ".cache" / "resdiff"
+    assert files.user_cache_dir() == files.Path.home() / ".cache" / "resdiff"
 
 
 # --- exclusive ---------------------------------------------------------------------------
@@ -86,10 +86,10 @@ def test_exclusive_makes_a_second_holder_wait(tmp_path):
     order, waited = [], threading.Event()
 
     def second():
-        with io.exclusive(target, on_wait=waited.set):
+        with files.exclusive(target, on_wait=waited.set):
             order.append("second")
 
-    with io.exclusive(target):
+    with files.exclusive(target):
         thread = threading.Thread(target=second)
         thread.start()
         assert waited.wait(10), "the second holder did not notice the lock"
@@ -103,9 +103,9 @@ def test_exclusive_makes_a_second_holder_wait(tmp_path):
 def test_exclusive_does_not_wait_when_free_and_releases_on_error(tmp_path):
     target = tmp_path / "x"
     with pytest.raises(RuntimeError):
-        with io.exclusive(target, on_wait=lambda: pytest.fail("waited for nobody")):
+        with files.exclusive(target, on_wait=lambda: pytest.fail("waited for nobody")):
             raise RuntimeError
-    with io.exclusive(target, on_wait=lambda: pytest.fail("not released")):
+    with files.exclusive(target, on_wait=lambda: pytest.fail("not released")):
         pass
 
 
@@ -113,26 +113,26 @@ def test_exclusive_does_not_wait_when_free_and_releases_on_error(tmp_path):
 @pytest.fixture
 def result(tmp_path):
     path = tmp_path / "data" / "r.csv"
-    side = io.write_result(path, _frame(), PARAMS, {"note": 1}, command="test", code=CODE)
+    side = files.write_result(path, _frame(), PARAMS, {"note": 1}, command="test", code=CODE)
     assert side["rows"] == 50 and len(side["csv_sha256"]) == 64
     return path
 
 
 def test_written_result_is_reusable_and_reads_back(result):
-    check = io.check_cached(result, PARAMS, CODE)
+    check = files.check_cached(result, PARAMS, CODE)
     assert check.reusable and not check.damaged
     assert check.sidecar["source_digest"] == CODE
-    frame = io.read_result(result, check.sidecar)
+    frame = files.read_result(result, check.sidecar)
     pd.testing.assert_frame_equal(frame, _frame())
 
 
 def test_sidecar_threads_are_the_experiments_own_when_it_records_them(tmp_path):
     """A training run records PyTorch's thread count in its meta; that is the one the
     sidecar gives, not Numba's (which it does not use)."""
-    side = io.write_result(tmp_path / "t.csv", _frame(), PARAMS, {"threads": 7}, code=CODE)
+    side = files.write_result(tmp_path / "t.csv", _frame(), PARAMS, {"threads": 7}, code=CODE)
     assert side["threads"] == 7
-    assert io.write_result(tmp_path / "n.csv", _frame(), PARAMS, code=CODE)["threads"] \
-        == io.thread_count()
+    assert files.write_result(tmp_path / "n.csv", _frame(), PARAMS, code=CODE)["threads"] \
+        == files.thread_count()
 
 
 @pytest.mark.parametrize("damage", ["truncated", "random bytes", "empty", "edited value",
@@ -149,38 +149,38 @@ def test_a_damaged_csv_is_not_trusted(result, damage):
         result.write_bytes(data.replace(b"1,", b"2,", 1))
     else:
         result.unlink()
-    check = io.check_cached(result, PARAMS, CODE)
+    check = files.check_cached(result, PARAMS, CODE)
     assert not check.reusable and check.damaged and "r.csv" in check.reason
 
 
 @pytest.mark.parametrize("damage", ["random bytes", "empty", "not a dict", "deleted"])
 def test_a_damaged_sidecar_is_not_trusted(result, damage):
-    side = io.sidecar_path(result)
+    side = files.sidecar_path(result)
     if damage == "deleted":
         side.unlink()
     else:
         side.write_bytes({"random bytes": os.urandom(200), "empty": b"",
                           "not a dict": b"[1, 2]"}[damage])
-    check = io.check_cached(result, PARAMS, CODE)
+    check = files.check_cached(result, PARAMS, CODE)
     assert not check.reusable and check.damaged
 
 
 def test_other_parameters_version_or_code_are_stale_not_damaged(result, monkeypatch):
     for params, code in (({**PARAMS, "seed": 1}, CODE), ({**PARAMS, "depth": 4}, CODE),
                          (PARAMS, "f" * 16)):
-        check = io.check_cached(result, params, code)
+        check = files.check_cached(result, params, code)
         assert not check.reusable and not check.damaged
-    monkeypatch.setattr(io, "__version__", "9.9")
-    assert not io.check_cached(result, PARAMS, CODE).reusable
-    assert io.check_cached(result.with_name("none.csv"), PARAMS, CODE).reason \
+    monkeypatch.setattr(files, "__version__", "9.9")
+    assert not files.check_cached(result, PARAMS, CODE).reusable
+    assert files.check_cached(result.with_name("none.csv"), PARAMS, CODE).reason \
         == "not computed yet"
 
 
 def test_read_result_refuses_a_csv_rewritten_after_the_check(result):
-    side = io.check_cached(result, PARAMS, CODE).sidecar
-    io.write_result(result, _frame(49), PARAMS, code=CODE)
+    side = files.check_cached(result, PARAMS, CODE).sidecar
+    files.write_result(result, _frame(49), PARAMS, code=CODE)
     with pytest.raises(UserError, match="changed"):
-        io.read_result(result, side)
+        files.read_result(result, side)
 
 
 def test_csv_bytes_are_those_pandas_writes(result):

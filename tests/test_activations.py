@@ -1,11 +1,11 @@
-"""Activations (resdiff.models)."""
+"""Activations (resdiff.activations)."""
 import math
 
 import numpy as np
 import pytest
 from numba import njit
 
-from resdiff.models import ACTIVATIONS, activation, derivative_numpy, dphi, phi, tanh
+from resdiff.activations import ACTIVATIONS, activation, derivative_numpy, dphi, phi, tanh
 
 
 @njit
