@@ -1,0 +1,107 @@
+"""Numerical versions: what a dataset's numbers are a function of, besides its parameters.
+
+A cached dataset is keyed on its parameters (seed included) and on the numerical
+versions of the kernel families that compute it (:func:`versions`), not on the text of
+the code: a refactor, a rename, a new module, a new activation or experiment, a
+docstring or a ``--help`` text changes no key, so committed results (hours of training)
+survive them. The digest of the code (:mod:`resdiff.sources`) is still recorded in every
+sidecar, as provenance.
+
+A change that changes a number must bump its family's version here. The golden tests
+(``tests/test_golden.py``) make that impossible to miss: each family has a small fixed
+run whose output is recorded in ``tests/golden.json``; a failing one names the family
+to bump and the committed datasets to recompute (:func:`dependents`). docs/numerics.md
+says when to bump and how to recompute and commit.
+
+Families are coarse on purpose: one per kernel module or group of modules that the
+golden tests can check on their own.
+"""
+
+# family -> (version, what it covers). Bump a version when its numbers change, on
+# purpose or not; never reuse an old number.
+FAMILIES = {
+    "rng": (1, "resdiff.rng: the counter-based streams and normals of the Monte Carlo "
+               "experiments"),
+    "activations": (1, "resdiff.activations: phi, phi', phi'' as the kernels evaluate them"),
+    "linalg": (1, "resdiff.sampling.linalg: fixed-order products, pivoted Cholesky"),
+    "resnet": (1, "resdiff.sampling.resnet: the ResNet (eq. 26) and its Euler scheme "
+                  "(eq. 6), Gram sampler and explicit weights"),
+    "feedforward": (1, "resdiff.sampling.feedforward: the feedforward network (Fig. 1)"),
+    "plan": (1, "resdiff.sampling.plan, chebyshev, draws: where draws are simulated, "
+                "node choice, interpolation, chunking into streams"),
+    "statistics": (1, "resdiff.statistics: quantiles, the conditional estimator, "
+                      "correlations"),
+    "limits": (1, "resdiff.limits: the ODEs of Proposition 5.1, eq. 34, the NTK limits"),
+    "eoc": (1, "resdiff.eoc: the edge of chaos (Gauss-Hermite recursion)"),
+    "ntk": (1, "resdiff.ntk: the finite NTK (eq. 30)"),
+    "mnist-data": (1, "resdiff.mnist.data: subsets, features, epoch permutations"),
+    "mnist-kernel": (1, "resdiff.mnist.kernel: the NTK of the limit, kernel regression"),
+    "mnist-dynamics": (1, "resdiff.mnist.dynamics: the limit trained by GD / SGD"),
+    "train-fc": (1, "resdiff.mnist.models and train: the FC ResNet, its initialisation "
+                    "stream and its training (PyTorch)"),
+    "train-conv": (1, "resdiff.mnist.models and train: the conv ResNet, its "
+                      "initialisation stream and its training (PyTorch)"),
+}
+
+_MONTE_CARLO = ("rng", "activations", "linalg")
+
+
+def _samples(params):
+    model = params.get("model")
+    kernel = ("resnet",) if model == "resnet" else ("feedforward", "eoc")
+    return _MONTE_CARLO + ("plan", "statistics") + kernel
+
+
+# experiment ("module:function", as the figure registry names it) -> params -> families
+_EXPERIMENTS = {
+    "resdiff.experiments.samples:samples": _samples,
+    "resdiff.experiments.samples:correlation": _samples,
+    "resdiff.experiments.kde:kde": lambda p: _MONTE_CARLO + ("resnet", "limits"),
+    "resdiff.experiments.ntk:ntk_convergence": lambda p: ("rng", "activations", "ntk",
+                                                          "limits"),
+    "resdiff.experiments.eoc:eoc": lambda p: ("activations", "eoc"),
+    "resdiff.experiments.mnist_kernel:mnist_kernel": lambda p: ("mnist-data",
+                                                                "mnist-kernel", "limits"),
+    "resdiff.experiments.mnist_kernel:mnist_kernel_dynamics": lambda p: (
+        "rng", "mnist-data", "mnist-kernel", "limits", "mnist-dynamics"),
+    "resdiff.experiments.mnist_train:mnist_train": lambda p: (
+        "mnist-data", "train-conv" if p.get("arch") == "conv" else "train-fc"),
+}
+
+
+def experiment_name(target):
+    """``"module:function"`` of an experiment given as that string or as the function
+    (a :func:`resdiff.constraints.checked` wrapper keeps the name)."""
+    if callable(target):
+        return f"{target.__module__}:{target.__name__}"
+    return str(target)
+
+
+def families(experiment, params):
+    """The kernel families whose numbers experiment ``experiment`` (``"module:function"``
+    or the function) computes ``params`` with, sorted."""
+    name = experiment_name(experiment)
+    if name not in _EXPERIMENTS:
+        raise KeyError(f"{name} has no entry in resdiff.numerics._EXPERIMENTS: say which "
+                       "kernel families compute it")
+    return sorted(set(_EXPERIMENTS[name](params)))
+
+
+def versions(experiment, params):
+    """``{family: version}``: the numerical version of a dataset, part of its cache key
+    and recorded in its sidecar (``numerics``)."""
+    return {family: FAMILIES[family][0] for family in families(experiment, params)}
+
+
+def dependents(family, figures=None, preset="paper"):
+    """``["figN-NAME", ...]``: the datasets of the figure registry at ``preset`` whose
+    numbers family ``family`` computes (what to recompute after bumping it)."""
+    if figures is None:
+        from .figures import FIGURES as figures
+    found = []
+    for number, spec in sorted(figures.items(), key=lambda item: str(item[0])):
+        for name in spec.names(preset):
+            dataset = spec.datasets[name]
+            if family in families(dataset.experiment, dataset.params[preset]):
+                found.append(f"fig{number}-{name}")
+    return found
