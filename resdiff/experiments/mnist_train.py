@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .. import numerics
-from ..constraints import FULL_BATCH, MNIST_TRAIN, checked
+from ..constraints import FULL_BATCH, MNIST_SIGMA_B2, MNIST_SIGMA_W2, MNIST_TRAIN, checked
 from ..errors import UserError
 from . import Result
 
@@ -136,7 +136,8 @@ def _torch_version():
 
 @checked(MNIST_TRAIN)
 def mnist_train(*, arch, size, optimizer, batch_size=200, epochs=120, lr=None,
-                n_train=20000, seed=0, device="auto", sigma_w2=1.0, sigma_b2=0.01,
+                n_train=20000, seed=0, device="auto", sigma_w2=MNIST_SIGMA_W2,
+                sigma_b2=MNIST_SIGMA_B2,
                 n_test=None, data_dir=None, checkpoint=None, resume=False,
                 checkpoint_every=0.0, precision="fp32"):
     """Train the completed ``arch`` ResNet with ``D = L = size``; one row per epoch.
