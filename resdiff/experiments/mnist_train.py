@@ -117,6 +117,8 @@ def _train_one(split, *, arch, size, optimizer, batch_size, epochs, lr, n_train,
                     cudnn_allow_tf32=bool(torch.backends.cudnn.allow_tf32))
     meta.update(depth=int(size), width=int(size), lr=float(lr),
                 full_batch=optimizer in FULL_BATCH, torch=_torch_version(),
+                # which SIMD kernels PyTorch ran: float32 rounding depends on it
+                torch_cpu_capability=_torch_cpu_capability(),
                 loss="mean squared error over all N x 10 one-hot entries",
                 train_loss="mean of the epoch's step losses (before each step)")
     return frame, meta
@@ -132,6 +134,11 @@ def training_numerics(arch):
 def _torch_version():
     import torch
     return torch.__version__
+
+
+def _torch_cpu_capability():
+    import torch
+    return torch.backends.cpu.get_cpu_capability()
 
 
 @checked(MNIST_TRAIN)
