@@ -1,9 +1,9 @@
 """The edge of chaos of the feedforward network (its default sigmas in Figs. 1 and 5):
-one row ``activation, sigma_b2, sigma_w2, q_star, chi_1`` (:mod:`resdiff.eoc`)."""
+one row ``activation, sigma_b2, sigma_w2, q_star, chi_1`` (:mod:`resdiff.edge_of_chaos`)."""
 import pandas as pd
 
 from ..constraints import EOC, checked, default_eoc_sigma_b2
-from ..eoc import GH_NODES, edge_of_chaos
+from ..edge_of_chaos import GH_NODES, edge_of_chaos
 from . import Result
 
 

@@ -38,7 +38,7 @@ def resolve_sigmas(model, activation, sigma_w2, sigma_b2):
     if sigma_b2 is None:
         sigma_b2 = default_eoc_sigma_b2(activation)
     if sigma_w2 is None:
-        from ..eoc import edge_of_chaos
+        from ..edge_of_chaos import edge_of_chaos
         sigma_w2 = edge_of_chaos(activation, sigma_b2).sigma_w2
     return float(sigma_w2), float(sigma_b2)
 
