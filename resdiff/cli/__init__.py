@@ -77,6 +77,8 @@ def main(argv=None):
     from .. import interrupt
     from ..errors import UserError
 
+    # the command line only writes files: no window, whatever the user's backend
+    os.environ["MPLBACKEND"] = "Agg"
     interrupt.install()
     try:
         cli.main(args=argv, prog_name="resdiff", standalone_mode=False)
