@@ -39,8 +39,8 @@ def eoc(*, activation: str = "tanh", sigma_b2: float | None = None, seed: int = 
     --------
     >>> import resdiff
     >>> row = resdiff.eoc(activation="tanh").frame.iloc[0]
-    >>> round(row["sigma_w2"], 4), round(row["q_star"], 4)
-    (1.761, 0.5701)
+    >>> print(f"sigma_w2 = {row['sigma_w2']:.5f}, q_star = {row['q_star']:.5f}")
+    sigma_w2 = 1.76095, q_star = 0.57005
     """
     if sigma_b2 is None:
         sigma_b2 = default_eoc_sigma_b2(activation)
