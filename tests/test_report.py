@@ -136,8 +136,8 @@ def _plot(names, out):
     data = [(f"{n}.csv", files.read_result(PAPER / f"{n}.csv",
                                            files.read_sidecar(PAPER / f"{n}.csv")),
              files.read_sidecar(PAPER / f"{n}.csv")) for n in names]
-    if names == ["fig2-kde"]:  # 500 of the 10,000 draws: the KDEs of all take seconds
-        data = [(n, f[f["draw"] < 500], side) for n, f, side in data]
+    if names == ["fig2-kde"]:  # 200 of the 10,000 draws: the KDEs of all take seconds
+        data = [(n, f[f["draw"] < 200], side) for n, f, side in data]
     fig = runs.plot(data)
     fig.savefig(out)
     return fig
