@@ -79,9 +79,11 @@ def _value(v):
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def provenance_rows(sidecar):
-    """``(parameters, seed, numerics, commit, cpu, time)`` strings of one sidecar."""
-    params = {k: v for k, v in sidecar.get("params", {}).items() if k != "seed"}
+def provenance_rows(sidecar, shared=()):
+    """``(parameters, seed, numerics, commit, cpu, time)`` strings of one sidecar; the
+    parameters in ``shared`` (those every dataset of the figure has) are left out."""
+    params = {k: v for k, v in sidecar.get("params", {}).items()
+              if k != "seed" and k not in shared}
     machine = sidecar.get("machine") or {}
     cpu = " ".join(str(x) for x in (machine.get("cpu"), machine.get("kernel_target"))
                    if x) or "?"
@@ -92,12 +94,24 @@ def provenance_rows(sidecar):
     if sidecar.get("git_dirty"):
         commit += " (dirty)"
     wall = _seconds(sidecar.get("wall_time_s"))
-    train = (sidecar.get("meta") or {}).get("train_seconds")
-    if train is not None:  # a training run resumed over several runs: all of its training
-        wall = f"{wall} last run; {_seconds(train)} of training in all"
-    return (", ".join(f"{k}={_value(v)}" for k, v in sorted(params.items())),
-            str(sidecar.get("seed", sidecar.get("params", {}).get("seed", ""))), numerics,
-            commit, cpu, wall)
+    meta = sidecar.get("meta") or {}
+    if meta.get("resumed_from_epoch") and meta.get("train_seconds") is not None:
+        wall = (f"{wall} (the run that finished, from epoch {meta['resumed_from_epoch']}); "
+                f"{_seconds(meta['train_seconds'])} of training in all")
+    return (_params_text(params), str(sidecar.get("seed", "")), numerics, commit, cpu, wall)
+
+
+def _params_text(params):
+    return ", ".join(f"{k}={_value(v)}" for k, v in sorted(params.items()))
+
+
+def shared_params(sidecars):
+    """The parameters (seed aside) with one value in every sidecar of ``sidecars``."""
+    if len(sidecars) < 2:
+        return {}
+    first, *rest = [s.get("params", {}) for s in sidecars]
+    return {k: v for k, v in first.items()
+            if k != "seed" and all(k in p and p[k] == v for p in rest)}
 
 
 def _table(head, rows, classes=()):
@@ -125,19 +139,26 @@ def figure_section(number, preset, figures_dir, claims):
         parts.append("<h3>The paper and resdiff</h3>" + _table(
             ("the paper", "resdiff measured", "agree?"),
             [(_inline(c.paper), _inline(c.measured), _inline(c.agree)) for c in rows]))
-    prov = []
+    sidecars, prov = {}, []
     for name in spec.names(preset):
         path = data / f"fig{number}-{name}.csv.json"
         if path.is_file():
-            sidecar = json.loads(path.read_text())
-            prov.append((f"<code>{html.escape(path.name[:-5])}</code>",
-                         *(html.escape(x) for x in provenance_rows(sidecar))))
+            sidecars[name] = json.loads(path.read_text())
+    shared = shared_params(list(sidecars.values()))
+    for name in spec.names(preset):
+        if name in sidecars:
+            prov.append((f"<code>fig{number}-{html.escape(name)}.csv</code>",
+                         *(html.escape(x) for x in provenance_rows(sidecars[name], shared))))
         else:
             prov.append((f"<code>fig{number}-{html.escape(name)}.csv</code>",
                          "<span class='missing'>not computed</span>", "", "", "", "", ""))
-    parts.append("<h3>Provenance</h3>" + _table(
-        ("dataset", "parameters", "seed", "numerical versions", "commit", "CPU",
-         "wall time"), prov, classes=("", "params")))
+    parts.append("<h3>Provenance</h3>")
+    if shared:
+        parts.append(f"<p>Parameters of every dataset: <code>"
+                     f"{html.escape(_params_text(shared))}</code></p>")
+    parts.append(_table(
+        ("dataset", "parameters" + (" (the others)" if shared else ""), "seed",
+         "numerical versions", "commit", "CPU", "wall time"), prov, classes=("", "params")))
     parts.append(f"<p>Remake it: <code>{html.escape(remake_command(number, preset, image))}"
                  "</code></p></section>")
     return "".join(parts)

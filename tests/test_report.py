@@ -65,7 +65,7 @@ def test_numerical_versions_are_shown_when_recorded(tmp_path):
 
 def test_report_command(page, tmp_path):
     out = tmp_path / "r.html"
-    code, err = _cli("report", "--out", out)
+    code, err = _cli("report", "--figures-dir", ROOT / "figures", "--out", out)
     assert code == 0, err
     assert out.read_text() == page[0]
 

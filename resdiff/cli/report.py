@@ -8,8 +8,8 @@ import click
 from . import options
 
 
-@options.command("report", short_help="One self-contained HTML page: figures, the paper's "
-                                      "claims against the data, provenance.")
+@options.command("report", short_help="One HTML page: the figures, the paper's claims, "
+                                      "provenance.")
 @click.option("--preset", type=click.Choice(["paper", "quick", "smoke"]), default="paper",
               show_default=True, help="The preset whose figures and data the page shows.")
 @click.option("--figures-dir", type=click.Path(file_okay=False), default="figures",
