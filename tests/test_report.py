@@ -1,6 +1,7 @@
 """`resdiff report` builds one self-contained page from the committed data, and it
 renders in a real browser with every image loaded; `resdiff plot` draws CSVs of each
 kind with the figures' plot code."""
+import base64
 import json
 import re
 import shutil
@@ -35,7 +36,9 @@ def test_the_page_is_built_from_committed_data_quickly_and_is_self_contained(pag
     # nothing to fetch: no external source, stylesheet, script or font
     assert not re.search(r"(src|href)=['\"](https?:|//|file:)", text)
     assert "<script" not in text and "<link" not in text and "@import" not in text
-    for number in range(1, 9):
+    for number, src in zip(range(1, 9), images):  # each the whole committed PNG
+        png = report.figure_image(ROOT / "figures", "paper", number)
+        assert base64.b64decode(src.split(",", 1)[1]) == png.read_bytes()
         assert f"resdiff fig {number} --preset paper" in text
     assert "resdiff fig 7 --preset paper --max-size 10" in text
 
