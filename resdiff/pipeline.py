@@ -211,6 +211,14 @@ CHECKPOINT_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
+class Failure:
+    """Why a unit did not produce its dataset, and where its log is (what an executor,
+    :mod:`resdiff.executor`, reports)."""
+    message: str
+    log: str
+
+
+@dataclass(frozen=True)
 class Unit:
     """One dataset of one figure: the unit of work an executor runs (this process, a
     worker process, a Slurm job). Plain values only, so it travels as JSON or a pickle."""
@@ -464,7 +472,6 @@ def make_figures(numbers, preset, out_dir, executor, force=False, data_dir=None,
     reported at once, with its log and the command that reruns it, and does not stop
     the others. Returns the numbers of the figures that could not be made.
     """
-    from .executor import Failure
     check_outputs(numbers, preset, out_dir, seed, precision, max_size)
     started, sidecars, todo, failed = time.time(), {}, {}, []
     for n in numbers:

@@ -92,7 +92,8 @@ def experiment_defaults(target):
     """``{parameter: default}`` of the experiment ``target`` (``"module:function"``),
     read from its signature in the source, without importing it: the command line takes
     its defaults from there (one source), and ``resdiff --help`` stays fast (no numba,
-    pandas or torch). Every default must be a literal."""
+    pandas or torch). Every default is a literal or a constant of
+    :mod:`resdiff.constraints` (``MNIST_SIGMA_W2``)."""
     module, function = target.split(":")
     path = sources.module_file(module)
     tree = ast.parse(path.read_bytes(), filename=str(path))
@@ -102,8 +103,16 @@ def experiment_defaults(target):
             pairs = list(zip(args.args[len(args.args) - len(args.defaults):], args.defaults))
             pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults)
                       if d is not None]
-            return {a.arg: ast.literal_eval(d) for a, d in pairs}
+            return {a.arg: _default_value(d) for a, d in pairs}
     raise LookupError(f"{target}: no such function")
+
+
+def _default_value(node):
+    if isinstance(node, ast.Name):
+        if not node.id.isupper() or not hasattr(cons, node.id):
+            raise TypeError(f"default {node.id}: not a constant of resdiff.constraints")
+        return getattr(cons, node.id)
+    return ast.literal_eval(node)
 
 
 def option(table, name, *decls, multiple=False, **kwargs):

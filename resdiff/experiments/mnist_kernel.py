@@ -17,7 +17,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from ..constraints import MNIST_KERNEL, MNIST_KERNEL_DYNAMICS, checked
+from ..constraints import (MNIST_KERNEL, MNIST_KERNEL_DYNAMICS, MNIST_SIGMA_B2,
+                           MNIST_SIGMA_W2, checked)
 from ..mnist import data
 from ..mnist import dynamics as dyn
 from ..mnist import kernel as kr
@@ -32,9 +33,9 @@ MNIST_RAISES = """ParameterError
 
 
 @checked(MNIST_KERNEL)
-def mnist_kernel(*, n_train: int = 20000, noise: float | None = None, sigma_w2: float = 1.0,
-                 sigma_b2: float = 0.01, kernel: str = "ntk", seed: int = 0,
-                 data_dir: str | None = None) -> Result:
+def mnist_kernel(*, n_train: int = 20000, noise: float | None = None,
+                 sigma_w2: float = MNIST_SIGMA_W2, sigma_b2: float = MNIST_SIGMA_B2,
+                 kernel: str = "ntk", seed: int = 0, data_dir: str | None = None) -> Result:
     """MNIST test accuracy of kernel regression with the limit kernel of the completed
     FC ResNet (Figure 6, dashed line; Section 6.3): the GP posterior mean with one-hot
     targets, prediction = argmax.
@@ -110,8 +111,8 @@ def mnist_kernel(*, n_train: int = 20000, noise: float | None = None, sigma_w2: 
 def mnist_kernel_dynamics(*, n_train: int = 20000, dynamics: str = "gd",
                           init: str = "random", epochs: int = 120, lr: float | None = None,
                           batch_size: int | None = None, draws: int = 1,
-                          sigma_w2: float = 1.0, sigma_b2: float = 0.01,
-                          kernel: str = "ntk", seed: int = 0,
+                          sigma_w2: float = MNIST_SIGMA_W2,
+                          sigma_b2: float = MNIST_SIGMA_B2, kernel: str = "ntk", seed: int = 0,
                           data_dir: str | None = None) -> Result:
     """The completed FC ResNet at D = L = infinity trained on MNIST like the networks
     (Figure 6, dotted theory lines): GD or SGD of the limit's linear model with the

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .. import numerics
-from ..constraints import FULL_BATCH, MNIST_TRAIN, checked
+from ..constraints import FULL_BATCH, MNIST_SIGMA_B2, MNIST_SIGMA_W2, MNIST_TRAIN, checked
 from ..errors import UserError
 from . import Result
 
@@ -138,10 +138,10 @@ def _torch_version():
 def mnist_train(*, arch: str = "fc", size: int = 10, optimizer: str = "sgd",
                 batch_size: int = 200, epochs: int = 120, lr: float | None = None,
                 n_train: int = 20000, seed: int = 0, device: str = "auto",
-                sigma_w2: float = 1.0, sigma_b2: float = 0.01, n_test: int | None = None,
-                data_dir: str | None = None, checkpoint: str | None = None,
-                resume: bool = False, checkpoint_every: float = 0.0,
-                precision: str = "fp32") -> Result:
+                sigma_w2: float = MNIST_SIGMA_W2, sigma_b2: float = MNIST_SIGMA_B2,
+                n_test: int | None = None, data_dir: str | None = None,
+                checkpoint: str | None = None, resume: bool = False,
+                checkpoint_every: float = 0.0, precision: str = "fp32") -> Result:
     """Train the completed ResNet (D = L = ``size``, tanh, NTK parametrisation, all
     layers trained) on MNIST with mean-squared-error loss on one-hot targets; the test
     accuracy after every epoch (Figures 6 and 7, Sections 6.3-6.4). Needs PyTorch (the
