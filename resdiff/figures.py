@@ -4,7 +4,7 @@ settings (and the [our reading] choices of docs/figures.md) live.
 
 Presets: ``paper`` (the paper's scale), ``quick`` (default; fewer draws or inputs, and
 smaller networks, images and epochs for Figs. 2, 6 and 7), ``smoke`` (small sizes, for
-CI). Measured times: README.
+CI). Measured times: BENCHMARKS.md.
 """
 from dataclasses import dataclass, field
 

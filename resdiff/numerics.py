@@ -32,7 +32,7 @@ FAMILIES = {
     "statistics": (1, "resdiff.statistics: quantiles, the conditional estimator, "
                       "correlations"),
     "limits": (1, "resdiff.limits: the ODEs of Proposition 5.1, eq. 34, the NTK limits"),
-    "eoc": (1, "resdiff.eoc: the edge of chaos (Gauss-Hermite recursion)"),
+    "eoc": (1, "resdiff.edge_of_chaos: the edge of chaos (Gauss-Hermite recursion)"),
     "ntk": (1, "resdiff.ntk: the finite NTK (eq. 30)"),
     "mnist-data": (1, "resdiff.mnist.data: subsets, features, epoch permutations"),
     "mnist-kernel": (1, "resdiff.mnist.kernel: the NTK of the limit, kernel regression"),
