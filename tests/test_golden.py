@@ -294,8 +294,8 @@ def compare(name, case, data, golden):
                     f"{_advice(case)}\nthen run python -m tests.test_golden --update")
         return None
     if hashlib.sha256(data).hexdigest() != recorded["sha256"]:
-        return (f"{name}: its numbers changed under the same numerical versions (a "
-                f"{case.family} case). If the change is meant, bump the family whose code "
+        return (f"{name}: its numbers changed under the same numerical versions (a case "
+                f"of family {case.family}). If the change is meant, bump the family whose code "
                 f"you changed in resdiff/numerics.py, one of:\n{_advice(case)}\nthen run "
                 "python -m tests.test_golden --update; if it is not meant, it is a bug")
     return None

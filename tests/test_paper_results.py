@@ -93,7 +93,7 @@ UNUSED = "\n\ndef _unused_helper_added_by_a_refactor():\n    return 42\n"
 
 @pytest.mark.skipif(not (FIGURE_DIR / "fig6.png").is_file(), reason="fig 6 not committed")
 def test_a_refactor_keeps_the_committed_training_runs(tmp_path):
-    """Issue 37's acceptance check: with an unused function added to the training code,
+    """Results survive refactoring: with an unused function added to the training code,
     a sampling kernel, the constraint tables and the generator, ``resdiff fig 6 --preset
     paper`` computes nothing and finds the figure up to date."""
     import shutil
