@@ -8,6 +8,9 @@ configuration happens when a kernel is first needed, not on ``import resdiff``:
   (:func:`resdiff.sources.computing_digest`). Numba re-validates a cached kernel against
   its own file only, not the functions it inlines (the RNG, the activations): after an
   edit to ``rng.py`` a cache keyed otherwise would silently keep the old generator.
+* Kernels that evaluate activations or normals are compiled with
+  ``error_model="numpy"``: Python's model puts a zero-division branch before every
+  ``/``, which keeps those loops out of SIMD lanes (no result changes: IEEE division).
 * Parallel regions here are few and long (one per chunk of draws): threads that sleep
   instead of spinning between them cost nothing and stop stalls on shared cores.
 """

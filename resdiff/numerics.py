@@ -20,9 +20,13 @@ golden tests can check on their own.
 # family -> (version, what it covers). Bump a version when its numbers change, on
 # purpose or not; never reuse an old number.
 FAMILIES = {
-    "rng": (1, "resdiff.rng: the counter-based streams and normals of the Monte Carlo "
-               "experiments"),
-    "activations": (1, "resdiff.activations: phi, phi', phi'' as the kernels evaluate them"),
+    # rng 2: Philox4x32-10 and Box-Muller (was xoshiro256** and a ziggurat, now
+    # resdiff.rng_xoshiro, the training runs' own)
+    "rng": (2, "resdiff.rng, resdiff.fixedmath (log, sin, cos): the counter-based streams "
+               "and normals of the Monte Carlo experiments"),
+    # activations 2: swish through resdiff.fixedmath's exp (was libm's)
+    "activations": (2, "resdiff.activations, resdiff.fixedmath (exp): phi, phi', phi'' as "
+                       "the kernels evaluate them"),
     "linalg": (1, "resdiff.sampling.linalg: fixed-order products, pivoted Cholesky"),
     "resnet": (1, "resdiff.sampling.resnet: the ResNet (eq. 26) and its Euler scheme "
                   "(eq. 6), Gram sampler and explicit weights"),

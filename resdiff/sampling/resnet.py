@@ -55,7 +55,7 @@ def _add_phi(x, h, act, buf):
             x[d] += phi(RELU, h[d])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _gram_layers(s, X, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mode, S, F, Z, h,
                  buf):
     """Advance one draw's states ``X`` (N x D) through layers ``lo .. hi - 1``, drawing
@@ -89,7 +89,7 @@ def _gram_layers(s, X, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mode, S, 
     return _all_finite(X)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def gram_advance(key, draw_start, x0, X, gen, alive, lo, hi, depth, sigma_w2, sigma_b2, act,
                  d1, d2, mode):
     """Advance draws ``draw_start ...`` through layers ``lo .. hi - 1`` by the Gram
@@ -113,7 +113,7 @@ def gram_advance(key, draw_start, x0, X, gen, alive, lo, hi, depth, sigma_w2, si
                                     d2, mode, S, F, Z, h, buf)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _explicit_layers(key, draw, X, lo, hi, depth, sigma_w2, sigma_b2, act, eps_W, eps_b, h):
     n, width = X.shape
     dt = 1.0 / depth
@@ -131,7 +131,7 @@ def _explicit_layers(key, draw, X, lo, hi, depth, sigma_w2, sigma_b2, act, eps_W
     return True
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def explicit_advance(key, draw_start, x0, X, alive, lo, hi, depth, sigma_w2, sigma_b2, act):
     """As :func:`gram_advance` (mode RESNET), with explicit weights (layer ``l`` of draw
     ``i`` uses stream ``(key, i, l + 1)``)."""
