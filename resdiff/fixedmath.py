@@ -7,10 +7,12 @@ fixed order (with explicit fused multiply-adds, :func:`fma`, which every x86-64 
 FMA rounds identically), without branches (selects only), so Numba vectorises them (in a kernel compiled with
 ``error_model="numpy"``: Python's model adds a zero-division branch to every ``/``) and their bits are
 the same on every x86-64 CPU: no fast-math, no implicit contraction, no libm. Their
-coefficients are fdlibm's (Sun Microsystems, 1993: ``e_exp.c``, ``e_log.c``,
-``k_sin.c``, ``k_cos.c``), evaluated by Horner's rule with FMA; their error against
+coefficients are fdlibm's (Sun Microsystems, 1993: ``e_log.c``, ``k_sin.c``,
+``k_cos.c``; exp is a Taylor polynomial after fdlibm's reduction), evaluated by Horner's rule with FMA; their error against
 libm is a few ulp at most on the ranges used (tests/test_fixedmath.py measures it).
 """
+import math
+
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
@@ -143,31 +145,28 @@ def cos_kernel(x):
     return w + fma(z, r, (1.0 - w) - hz)
 
 
-# --- exp (fdlibm e_exp.c) --------------------------------------------------------------
+# --- exp ------------------------------------------------------------------------------
 _INV_LN2 = 1.44269504088896338700e+00
-_P1 = 1.66666666666666019037e-01
-_P2 = -2.77777777770155933842e-03
-_P3 = 6.61375632143793436117e-05
-_P4 = -1.65339022054652515390e-06
-_P5 = 4.13813679705723846039e-08
+# exp(r) = sum r^m / m! to m = 13 on |r| <= ln2 / 2: the first term left out is below
+# 2^-57 relative; no division (it would bound a SIMD loop: one per element is enough)
+_EXP_TAYLOR = tuple(1.0 / math.factorial(m) for m in range(13, 1, -1))
 EXP_MIN = -746.0  # exp(x) rounds to 0 below -745.13; the computation below holds to -746
 
 
 @njit(inline="always")
 def exp_nonpositive(x):
     """``exp(x)`` for ``x <= 0``: NaN gives NaN and ``x < -746`` gives 0, as libm.
-    ``x = k ln2 + r``, ``|r| <= ln2 / 2``, ``exp(r)`` by fdlibm's degree-5 minimax
-    rational form, times ``2^k`` in two halves so that a subnormal result is rounded
-    once, as libm's is."""
+    ``x = k ln2 + r`` (Cody & Waite: ``k ln2`` in two parts, fdlibm's), ``|r| <= ln2/2``,
+    ``exp(r)`` by its degree-13 Taylor polynomial (Horner with FMA), times ``2^k`` in
+    two halves so that a subnormal result is rounded once, as libm's is."""
     ok = x >= EXP_MIN  # False for NaN
     t = x if ok else 0.0  # keep the integer conversion below defined
     kf = float(int(t * _INV_LN2 - 0.5))  # nearest integer (ties away from 0), as fdlibm
-    hi = t - kf * LN2_HI
-    lo = kf * LN2_LO
-    r = hi - lo
-    z = r * r
-    c = fma(-z, fma(z, fma(z, fma(z, fma(z, _P5, _P4), _P3), _P2), _P1), r)
-    y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi)
+    r = (t - kf * LN2_HI) - kf * LN2_LO
+    p = 0.0
+    for c in _EXP_TAYLOR:
+        p = fma(p, r, c)
+    y = fma(fma(p, r, 1.0), r, 1.0)
     k = int(kf)
     k1 = k >> 1  # floor(k / 2): both halves are normal powers of 2 for k >= -1076
     k2 = k - k1

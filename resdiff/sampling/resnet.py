@@ -55,8 +55,40 @@ def _add_phi(x, h, act, buf):
             x[d] += phi(RELU, h[d])
 
 
+@njit(inline="always")
+def _combine(F, k, Z, H):
+    """``H = F[:, :k] @ Z[:k]`` (N x D), each entry summed over ``j`` in order as
+    ``h += F[a, j] Z[j, d]``; four rows of ``H`` at a time, so each row of ``Z`` is read
+    once per four inputs (the bits do not depend on the blocking)."""
+    n, width = H.shape
+    top = n - n % 4
+    for a in range(0, top, 4):
+        h0, h1, h2, h3 = H[a], H[a + 1], H[a + 2], H[a + 3]
+        h0[:] = 0.0
+        h1[:] = 0.0
+        h2[:] = 0.0
+        h3[:] = 0.0
+        for j in range(k):
+            f0, f1, f2, f3 = F[a, j], F[a + 1, j], F[a + 2, j], F[a + 3, j]
+            z = Z[j]
+            for d in range(width):
+                zd = z[d]
+                h0[d] += f0 * zd
+                h1[d] += f1 * zd
+                h2[d] += f2 * zd
+                h3[d] += f3 * zd
+    for a in range(top, n):
+        h = H[a]
+        h[:] = 0.0
+        for j in range(k):
+            f = F[a, j]
+            z = Z[j]
+            for d in range(width):
+                h[d] += f * z[d]
+
+
 @njit(cache=True, error_model="numpy")
-def _gram_layers(s, X, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mode, S, F, Z, h,
+def _gram_layers(s, X, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mode, S, F, Z, H,
                  buf):
     """Advance one draw's states ``X`` (N x D) through layers ``lo .. hi - 1``, drawing
     from the generator state ``s``; returns False on divergence."""
@@ -73,13 +105,9 @@ def _gram_layers(s, X, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mode, S, 
                 return False
         k = pivoted_cholesky(S, F, CHOL_REL_TOL)
         fill_normal(s, Z[:k])
+        _combine(F, k, Z, H)  # pre-activations: row a is input a at every coordinate
         for a in range(n):
-            # pre-activations of input a at every coordinate: h = F[a, :k] @ Z[:k]
-            h[:] = 0.0
-            for j in range(k):
-                f = F[a, j]
-                for d in range(width):
-                    h[d] += f * Z[j, d]
+            h = H[a]
             if mode == RESNET:
                 _add_phi(X[a], h, act, buf)  # eq. (26)
             else:
@@ -107,10 +135,10 @@ def gram_advance(key, draw_start, x0, X, gen, alive, lo, hi, depth, sigma_w2, si
             S = np.empty((n, n))
             F = np.empty((n, n))
             Z = np.empty((n, width))
-            h = np.empty(width)
+            H = np.empty((n, width))
             buf = np.empty(width)
             alive[i] = _gram_layers(gen[i], X[i], lo, hi, depth, sigma_w2, sigma_b2, act, d1,
-                                    d2, mode, S, F, Z, h, buf)
+                                    d2, mode, S, F, Z, H, buf)
 
 
 @njit(cache=True, error_model="numpy")
