@@ -31,7 +31,9 @@ FAMILIES = {
     "resnet": (1, "resdiff.sampling.resnet: the ResNet (eq. 26) and its Euler scheme "
                   "(eq. 6), Gram sampler and explicit weights"),
     "feedforward": (1, "resdiff.sampling.feedforward: the feedforward network (Fig. 1)"),
-    "plan": (1, "resdiff.sampling.plan, chebyshev, draws: where draws are simulated, "
+    # plan 2: Chebyshev nodes for any number of inputs (the same network on any grid);
+    # automatic K raised until the a posteriori estimate meets 1e-6
+    "plan": (2, "resdiff.sampling.plan, chebyshev, draws: where draws are simulated, "
                 "node choice, interpolation, chunking into streams"),
     "statistics": (1, "resdiff.statistics: quantiles, the conditional estimator, "
                       "correlations"),
