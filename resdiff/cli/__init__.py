@@ -24,6 +24,7 @@ COMMANDS = {
     "ntk-convergence": "resdiff.cli.ntk:ntk_convergence",
     "mnist-kernel": "resdiff.cli.mnist:mnist_kernel",
     "mnist-train": "resdiff.cli.train:mnist_train",
+    "verify": "resdiff.cli.verify:verify",
 }
 
 
