@@ -25,7 +25,7 @@ import numpy as np
 from ..jit import njit, prange
 from ..activations import RELU, SWISH, TANH, phi, tanh_into
 from ..rng import fill_normal, layer_noise, new_state
-from .linalg import dot, pivoted_cholesky
+from .linalg import dot, dots4, gram_dots, pivoted_cholesky
 
 RESNET, SDE = 0, 1
 CHOL_REL_TOL = 1e-13
@@ -96,10 +96,10 @@ def _gram_layers(s, X, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mode, S, 
     dt = 1.0 / depth
     for _ in range(lo, hi):
         # covariance of the pre-activations at each coordinate (docs/figures.md, exactness)
+        gram_dots(X, width, S)
         for a in range(n):
             for b in range(a + 1):
-                acc = dot(X[a], X[b], width)
-                S[a, b] = S[b, a] = dt * (sigma_w2 * acc / width + sigma_b2)
+                S[a, b] = S[b, a] = dt * (sigma_w2 * S[a, b] / width + sigma_b2)
         for a in range(n):  # an overflowed state shows on the diagonal (no allocation)
             if not math.isfinite(S[a, a]):
                 return False
@@ -150,8 +150,17 @@ def _explicit_layers(key, draw, X, lo, hi, depth, sigma_w2, sigma_b2, act, eps_W
     for layer in range(lo, hi):
         layer_noise(key, draw, layer, eps_W, eps_b)
         for a in range(n):
-            for r in range(width):
-                h[r] = w_scale * dot(eps_W[r], X[a], width) + b_scale * eps_b[r]
+            xa = X[a]
+            top = width - width % 4
+            for r in range(0, top, 4):  # four rows at a time, each with dot()'s bits
+                s0, s1, s2, s3 = dots4(xa, eps_W[r], eps_W[r + 1], eps_W[r + 2],
+                                        eps_W[r + 3], width)
+                h[r] = w_scale * s0 + b_scale * eps_b[r]
+                h[r + 1] = w_scale * s1 + b_scale * eps_b[r + 1]
+                h[r + 2] = w_scale * s2 + b_scale * eps_b[r + 2]
+                h[r + 3] = w_scale * s3 + b_scale * eps_b[r + 3]
+            for r in range(top, width):
+                h[r] = w_scale * dot(eps_W[r], xa, width) + b_scale * eps_b[r]
             for r in range(width):
                 X[a, r] += phi(act, h[r])  # eq. (26)
         if not _all_finite(X):
