@@ -31,7 +31,7 @@ from ..activations import phi
 from ..rng import fill_normal, layer_noise, new_state
 from . import driver
 from .driver import within_bound
-from .linalg import dot, next_pivot, pivot_floor
+from .linalg import dot, dots4, next_pivot, pivot_floor
 
 CHOL_REL_TOL = 1e-13
 
@@ -66,13 +66,35 @@ def lazy_pivoted_cholesky(A, scale, shift, F, d, used, rel_tol):
         piv = math.sqrt(d[p])
         Ap = A[p]
         Fp = F[p]
+        m = A.shape[1]
+        # column p of S into F[:, j], four rows at a time (each entry with dot()'s bits)
+        cnt = 0
+        i0 = i1 = i2 = 0
         for i in range(n):
             if used[i]:
                 F[i, j] = 0.0
                 continue
-            s_ip = scale * _dot(A[i], Ap) + shift
-            F[i, j] = (s_ip - dot(F[i], Fp, j)) / piv
-            d[i] -= F[i, j] * F[i, j]
+            if cnt == 0:
+                i0 = i
+            elif cnt == 1:
+                i1 = i
+            elif cnt == 2:
+                i2 = i
+            else:
+                s0, s1, s2, s3 = dots4(Ap, A[i0], A[i1], A[i2], A[i], m)
+                F[i0, j] = scale * s0 + shift
+                F[i1, j] = scale * s1 + shift
+                F[i2, j] = scale * s2 + shift
+                F[i, j] = scale * s3 + shift
+                cnt = -1
+            cnt += 1
+        for r in range(cnt):
+            i = i0 if r == 0 else (i1 if r == 1 else i2)
+            F[i, j] = scale * _dot(A[i], Ap) + shift
+        for i in range(n):
+            if not used[i]:
+                F[i, j] = (F[i, j] - dot(F[i], Fp, j)) / piv
+                d[i] -= F[i, j] * F[i, j]
         F[p, j] = piv
     return n
 
