@@ -44,9 +44,10 @@ FAMILIES = {
     "mnist-kernel": (1, "resdiff.mnist.kernel: the NTK of the limit, kernel regression"),
     "mnist-dynamics": (1, "resdiff.mnist.dynamics: the limit trained by GD / SGD"),
     "train-fc": (1, "resdiff.mnist.models and train: the FC ResNet, its initialisation "
-                    "stream and its training (PyTorch)"),
+                    "stream (resdiff.rng_xoshiro) and its training (PyTorch)"),
     "train-conv": (1, "resdiff.mnist.models and train: the conv ResNet, its "
-                      "initialisation stream and its training (PyTorch)"),
+                      "initialisation stream (resdiff.rng_xoshiro) and its training "
+                      "(PyTorch)"),
 }
 
 _MONTE_CARLO = ("rng", "activations", "linalg")
