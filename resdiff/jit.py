@@ -10,6 +10,9 @@ configuration happens when a kernel is first needed, not on ``import resdiff``:
   edit to ``rng.py`` a cache keyed otherwise would silently keep the old generator.
   A ``NUMBA_CACHE_DIR`` the user has set is left alone (and so is the staleness it
   risks after an edit of resdiff's sources).
+* Kernels that evaluate activations or normals are compiled with
+  ``error_model="numpy"``: Python's model puts a zero-division branch before every
+  ``/``, which keeps those loops out of SIMD lanes (no result changes: IEEE division).
 * Parallel regions here are few and long (one per chunk of draws): threads that sleep
   instead of spinning between them cost nothing and stop stalls on shared cores.
 """
