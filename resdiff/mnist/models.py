@@ -24,7 +24,10 @@ Speed: the FC residual stack is one :class:`ResidualStack` autograd function ove
 ``L`` layers (the same maths as the per-layer autograd graph, without its per-layer
 bookkeeping): the forward keeps ``x_l`` and ``tanh(.)`` of every layer in two float32
 buffers; the backward does per layer one ``tanh_backward`` and one GEMM for the input
-gradient, then the weight gradient of each layer as one GEMM over the whole batch.
+gradient, then the weight gradient of each layer as one GEMM over the whole batch. The
+conv residual stack on CPU is :class:`ConvResidualStack`: channels-last, the batch cut
+into blocks of ``CONV_BLOCK`` images that run on the thread pool, oneDNN's direct
+convolution on one thread per op (docs/training.md, "Conv on a CPU").
 
 Precision (``precision``): ``fp32`` (the reference) and ``tf32`` (CUDA's TF32 matmuls,
 switched on by the training loop; the same as fp32 on a CPU) compute in float32.
