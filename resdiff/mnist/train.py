@@ -148,15 +148,17 @@ class TrainData:
 
 
 def _conv_stack(model, device):
-    """Whether ``model`` runs its residual stack as ``models.ConvResidualStack``."""
-    return (getattr(model, "arch", None) == "conv" and device.type == "cpu"
-            and model.fused and not model.bf16)
+    """Whether ``model`` runs its residual stack as ``models.ConvResidualStack`` on
+    ``device`` (None: the CPU)."""
+    return (getattr(model, "arch", None) == "conv"
+            and (device is None or device.type == "cpu") and model.fused and not model.bf16)
 
 
-def bytes_per_sample(model, device=torch.device("cpu")):
-    """Activation memory kept per training sample: about 3 floats per unit for autograd's
-    per-layer graph and the FC stack; ``2 L + 3`` channels-last planes of ``D`` channels
-    for the conv stack (``x_l`` and ``tanh(.)`` of every layer, ``x_0``, the gradient)."""
+def bytes_per_sample(model, device=None):
+    """Activation memory kept per training sample on ``device`` (None: the CPU): about 3
+    floats per unit for autograd's per-layer graph and the FC stack; ``2 L + 3``
+    channels-last planes of ``D`` channels for the conv stack (``x_l`` and ``tanh(.)``
+    of every layer, ``x_0``, the gradient)."""
     if _conv_stack(model, device):
         return 4 * model.width * (2 * model.depth + 3) * 28 * 28 + 4 * 784
     pixels = 28 * 28 if getattr(model, "arch", None) == "conv" else 1
