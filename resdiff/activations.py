@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .fixedmath import sigmoid_parts
 from .jit import njit
 
 # Integer codes used inside Numba kernels.
@@ -102,15 +103,20 @@ def tanh_into(h, out):
 
 
 @njit(inline="always")
+def swish(x):
+    """``x sigmoid(x)`` to 3 ulp (as with libm's exp), without libm or branch (SIMD): ``x / (1 + e)`` for
+    ``x >= 0`` and ``x e / (1 + e)`` below, ``e = exp(-|x|)`` by
+    :func:`resdiff.fixedmath.exp_nonpositive`, so no ``exp`` overflows."""
+    e, n = sigmoid_parts(x)
+    return x * n / (1.0 + e)
+
+
+@njit(inline="always")
 def phi(code, x):
     if code == TANH:
         return tanh(x)
     if code == SWISH:
-        # x * sigmoid(x), written to avoid overflow of exp for large |x|
-        if x >= 0.0:
-            return x / (1.0 + math.exp(-x))
-        e = math.exp(x)
-        return x * e / (1.0 + e)
+        return swish(x)
     return x if x > 0.0 else 0.0
 
 
@@ -120,10 +126,7 @@ def dphi(code, x):
         t = tanh(x)
         return 1.0 - t * t
     if code == SWISH:
-        if x >= 0.0:
-            s = 1.0 / (1.0 + math.exp(-x))
-        else:
-            e = math.exp(x)
-            s = e / (1.0 + e)
+        e, n = sigmoid_parts(x)
+        s = n / (1.0 + e)
         return s + x * s * (1.0 - s)
     return 1.0 if x > 0.0 else 0.0
