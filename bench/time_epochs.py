@@ -72,9 +72,10 @@ def gemm_peak(device, dtype, repeats=3, tf32=False):
     return 2 * n ** 3 / statistics.median(times[1:])
 
 
-def measure(arch, size, device, steps, repeats, n_eval, precision="fp32"):
+def measure(arch, size, device, steps, repeats, n_eval, precision="fp32", conv_stack=False):
     train.set_precision(precision, device)
-    model = models.build(arch, size, precision=precision).to(device)
+    extra = {"fused": True} if arch == "conv" and conv_stack else {}
+    model = models.build(arch, size, precision=precision, **extra).to(device)
     shape = (BATCH, 784) if arch == "fc" else (BATCH, 1, 28, 28)
     x = torch.rand(shape, device=device)
     y = torch.nn.functional.one_hot(torch.randint(0, 10, (BATCH,)), 10).float().to(device)
@@ -109,7 +110,8 @@ def measure(arch, size, device, steps, repeats, n_eval, precision="fp32"):
     return step, per_image, cpu_step
 
 
-def table(arch, sizes, precisions, device, steps=3, repeats=3, n_eval=1000, estimate=()):
+def table(arch, sizes, precisions, device, steps=3, repeats=3, n_eval=1000, estimate=(),
+          conv_stack=False):
     """Markdown lines of the training table; printed as they are measured."""
     progress.set_quiet(True)   # the bf16 warning is the table's business, not stderr's
     native = train.native_bf16(device)
@@ -134,7 +136,7 @@ def table(arch, sizes, precisions, device, steps=3, repeats=3, n_eval=1000, esti
         for precision in precisions:
             peak = peaks.get(precision, peaks["fp32"])
             step, img, cpu_step = measure(arch, size, device, steps, repeats, n_eval,
-                                          precision)
+                                          precision, conv_stack)
             epoch = N_TRAIN / BATCH * step + N_TEST * img
             rate = flops_epoch(arch, size) / epoch
             if precision == "fp32":
@@ -200,6 +202,9 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--n-eval", type=int, default=1000)
+    p.add_argument("--conv-stack", action="store_true",
+                   help="conv: time the residual stack as one node (models.ConvResidualStack, "
+                        "not yet the default: docs/training.md)")
     args = p.parse_args(argv)
     try:
         device = train.pick_device(args.device)
@@ -209,7 +214,7 @@ def main(argv=None):
         bench_tables(device)
         return 0
     table(args.arch, args.sizes, args.precisions, device, args.steps, args.repeats,
-          args.n_eval, args.estimate)
+          args.n_eval, args.estimate, args.conv_stack)
     return 0
 
 

@@ -196,10 +196,10 @@ def test_conv_stack_equals_the_per_layer_autograd_graph(threads):
     try:
         z, y = _conv_batch(130)
         kw = dict(seed=5, sigma_b2=0.3)
-        fused = _conv_grads(models.CompletedConv(5, 4, **kw).double(), z, y)
+        fused = _conv_grads(models.CompletedConv(5, 4, fused=True, **kw).double(), z, y)
         plain = _conv_grads(models.CompletedConv(5, 4, fused=False, **kw).double(), z, y)
         with torch.no_grad():                       # the evaluation path
-            evaluated = models.CompletedConv(5, 4, **kw).double()(z)
+            evaluated = models.CompletedConv(5, 4, fused=True, **kw).double()(z)
     finally:
         models.set_cpu_threads(1)
     for a, b, name in zip(fused + [evaluated], plain + [plain[0]],
@@ -230,7 +230,7 @@ def test_conv_stack_gives_the_same_bits_for_any_thread_count():
     try:
         for threads in (1, 2, 3):
             models.set_cpu_threads(threads)
-            model = models.CompletedConv(6, 5, seed=1)
+            model = models.CompletedConv(6, 5, seed=1, fused=True)
             opt = train.make_optimizer("adam", model.parameters(), 0.01)
             for _ in range(3):
                 train._step(model, opt, z, y, 230)
@@ -249,8 +249,8 @@ def test_conv_model_on_cuda_equals_the_cpu_stack():
     gradients equal the CPU's ConvResidualStack to 1e-10."""
     z, y = _conv_batch(70)
     kw = dict(seed=5, sigma_b2=0.3)
-    cpu = _conv_grads(models.CompletedConv(5, 4, **kw).double(), z, y)
-    gpu_model = models.CompletedConv(5, 4, **kw).double().cuda()
+    cpu = _conv_grads(models.CompletedConv(5, 4, fused=True, **kw).double(), z, y)
+    gpu_model = models.CompletedConv(5, 4, fused=True, **kw).double().cuda()
     gpu = _conv_grads(gpu_model, z.cuda(), y.cuda())
     for a, b, name in zip(gpu, cpu, ["output", "eps_A", "eps_W", "eps_b", "eps_G"]):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
