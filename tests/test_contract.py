@@ -227,3 +227,16 @@ def test_numeric_extremes_exit_0_or_2_with_one_line(name, data, tmp_path):
         _assert_refused(code, err)
     else:
         assert "Traceback" not in err, (argv, err)
+
+
+def test_what_make_all_figures_writes_outside_the_paper_preset_is_not_tracked():
+    """``make all-figures`` (quick) and the smoke figures write only ignored paths: their
+    training figures differ in the last bits between CPU vendors, so tracked copies
+    would leave a dirty tree on another machine."""
+    written = ["figures/quick/fig7.png", "figures/quick/fig6.pdf", "figures/smoke/fig2.png",
+               "figures/data/quick/fig7-sgd-2.csv", "figures/data/quick/fig7-sgd-2.csv.json",
+               "figures/data/quick/.fig7-sgd-2.csv.lock", "figures/data/paper/fig7-sgd-25.ckpt"]
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", *written], cwd=ROOT,
+                             capture_output=True, text=True).stdout.split()
+    assert ignored == written
+    assert not _tracked("figures/quick", "figures/smoke", "figures/data/quick")
