@@ -369,7 +369,7 @@ NTK = Constraints(
 
 def _ntk_memory(size):
     from .ntk import memory_bytes
-    return memory_bytes(size, size, _threads())
+    return memory_bytes(size, size, _threads(), _threads())  # a chunk: a draw per thread
 
 
 MNIST_KERNEL = Constraints(
