@@ -360,6 +360,19 @@ def compute(unit, draw_store=None):
         return sidecar
 
 
+def estimate(numbers, preset, out_dir, force=False, seed=0, precision=None, max_size=None):
+    """The :class:`resdiff.estimate.Estimate` of computing what figures ``numbers`` need
+    and have no valid cache of (every dataset with ``force``)."""
+    from .estimate import Estimate
+    total = Estimate()
+    for number in numbers:
+        todo = split_cached(units(number, preset, out_dir, force, None, seed, precision,
+                                  max_size), force)[1]
+        for unit, _ in todo:
+            total.add(unit.dataset.experiment.split(":")[1], unit.params)
+    return total
+
+
 def split_cached(units, force=False):
     """``({name: sidecar}, [(unit, check)])``: the units whose CSV is a valid cache
     (none with ``force``), and the others with their :meth:`Unit.check_cached`."""

@@ -157,13 +157,27 @@ def sigma_options(table, default_w2=1.0, default_b2=1.0):
     return decorate
 
 
-def run_and_write(command, experiment, params, out, quiet):
+def allow_long_option(f):
+    """``--allow-long``: start a job estimated beyond resdiff.estimate.LIMIT_HOURS."""
+    from ..estimate import LIMIT_HOURS
+    return click.option("--allow-long", is_flag=True,
+                        help=f"Start even when the job is estimated to take more than "
+                             f"{LIMIT_HOURS:g} h (without it: refused, exit code 2).")(f)
+
+
+def run_and_write(command, experiment, params, out, quiet, allow_long=None):
     """Validate ``out``, run ``experiment(**params)``, write CSV + sidecar atomically.
+    With ``allow_long`` given (True or False), the job's time is estimated first
+    (:mod:`resdiff.estimate`): said, or refused beyond the limit unless True.
 
     Returns the :class:`~resdiff.experiments.Result`.
     """
     from .. import files, sources
     _progress.set_quiet(quiet)
+    if allow_long is not None:
+        from .. import estimate
+        estimate.check(command, estimate.experiment_work(experiment, params),
+                       allow_long, info=_progress.info)
     files.check_writable(out)
     started = time.time()
     result = experiment(**params)
