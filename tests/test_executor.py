@@ -55,6 +55,8 @@ def test_malformed_sbatch_flags_are_user_errors(text):
     (["--jobs", "0"], "--jobs"),
     (["--executor", "nosuch"], "--executor"),
     (["--slurm-partition", "gpu"], "'--executor': local: the Slurm options"),
+    (["--slurm-cpus", "4"], "--slurm-cpus: only with --executor slurm"),
+    (["--executor", "local", "--slurm-time", "30"], "--slurm-time: only with --executor slurm"),
     (["--executor", "slurm", "--slurm-sbatch", "--a b"], "--slurm-sbatch"),
 ])
 def test_bad_executor_options_fail_before_any_work(argv, word, tmp_path):

@@ -106,6 +106,13 @@ def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, precision,
         _reject_given(click.get_current_context(), ignored,
                       "--show-params" if show_params else "--partial")
     progress.set_quiet(quiet)
+    if executor_kind == "local":  # their defaults are Slurm's: given here, they would do nothing
+        given = [f"--{n.replace('_', '-')}" for n in ("slurm_cpus", "slurm_time")
+                 if click.get_current_context().get_parameter_source(n)
+                 is ParameterSource.COMMANDLINE]
+        if given:
+            raise click.UsageError(f"{', '.join(given)}: only with --executor slurm (with "
+                                   "local it would do nothing)")
     pool = executor.from_options(executor_kind, jobs, slurm_partition, slurm_gpus,
                                  slurm_cpus, slurm_time, slurm_sbatch)
     if show_params:

@@ -165,10 +165,13 @@ def allow_long_option(f):
                              f"{LIMIT_HOURS:g} h (without it: refused, exit code 2).")(f)
 
 
-def run_and_write(command, experiment, params, out, quiet, allow_long=None):
-    """Validate ``out``, run ``experiment(**params)``, write CSV + sidecar atomically.
-    With ``allow_long`` given (True or False), the job's time is estimated first
-    (:mod:`resdiff.estimate`): said, or refused beyond the limit unless True.
+def run_and_write(command, experiment, params, out, quiet, allow_long=None, where=None):
+    """Validate ``out``, run ``experiment(**params, **where)``, write CSV + sidecar
+    atomically; the sidecar records ``params`` only: ``where`` holds what says where
+    things are or how the run proceeds (``data_dir``, ``checkpoint``, ``resume``), which
+    changes no number. With ``allow_long`` given (True or False), the job's time is
+    estimated first (:mod:`resdiff.estimate`): said, or refused beyond the limit unless
+    True.
 
     Returns the :class:`~resdiff.experiments.Result`.
     """
@@ -180,7 +183,7 @@ def run_and_write(command, experiment, params, out, quiet, allow_long=None):
                        allow_long, info=_progress.info)
     files.check_writable(out)
     started = time.time()
-    result = experiment(**params)
+    result = experiment(**params, **(where or {}))
     for line in result.warnings:
         _progress.warn(line)
     files.write_result(out, result.frame, params, result.meta, command=command, started=started,

@@ -63,13 +63,12 @@ def mnist_train(arch, size, optimizer, batch_size, epochs, lr, n_train, n_test, 
     checkpoint = checkpoint or f"{out}.ckpt"
     params = dict(arch=arch, size=size, optimizer=optimizer, batch_size=batch_size,
                   epochs=epochs, lr=lr, n_train=n_train, n_test=n_test, sigma_w2=sigma_w2,
-                  sigma_b2=sigma_b2, seed=seed, device=device, precision=precision,
-                  data_dir=data_dir,
-                  checkpoint=checkpoint, resume=resume)
+                  sigma_b2=sigma_b2, seed=seed, device=device, precision=precision)
     from ..errors import UserError
     try:
         options.run_and_write("mnist-train", exp.mnist_train, params, out, quiet,
-                              allow_long)
+                              allow_long, dict(data_dir=data_dir, checkpoint=checkpoint,
+                                               resume=resume))
     except BaseException as exc:  # Ctrl-C, SIGTERM (exit 130) or a crash: say how to go on
         if not isinstance(exc, UserError) and os.path.exists(checkpoint):
             info(f"resdiff mnist-train: the last finished epoch is in {checkpoint}; "
