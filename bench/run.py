@@ -121,6 +121,21 @@ def figure_workloads(budget_draws):
     return rows
 
 
+# BENCHMARKS.md from this line on holds measurements of whole runs, made by hand; `make
+# bench` keeps it as it is
+KEPT = "<!-- kept by make bench: whole runs, measured by hand -->"
+
+
+def kept_section(path):
+    """The hand-measured end of ``path`` (from :data:`KEPT` on), as lines; [] without."""
+    try:
+        text = open(path).read()
+    except OSError:
+        return []
+    start = text.find(KEPT)
+    return [""] + text[start:].rstrip("\n").split("\n") if start >= 0 else []
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default="BENCHMARKS.md")
@@ -217,6 +232,7 @@ def main():
 
     from bench.time_epochs import bench_tables
     lines += [""] + bench_tables()
+    lines += kept_section(args.out)
 
     from resdiff.files import atomic_write
     with atomic_write(args.out) as fh:

@@ -32,7 +32,7 @@ FAMILIES = {
     "statistics": (1, "resdiff.statistics: quantiles, the conditional estimator, "
                       "correlations"),
     "limits": (1, "resdiff.limits: the ODEs of Proposition 5.1, eq. 34, the NTK limits"),
-    "eoc": (1, "resdiff.eoc: the edge of chaos (Gauss-Hermite recursion)"),
+    "eoc": (1, "resdiff.edge_of_chaos: the edge of chaos (Gauss-Hermite recursion)"),
     "ntk": (1, "resdiff.ntk: the finite NTK (eq. 30)"),
     "mnist-data": (1, "resdiff.mnist.data: subsets, features, epoch permutations"),
     "mnist-kernel": (1, "resdiff.mnist.kernel: the NTK of the limit, kernel regression"),
@@ -53,7 +53,7 @@ def _samples(params):
 
 
 # experiment ("module:function", as the figure registry names it) -> params -> families
-_EXPERIMENTS = {
+EXPERIMENTS = {
     "resdiff.experiments.samples:samples": _samples,
     "resdiff.experiments.samples:correlation": _samples,
     "resdiff.experiments.kde:kde": lambda p: _MONTE_CARLO + ("resnet", "limits"),
@@ -81,10 +81,10 @@ def families(experiment, params):
     """The kernel families whose numbers experiment ``experiment`` (``"module:function"``
     or the function) computes ``params`` with, sorted."""
     name = experiment_name(experiment)
-    if name not in _EXPERIMENTS:
-        raise KeyError(f"{name} has no entry in resdiff.numerics._EXPERIMENTS: say which "
+    if name not in EXPERIMENTS:
+        raise KeyError(f"{name} has no entry in resdiff.numerics.EXPERIMENTS: say which "
                        "kernel families compute it")
-    return sorted(set(_EXPERIMENTS[name](params)))
+    return sorted(set(EXPERIMENTS[name](params)))
 
 
 def versions(experiment, params):

@@ -71,7 +71,7 @@ SLOW = {
                               "--draws", "2"],
 }
 
-# (case, target) whose CSVs differ for a reason the README states ("Reproducibility"):
+# (case, target) whose CSVs differ for a reason docs/reproducibility.md states:
 # each is checked apart as a strict xfail, so a fix shows up as a failure to clear it
 KNOWN_DIFFERENCES = {
     ("fig1-feedforward-tanh", "x86-64-no-fma-libm"):

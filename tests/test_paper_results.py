@@ -3,11 +3,13 @@
 ``figures/data/paper/`` holds the CSVs and sidecars that ``figures/paper/`` was drawn
 from (Figs. 1-5 and 8, and the finished training runs of Fig. 6). Each CSV must match
 its sidecar and still be a valid cache for the registry's paper parameters and the
-current code, so ``resdiff fig N --preset paper`` redraws from it without computing;
-each committed figure, a partial one (``figN-maxM``, drawn with ``--max-size``, or
-``figN-partial``, drawn with ``--partial``) included, must record exactly these
-sidecars. A change to a kernel that these datasets use fails here: recompute them
-(``resdiff fig N --preset paper``, times in the README) and commit the new files.
+current numerical versions (:mod:`resdiff.numerics`), so ``resdiff fig N --preset
+paper`` redraws from it without computing; each committed figure, a partial one
+(``figN-maxM``, drawn with ``--max-size``, or ``figN-partial``, drawn with
+``--partial``) included, must record exactly these sidecars. A bumped version fails
+here: recompute the datasets it names (``resdiff fig N --preset paper``) and commit the
+new files (docs/numerics.md). A change of numbers without a bump is caught by the
+golden tests (tests/test_golden.py); ``resdiff verify`` recomputes a slice of each.
 """
 import json
 
@@ -84,3 +86,35 @@ def test_a_figure_whose_data_is_all_committed_is_committed(number):
                for n in names):
         pytest.skip(f"fig {number}: not every dataset of the paper preset is committed yet")
     assert (FIGURE_DIR / f"fig{number}.png").is_file()
+
+
+UNUSED = "\n\ndef _unused_helper_added_by_a_refactor():\n    return 42\n"
+
+
+@pytest.mark.skipif(not (FIGURE_DIR / "fig6.png").is_file(), reason="fig 6 not committed")
+def test_a_refactor_keeps_the_committed_training_runs(tmp_path):
+    """Results survive refactoring: with an unused function added to the training code,
+    a sampling kernel, the constraint tables and the generator, ``resdiff fig 6 --preset
+    paper`` computes nothing and finds the figure up to date."""
+    import shutil
+    import subprocess
+    import sys
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "resdiff", repo / "resdiff",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for module in ("mnist/train.py", "sampling/resnet.py", "constraints.py", "rng.py"):
+        with open(repo / "resdiff" / module, "a") as fh:
+            fh.write(UNUSED)
+    (repo / "figures" / "paper").mkdir(parents=True)
+    for path in FIGURE_DIR.glob("fig6.*"):
+        shutil.copy(path, repo / "figures" / "paper" / path.name)
+    shutil.copytree(DATA, repo / "figures" / "data" / "paper",
+                    ignore=lambda d, names: [n for n in names if not n.startswith("fig6-")])
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+    res = subprocess.run([sys.executable, "-m", "resdiff", "fig", "6", "--preset", "paper"],
+                         cwd=repo, env={**env, "PYTHONPATH": str(repo)}, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "computing" not in res.stderr, res.stderr
+    assert "up to date" in res.stderr, res.stderr
+    assert res.stderr.count("reusing") == len(FIGURES[6].names("paper"))

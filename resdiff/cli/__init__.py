@@ -24,6 +24,9 @@ COMMANDS = {
     "ntk-convergence": "resdiff.cli.ntk:ntk_convergence",
     "mnist-kernel": "resdiff.cli.mnist:mnist_kernel",
     "mnist-train": "resdiff.cli.train:mnist_train",
+    "verify": "resdiff.cli.verify:verify",
+    "report": "resdiff.cli.report:report",
+    "plot": "resdiff.cli.report:plot",
 }
 
 
@@ -87,6 +90,8 @@ def main(argv=None):
     from .. import interrupt
     from ..errors import UserError
 
+    # the command line only writes files: no window, whatever the user's backend
+    os.environ["MPLBACKEND"] = "Agg"
     interrupt.install()
     try:
         check_environment()
