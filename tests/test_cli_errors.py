@@ -73,7 +73,7 @@ CASES = [
     ("ntk-z-nan", ["ntk-convergence", "--z", "1", "--z", "nan"], "--z"),
     ("train-lr-inf", ["mnist-train", "--lr", "inf"], "--lr"),
     ("unknown-subcommand", ["frobnicate"], "frobnicate"),
-    # issue 38: each named the wrong thing, or was a traceback, or was accepted
+    # each of these named the wrong thing, was a traceback, or was accepted
     ("eoc-no-edge-names-sigma-b2", ["eoc", "--activation", "tanh", "--sigma-b2", "1e300"],
      "'--sigma-b2': no edge of chaos"),
     ("samples-z-span-overflows", ["samples", "-L", "3", "-D", "3", "--draws", "4", "--z-min",

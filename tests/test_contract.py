@@ -233,7 +233,7 @@ def test_numeric_extremes_exit_0_or_2_with_one_line(name, data, tmp_path):
 def test_cli_sidecars_record_no_paths_or_flags(tmp_path):
     """``data_dir``, ``checkpoint`` and ``resume`` say where files are and how a run
     proceeds, not what it computes: as in the figures' sidecars, the subcommands'
-    sidecars do not record them as parameters (issue 38)."""
+    sidecars do not record them as parameters."""
     import json
     for argv in (["mnist-train", "--arch", "fc", "--size", "2", "--optimizer", "sgd",
                   "--epochs", "1", "--n-train", "200", "--n-test", "200"],
