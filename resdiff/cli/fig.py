@@ -124,10 +124,11 @@ def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, precision,
         return
     pipeline.check_outputs(numbers, preset, out_dir, seed, precision, max_size)  # first
     from .. import estimate
-    estimate.check(f"fig {','.join(map(str, numbers))} --preset {preset}",
-                   pipeline.estimate(numbers, preset, out_dir, force, seed, precision,
-                                     max_size), allow_long,
-                   "--max-size N for Figs. 6-7, or a smaller --preset", progress.info)
+    if executor_kind == "local":  # Slurm's nodes (and GPUs) are not this machine
+        estimate.check(f"fig {','.join(map(str, numbers))} --preset {preset}",
+                       pipeline.estimate(numbers, preset, out_dir, force, seed, precision,
+                                         max_size), allow_long,
+                       "--max-size N for Figs. 6-7, or a smaller --preset", progress.info)
     if pool is not None:
         failed = pipeline.make_figures(numbers, preset, out_dir, pool, force=force,
                                        data_dir=data_dir, seed=seed, precision=precision,
