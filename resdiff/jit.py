@@ -28,8 +28,12 @@ def numba_cache_dir():
     return os.path.join(base, computing_digest())
 
 
-if not os.environ.get("NUMBA_CACHE_DIR"):
-    os.environ["NUMBA_CACHE_DIR"] = numba_cache_dir()
+# resdiff's own choice is marked, so that a child process (a worker, a test's
+# subprocess) that inherits it chooses again rather than taking it for the user's
+_CHOSEN = "RESDIFF_CHOSE_NUMBA_CACHE_DIR"
+_user_dir = os.environ.get("NUMBA_CACHE_DIR")
+if not _user_dir or _user_dir == os.environ.get(_CHOSEN):
+    os.environ["NUMBA_CACHE_DIR"] = os.environ[_CHOSEN] = numba_cache_dir()
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 if "numba.core.config" in sys.modules:  # numba was imported first: re-read the settings
     sys.modules["numba.core.config"].reload_config()

@@ -27,8 +27,11 @@ CASES = [
     ("samples-draws-one", ["samples", "--draws", "1"], "--draws"),
     ("samples-input-dim", ["samples", "--input-dim", "3"], "--input-dim"),
     ("samples-depth-zero", ["samples", "--depth", "0"], "--depth"),
+    # --allow-long: a run that cannot fit in memory is refused even when its time is
+    # allowed (without it, the time estimate refuses it first)
     ("samples-memory", ["samples", "--model", "resnet", "--width", "100000", "--depth", "2",
-                        "--inputs", "100000", "--draws", "100000", "--nodes", "0"], "GiB"),
+                        "--inputs", "100000", "--draws", "100000", "--nodes", "0",
+                        "--allow-long", "--quiet"], "GiB"),
     ("correlation-grid-one", ["correlation", "--grid", "1"], "--grid"),
     ("correlation-zrange", ["correlation", "--z-min", "1", "--z-max", "1"], "--z-min"),
     ("ntk-sizes-malformed", ["ntk-convergence", "--sizes", "10,x"], "--sizes"),

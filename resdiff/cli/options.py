@@ -215,6 +215,12 @@ def run_and_write(command, experiment, params, out, quiet, allow_long=None, wher
     """
     from .. import files, numerics, sources
     _progress.set_quiet(quiet)
+    table = getattr(experiment, "constraints", None)
+    if table is not None:  # what cannot run at all (memory) before what takes long
+        import inspect
+        bound = inspect.signature(experiment).bind(**params, **(where or {}))
+        bound.apply_defaults()
+        table.check(bound.arguments)
     if allow_long is not None:
         from .. import estimate
         estimate.check(command, estimate.experiment_work(experiment, params),
