@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from .errors import UserError
 
 INT64_MAX = 2**63 - 1
-ACTIVATIONS = ("tanh", "swish", "relu")
+# the activations, in the order of their kernel codes (resdiff.activations builds its
+# table from this tuple); every one has phi(0) = 0
+ACTIVATIONS = ("tanh", "swish", "relu", "gelu", "erf", "sin", "identity")
 # Bias variance of a non-ReLU feedforward network at the edge of chaos (the paper fixes
 # none; docs/figures.md, "[our reading]"). ReLU's edge of chaos needs sigma_b^2 = 0.
 EOC_SIGMA_B2 = 0.05

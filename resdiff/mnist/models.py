@@ -42,7 +42,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
-from .. import rng
+from .. import constraints, rng
 from ..constraints import PRECISIONS
 
 SIGMA_W2 = 1.0     # Section 6.3
@@ -328,7 +328,8 @@ class CompletedConv(_Completed):
         return out.mul(self.c_y)
 
 
-ARCHS = {"fc": CompletedFC, "conv": CompletedConv}
+# the architectures' names are resdiff.constraints.ARCHS (the one list), in this order
+ARCHS = dict(zip(constraints.ARCHS, (CompletedFC, CompletedConv), strict=True))
 
 
 def build(arch, size, *, seed=0, sigma_w2=SIGMA_W2, sigma_b2=SIGMA_B2, precision="fp32",
