@@ -45,8 +45,6 @@ _AT_0 = {
     IDENTITY: (1.0, 0.0),
 }
 ACTIVATIONS = {name: Activation(name, code, *_AT_0[code]) for code, name in enumerate(NAMES)}
-# activations without a second derivative at 0 (Theorem 4.1 and Proposition 5.1 need it)
-NOT_TWICE_DIFFERENTIABLE = ("relu",)
 
 
 def activation(name):

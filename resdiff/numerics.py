@@ -34,6 +34,10 @@ FAMILIES = {
     "limits": (1, "resdiff.limits: the ODEs of Proposition 5.1, eq. 34, the NTK limits"),
     "eoc": (1, "resdiff.eoc: the edge of chaos (Gauss-Hermite recursion)"),
     "ntk": (1, "resdiff.ntk: the finite NTK (eq. 30)"),
+    "jacobian": (1, "resdiff.jacobian: the Jacobians of eq. 26, 27, 28 and of the "
+                    "feedforward network, Jacobi singular values"),
+    "explosion": (1, "resdiff.explosion: first passage of q_t above a threshold (Gram "
+                     "sampler, N = 1)"),
     "mnist-data": (1, "resdiff.mnist.data: subsets, features, epoch permutations"),
     "mnist-kernel": (1, "resdiff.mnist.kernel: the NTK of the limit, kernel regression"),
     "mnist-dynamics": (1, "resdiff.mnist.dynamics: the limit trained by GD / SGD"),
@@ -60,6 +64,10 @@ _EXPERIMENTS = {
     "resdiff.experiments.ntk:ntk_convergence": lambda p: ("rng", "activations", "ntk",
                                                           "limits"),
     "resdiff.experiments.eoc:eoc": lambda p: ("activations", "eoc"),
+    "resdiff.experiments.explosion:explosion": lambda p: _MONTE_CARLO + ("explosion",
+                                                                         "limits"),
+    "resdiff.experiments.jacobian:jacobian": lambda p: _MONTE_CARLO + ("jacobian", "limits") + (
+        ("eoc",) if p.get("model") == "feedforward" else ()),
     "resdiff.experiments.mnist_kernel:mnist_kernel": lambda p: ("mnist-data",
                                                                 "mnist-kernel", "limits"),
     "resdiff.experiments.mnist_kernel:mnist_kernel_dynamics": lambda p: (
