@@ -254,3 +254,21 @@ def threshold_time(m0, q0, sigma_w2, sigma_b2, d1, d2, threshold, steps=4000):
         t += h / 6.0 * (k1[1] + 2 * k2[1] + 2 * k3[1] + k4[1])
         v = v0 + (k + 1) * h
     return t
+
+
+def euler_threshold_time(m0, q0, sigma_w2, sigma_b2, d1, d2, threshold, depth, horizon):
+    """The first ``k dt`` (``dt = horizon / depth``) with ``q_k > threshold`` for the
+    D -> infinity limit of the Euler scheme of eq. (29) at fixed ``dt`` (NaN if none):
+    with ``v_k = dt (sigma_b^2 + sigma_w^2 q_k)`` and ``c_k = phi''(0) v_k / 2``, the
+    coordinates' averages follow ``m_{k+1} = m_k + c_k`` and ``q_{k+1} = q_k + 2 c_k m_k +
+    c_k^2 + phi'(0)^2 v_k`` exactly (the noise averages out). The SDE's passage times
+    concentrate here as D grows; ``t*`` of :func:`threshold_time` is its dt -> 0 limit."""
+    dt = horizon / depth
+    m, q = float(m0), float(q0)
+    for k in range(depth):
+        v = dt * (sigma_b2 + sigma_w2 * q)
+        c = 0.5 * d2 * v
+        m, q = m + c, q + 2.0 * c * m + c * c + d1 * d1 * v
+        if not q <= threshold:
+            return (k + 1) * dt
+    return math.nan
