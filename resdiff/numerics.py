@@ -104,6 +104,7 @@ def versions(experiment, params):
 def dependents(family, figures=None, preset="paper"):
     """``["figN-NAME", ...]``: the datasets of the figure registry at ``preset`` whose
     numbers family ``family`` computes (what to recompute after bumping it)."""
+    from .figures import stem
     if figures is None:
         from .figures import FIGURES as figures
     found = []
@@ -111,5 +112,5 @@ def dependents(family, figures=None, preset="paper"):
         for name in spec.names(preset):
             dataset = spec.datasets[name]
             if family in families(dataset.experiment, dataset.params[preset]):
-                found.append(f"fig{number}-{name}")
+                found.append(f"{stem(number)}-{name}")
     return found

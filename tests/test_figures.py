@@ -28,7 +28,8 @@ def smoke_dir(tmp_path_factory):
 
 
 def test_registry_has_all_eight_figures_with_every_preset():
-    assert sorted(FIGURES) == list(range(1, 9))
+    assert [k for k in FIGURES if isinstance(k, int)] == list(range(1, 9))
+    assert [k for k in FIGURES if isinstance(k, str)] == ["jacobian", "explosion"]
     for fig in FIGURES.values():
         for dataset in fig.datasets.values():
             assert set(dataset.params) <= set(PRESETS) and dataset.params
@@ -217,7 +218,22 @@ def test_list_of_figures_shows_each(tmp_path):
               if line.startswith("figure ")]
     assert titles == ["figure 3", "figure 2"]  # in the order given, once each
     from resdiff.cli.fig import FigureArg
-    assert FigureArg().convert("all", None, None) == list(range(1, 9))
+    assert FigureArg().convert("all", None, None) == list(range(1, 9)) + ["jacobian",
+                                                                          "explosion"]
+    assert FigureArg().convert("2,Jacobian,2", None, None) == [2, "jacobian"]
+
+
+def test_named_figures_write_name_files(tmp_path):
+    from resdiff import pipeline
+    assert pipeline.figure_paths(tmp_path, "smoke", "jacobian")[1].name == "jacobian.png"
+    assert pipeline.data_path(tmp_path, "smoke", "explosion", "sde-width-25").name == \
+        "explosion-sde-width-25.csv"
+    res = run_cli("fig", "explosion", "--preset", "smoke", "--out-dir", tmp_path,
+                  "--show-params")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("figure explosion:")
+    bad = run_cli("fig", "jacobians", "--out-dir", tmp_path)
+    assert bad.returncode == 2 and "jacobian, explosion" in bad.stderr
 
 
 def test_make_fign_runs_that_figure():
