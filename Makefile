@@ -16,7 +16,7 @@ export MKL_NUM_THREADS ?= 1
 
 FIGS   := $(addprefix fig,1 2 3 4 5 6 7 8)
 
-.PHONY: install test test-slow test-slurm bench bench-train all-figures clean $(FIGS)
+.PHONY: install test test-slow test-slurm verify bench bench-train all-figures clean $(FIGS)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test-slurm: install
 	$(PY) -m pip install --quiet -e '.[slurm]'
 	bash scripts/slurm-localhost.sh start
 	$(PY) -m pytest -q -m slurm tests/test_executor.py
+
+# recompute a slice of every committed paper dataset and compare (docs/numerics.md)
+verify: install
+	$(VENV)/bin/resdiff verify --preset paper
 
 bench: install
 	$(PY) -m bench.run --out BENCHMARKS.md

@@ -28,6 +28,10 @@ ACTIVATIONS = ("tanh", "swish", "relu", "gelu", "erf", "sin", "identity")
 # Bias variance of a non-ReLU feedforward network at the edge of chaos (the paper fixes
 # none; docs/figures.md, "[our reading]"). ReLU's edge of chaos needs sigma_b^2 = 0.
 EOC_SIGMA_B2 = 0.05
+# The completed ResNets trained on MNIST and their limit (Section 6.3): sigma_w^2 = 1,
+# sigma_b = 0.1.
+MNIST_SIGMA_W2 = 1.0
+MNIST_SIGMA_B2 = 0.01
 
 
 def default_eoc_sigma_b2(activation):

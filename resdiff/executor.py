@@ -41,19 +41,13 @@ from pathlib import Path
 
 from .constraints import ParameterError
 from .errors import UserError
+from .pipeline import Failure
 from .progress import info, warn
 
 KINDS = ("local", "slurm")
 SLURM_POLL_S = 2.0      # slurm: how often the queue is read
 SLURM_INSTALL_HINT = ("the Slurm executor needs submitit, the optional extra 'slurm': "
                       "pip install 'resdiff[slurm]'")
-
-
-@dataclasses.dataclass(frozen=True)
-class Failure:
-    """Why a unit did not produce its dataset, and where its log is."""
-    message: str
-    log: str
 
 
 def package_root():

@@ -11,6 +11,8 @@ CI). Measured times: README.
 """
 from dataclasses import dataclass, field
 
+from .constraints import MNIST_SIGMA_B2, MNIST_SIGMA_W2
+
 PRESETS = ("paper", "quick", "smoke")
 
 
@@ -231,7 +233,8 @@ def _mnist_training(arch, optimizer, scale):
     """``{"OPTIMIZER-SIZE": Dataset}``, each in the presets whose ``sizes`` include SIZE."""
     from .experiments.mnist_train import TUNED_LR
     common = dict(arch=arch, optimizer=optimizer, lr=TUNED_LR[(arch, optimizer)],
-                  batch_size=200, seed=0, device="auto", sigma_w2=1.0, sigma_b2=0.01)
+                  batch_size=200, seed=0, device="auto", sigma_w2=MNIST_SIGMA_W2,
+                  sigma_b2=MNIST_SIGMA_B2)
     sizes = sorted({s for p in PRESETS for s in scale[p]["sizes"]})
     runs = {}
     for size in sizes:
@@ -263,8 +266,8 @@ _CONV_SCALE = dict(
 def _fig6_limit_training(optimizer):
     from .experiments.mnist_train import TUNED_LR
     common = dict(dynamics=optimizer, init="random", lr=TUNED_LR[("fc", optimizer)],
-                  batch_size=200 if optimizer == "sgd" else None, draws=5, sigma_w2=1.0,
-                  sigma_b2=0.01, kernel="ntk", seed=0)
+                  batch_size=200 if optimizer == "sgd" else None, draws=5,
+                  sigma_w2=MNIST_SIGMA_W2, sigma_b2=MNIST_SIGMA_B2, kernel="ntk", seed=0)
     return Dataset("resdiff.experiments.mnist_kernel:mnist_kernel_dynamics", _by_preset(
         common, **{p: dict(n_train=_FC_SCALE[p]["n_train"], epochs=_FC_SCALE[p]["epochs"])
                    for p in PRESETS}), needs_mnist=True)
@@ -276,7 +279,8 @@ register(Figure(
     {**{name: run for opt in ("gd", "sgd", "adam-full", "adam")
         for name, run in _mnist_training("fc", opt, _FC_SCALE).items()},
      "kernel": Dataset("resdiff.experiments.mnist_kernel:mnist_kernel", _by_preset(
-         dict(noise=None, sigma_w2=1.0, sigma_b2=0.01, kernel="ntk", seed=0),
+         dict(noise=None, sigma_w2=MNIST_SIGMA_W2, sigma_b2=MNIST_SIGMA_B2, kernel="ntk",
+              seed=0),
          **{p: dict(n_train=_FC_SCALE[p]["n_train"]) for p in PRESETS}),
          needs_mnist=True),
      **{f"limit-{opt}": _fig6_limit_training(opt) for opt in ("gd", "sgd")}},

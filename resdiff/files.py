@@ -8,8 +8,10 @@ atomic writer, the one lock, and the per-user cache directory.
 * :func:`exclusive`: a lock per output (dataset, figure, checkpoint), so a second run
   that wants the same output waits for the first and then reuses its result.
 * A result is published CSV first, then its sidecar; the sidecar records the CSV's
-  SHA-256 and row count, the parameters, the seed, the version and the digest of the
-  code that computed it (:mod:`resdiff.sources`): the cache key (:func:`check_cached`).
+  SHA-256 and row count, the parameters, the seed and the numerical versions of the
+  code that computed it (:mod:`resdiff.numerics`): the cache key (:func:`check_cached`).
+  It also records, as provenance only, the resdiff version, the commit and the digest of
+  the code (:mod:`resdiff.sources`), the machine, the threads and the wall time.
 """
 import contextlib
 import errno
@@ -130,11 +132,12 @@ def atomic_write(path, mode="w"):
         raise
 
 
-def write_result(path, frame, params, meta=None, command=None, started=None, code=None):
+def write_result(path, frame, params, meta=None, command=None, started=None, code=None,
+                 numerics=None):
     """Write ``frame`` as CSV at ``path`` and the sidecar beside it; return the sidecar.
 
-    ``code`` is the digest of the code that computed the result
-    (:func:`resdiff.sources.code_digest`): part of the cache key.
+    ``numerics`` (``{family: version}``, :func:`resdiff.numerics.versions`) is part of the
+    cache key; ``code`` (:func:`resdiff.sources.code_digest`) is recorded as provenance.
     """
     path = Path(path)
     check_writable(path)
@@ -145,6 +148,7 @@ def write_result(path, frame, params, meta=None, command=None, started=None, cod
         "params": params,
         "seed": params.get("seed"),
         "version": __version__,
+        "numerics": numerics,
         "source_digest": code,
         "git_commit": commit,
         "git_dirty": dirty,
@@ -213,12 +217,14 @@ class CacheCheck:
     sidecar: dict = None
 
 
-def check_cached(path, params, code):
-    """Can the CSV at ``path`` be reused for ``params`` computed by ``code`` (a digest)?
+def check_cached(path, params, numerics):
+    """Can the CSV at ``path`` be reused for ``params`` computed by code of numerical
+    versions ``numerics`` (``{family: version}``)?
 
-    Yes when its sidecar records the same parameters (seed included), version and code
-    digest, and the CSV on disk has the SHA-256 the sidecar recorded (so a truncated,
-    emptied or overwritten CSV is never trusted).
+    Yes when its sidecar records the same parameters (seed included) and numerical
+    versions, and the CSV on disk has the SHA-256 the sidecar recorded (so a truncated,
+    emptied or overwritten CSV is never trusted). The resdiff version, the commit and
+    the code digest are provenance, not part of the key: a refactor keeps every cache.
     """
     path = Path(path)
     side_file = sidecar_path(path)
@@ -230,10 +236,10 @@ def check_cached(path, params, code):
         return CacheCheck(False, f"{path} {why}", damaged=True)
     if side.get("params") != normalise(params):
         return CacheCheck(False, "computed with other parameters")
-    if side.get("version") != __version__:
-        return CacheCheck(False, f"computed by resdiff {side.get('version')}")
-    if side.get("source_digest") != code:
-        return CacheCheck(False, "computed by other code")
+    recorded = side.get("numerics")
+    if recorded != normalise(numerics):
+        return CacheCheck(False, "computed by code of other numerical versions "
+                                 f"({_version_change(recorded, numerics)})")
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -242,6 +248,15 @@ def check_cached(path, params, code):
         return CacheCheck(False, f"{path} does not match its sidecar (SHA-256 differs)",
                           damaged=True)
     return CacheCheck(True, sidecar=side)
+
+
+def _version_change(recorded, current):
+    """``"resnet 1 -> 2, rng 1 -> 2"``: the families whose versions differ."""
+    if not isinstance(recorded, dict):
+        return "none recorded"
+    names = sorted(set(recorded) | set(current))
+    return ", ".join(f"{n} {recorded.get(n, '-')} -> {current.get(n, '-')}" for n in names
+                     if recorded.get(n) != current.get(n))
 
 
 def read_result(path, sidecar):

@@ -57,7 +57,7 @@ def _samples(params):
 
 
 # experiment ("module:function", as the figure registry names it) -> params -> families
-_EXPERIMENTS = {
+EXPERIMENTS = {
     "resdiff.experiments.samples:samples": _samples,
     "resdiff.experiments.samples:correlation": _samples,
     "resdiff.experiments.kde:kde": lambda p: _MONTE_CARLO + ("resnet", "limits"),
@@ -89,10 +89,10 @@ def families(experiment, params):
     """The kernel families whose numbers experiment ``experiment`` (``"module:function"``
     or the function) computes ``params`` with, sorted."""
     name = experiment_name(experiment)
-    if name not in _EXPERIMENTS:
-        raise KeyError(f"{name} has no entry in resdiff.numerics._EXPERIMENTS: say which "
+    if name not in EXPERIMENTS:
+        raise KeyError(f"{name} has no entry in resdiff.numerics.EXPERIMENTS: say which "
                        "kernel families compute it")
-    return sorted(set(_EXPERIMENTS[name](params)))
+    return sorted(set(EXPERIMENTS[name](params)))
 
 
 def versions(experiment, params):

@@ -4,8 +4,8 @@ Figures go to ``OUT_DIR/PRESET/figN.pdf`` and ``.png``, their CSVs to
 ``OUT_DIR/data/PRESET/figN-NAME.csv`` with sidecars. Every location is checked for
 writing before anything is computed (:func:`check_outputs`). Each dataset is computed
 under its own lock (:func:`resdiff.files.exclusive`) and reused when its sidecar records
-the same parameters, seed, version and computing code and the CSV matches the SHA-256
-it recorded (:func:`resdiff.files.check_cached`); a damaged cache is recomputed with a
+the same parameters, seed and numerical versions (:mod:`resdiff.numerics`) and the CSV
+matches the SHA-256 it recorded (:func:`resdiff.files.check_cached`); a damaged cache is recomputed with a
 warning. A figure is drawn under its own lock, written atomically, and carries the
 preset and the sidecars it was drawn from in its metadata; a figure whose PNG records
 the same data and drawing code is not drawn again. So identical runs started together
@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__, files, sources
+from . import __version__, files, numerics, sources
 from .errors import UserError
 from .figures import FIGURES, PRESETS, stem
 from .progress import info, warn
@@ -77,15 +77,20 @@ def _drawn_from(targets, provenance):
 
 
 def dataset_digest(dataset):
-    """The code digest a dataset's CSV is keyed on: its experiment's modules
-    (:func:`resdiff.sources.code_digest`)."""
+    """The digest of the code that computes a dataset (its experiment's modules,
+    :func:`resdiff.sources.code_digest`): provenance in its sidecar, not its key."""
     return sources.code_digest(dataset.experiment)
 
 
+def dataset_numerics(dataset, params):
+    """The numerical versions a dataset's CSV is keyed on (:func:`resdiff.numerics.versions`)."""
+    return numerics.versions(dataset.experiment, params)
+
+
 # what a dataset's CSV, and what a plot reads from its sidecar, are a function of (its
-# parameters, seed and code), and the CSV's own hash; not when, where or how fast it
-# was computed
-DATA_FIELDS = ("params", "seed", "version", "source_digest", "csv_sha256")
+# parameters, seed and numerical versions), and the CSV's own hash; not when, where,
+# how fast or by which revision of the code it was computed
+DATA_FIELDS = ("params", "seed", "numerics", "csv_sha256")
 
 
 def data_digest(sidecars):
@@ -98,9 +103,10 @@ def data_digest(sidecars):
 
 
 def plot_digest(spec):
-    """The digest of the code that draws figure ``spec`` (its plot module and what it
-    imports, the command line aside)."""
-    return sources.code_digest(spec.plot, exclude=("resdiff.cli",))
+    """The digest of the code that draws figure ``spec``: its plot module and the
+    plotting modules it imports (:mod:`resdiff.plots`). What the plot reads of the rest
+    (the registry's parameters, the data) is in the data digest already."""
+    return sources.code_digest(spec.plot, within="resdiff.plots")
 
 
 def figure_spec(number):
@@ -170,11 +176,12 @@ def show_params(number, preset, out_dir, seed=0, precision=None, max_size=None):
         if side is None:
             lines.append(f"    csv: {path} (not computed yet)")
         else:
-            check = files.check_cached(path, params, dataset_digest(spec.datasets[name]))
+            check = files.check_cached(path, params,
+                                       dataset_numerics(spec.datasets[name], params))
             state = "cached" if check.reusable else f"stale: {check.reason}"
-            lines.append(f"    csv: {path} ({state}; version {side.get('version')}, "
-                         f"commit {side.get('git_commit')}, {side.get('wall_time_s')} s, "
-                         f"{side.get('threads')} threads)")
+            lines.append(f"    csv: {path} ({state}; numerics {side.get('numerics')}, "
+                         f"resdiff {side.get('version')}, commit {side.get('git_commit')}, "
+                         f"{side.get('wall_time_s')} s, {side.get('threads')} threads)")
     return "\n".join(lines)
 
 
@@ -201,6 +208,14 @@ def _waiting(path):
 # A training run's checkpoint is rewritten at most this often (and after its last epoch):
 # at the paper's D = L = 500 with Adam a checkpoint is about 1.5 GB.
 CHECKPOINT_EVERY_S = 60.0
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a unit did not produce its dataset, and where its log is (what an executor,
+    :mod:`resdiff.executor`, reports)."""
+    message: str
+    log: str
 
 
 @dataclass(frozen=True)
@@ -237,7 +252,8 @@ class Unit:
 
     def check_cached(self):
         """:func:`resdiff.files.check_cached` of this unit's CSV."""
-        return files.check_cached(self.path, self.params, dataset_digest(self.dataset))
+        return files.check_cached(self.path, self.params,
+                                  dataset_numerics(self.dataset, self.params))
 
     def rerun_command(self):
         """The serial command that computes this unit again (reusing what is cached)."""
@@ -281,9 +297,9 @@ def compute(unit, draw_store=None):
     """
     number, name, dataset, params, path = (unit.figure, unit.name, unit.dataset,
                                            unit.params, unit.path)
-    code = dataset_digest(dataset)
+    versions = dataset_numerics(dataset, params)
     with files.exclusive(path, on_wait=_waiting(path)):
-        check = files.check_cached(path, params, code)
+        check = files.check_cached(path, params, versions)
         if check.reusable and not unit.force:
             info(f"fig {number}: reusing {path}")
             return check.sidecar
@@ -305,7 +321,8 @@ def compute(unit, draw_store=None):
             warn(f"fig {number} {name}: {line}")
         sidecar = files.write_result(path, result.frame, params, result.meta,
                                   command=f"fig {number} --preset {unit.preset}",
-                                  started=t0, code=code)
+                                  started=t0, code=dataset_digest(dataset),
+                                  numerics=versions)
         if checkpoint is not None:
             checkpoint.unlink(missing_ok=True)
         return sidecar
@@ -455,7 +472,6 @@ def make_figures(numbers, preset, out_dir, executor, force=False, data_dir=None,
     reported at once, with its log and the command that reruns it, and does not stop
     the others. Returns the numbers of the figures that could not be made.
     """
-    from .executor import Failure
     check_outputs(numbers, preset, out_dir, seed, precision, max_size)
     started, sidecars, todo, failed = time.time(), {}, {}, []
     for n in numbers:

@@ -1,11 +1,13 @@
-"""Digests of resdiff's own code: which code computed a cached result or compiled kernel.
+"""Digests of resdiff's own code: which code computed a result or compiled a kernel.
 
-A dataset's cache key names the code that computes it (:func:`code_digest`): its
-experiment module and every resdiff module that module imports, transitively, found by
-reading the import statements (nothing is executed). The modules that only talk to the
-user, draw or touch the disk (:data:`NOT_COMPUTING`) are left out, and so are the
-modules only they import: editing a ``--help`` text or a plot keeps every cached CSV
-and training checkpoint, editing a kernel invalidates exactly the datasets that use it.
+Every sidecar records the code that computed its dataset (:func:`code_digest`), as
+provenance: its experiment module and every resdiff module that module imports,
+transitively, found by reading the import statements (nothing is executed), less the
+modules that only talk to the user, draw or touch the disk (:data:`NOT_COMPUTING`) and
+the modules only they import. It is not the cache key: a dataset is keyed on its
+numerical versions (:mod:`resdiff.numerics`), so a refactor keeps every cached CSV.
+A figure is redrawn when the digest of its plotting code changes (``within``), and
+Numba's compiled-code cache is keyed on :func:`computing_digest`.
 
 Each module counts by its syntax tree without docstrings, so comments, docstrings and
 layout are not part of a digest; anything that runs is. A package's ``__init__`` counts
@@ -69,14 +71,16 @@ def _parents(name):
     return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
-def closure(start, root=ROOT, exclude=NOT_COMPUTING):
+def closure(start, root=ROOT, exclude=NOT_COMPUTING, within=None):
     """Module name -> file of ``start`` and every resdiff module it imports,
-    transitively, with their packages' ``__init__``; ``exclude``d modules are neither
-    included nor followed (``start`` itself always is)."""
+    transitively, with their packages' ``__init__``; ``exclude``d modules, and with
+    ``within`` (a package) those outside it, are neither included nor followed
+    (``start`` itself always is)."""
     seen, todo = {}, [start]
     while todo:
         name = todo.pop()
-        if name in seen or (name != start and _excluded(name, exclude)):
+        outside = within is not None and not _excluded(name, (within,))
+        if name in seen or (name != start and (_excluded(name, exclude) or outside)):
             continue
         path = module_file(name, root)
         if path is None:
@@ -119,14 +123,14 @@ def _module_of(target):
 
 
 @functools.lru_cache(maxsize=None)
-def _code_digest(module, root, exclude):
-    return _digest(closure(module, Path(root), exclude))
+def _code_digest(module, root, exclude, within):
+    return _digest(closure(module, Path(root), exclude, within))
 
 
-def code_digest(target, root=ROOT, exclude=NOT_COMPUTING):
+def code_digest(target, root=ROOT, exclude=NOT_COMPUTING, within=None):
     """Digest of the code that ``target`` (a ``"module:function"`` string, a module name
     or a function) runs: see the module docstring. Computed once per process."""
-    return _code_digest(_module_of(target), str(root), tuple(exclude))
+    return _code_digest(_module_of(target), str(root), tuple(exclude), within)
 
 
 def all_modules(root=ROOT):

@@ -1,4 +1,5 @@
 """resdiff.files on its own: the atomic writer, the lock, results and their cache check."""
+import json
 import os
 import threading
 import time
@@ -11,6 +12,7 @@ from resdiff.errors import UserError
 
 PARAMS = {"depth": 3, "z": [0.0, 1.0], "seed": 0}
 CODE = "0123456789abcdef"
+NUMERICS = {"rng": 1, "resnet": 3}
 
 
 def _frame(n=50):
@@ -113,13 +115,14 @@ def test_exclusive_does_not_wait_when_free_and_releases_on_error(tmp_path):
 @pytest.fixture
 def result(tmp_path):
     path = tmp_path / "data" / "r.csv"
-    side = files.write_result(path, _frame(), PARAMS, {"note": 1}, command="test", code=CODE)
+    side = files.write_result(path, _frame(), PARAMS, {"note": 1}, command="test", code=CODE,
+                              numerics=NUMERICS)
     assert side["rows"] == 50 and len(side["csv_sha256"]) == 64
     return path
 
 
 def test_written_result_is_reusable_and_reads_back(result):
-    check = files.check_cached(result, PARAMS, CODE)
+    check = files.check_cached(result, PARAMS, NUMERICS)
     assert check.reusable and not check.damaged
     assert check.sidecar["source_digest"] == CODE
     frame = files.read_result(result, check.sidecar)
@@ -129,7 +132,8 @@ def test_written_result_is_reusable_and_reads_back(result):
 def test_sidecar_threads_are_the_experiments_own_when_it_records_them(tmp_path):
     """A training run records PyTorch's thread count in its meta; that is the one the
     sidecar gives, not Numba's (which it does not use)."""
-    side = files.write_result(tmp_path / "t.csv", _frame(), PARAMS, {"threads": 7}, code=CODE)
+    side = files.write_result(tmp_path / "t.csv", _frame(), PARAMS, {"threads": 7}, code=CODE,
+                              numerics=NUMERICS)
     assert side["threads"] == 7
     assert files.write_result(tmp_path / "n.csv", _frame(), PARAMS, code=CODE)["threads"] \
         == files.thread_count()
@@ -149,7 +153,7 @@ def test_a_damaged_csv_is_not_trusted(result, damage):
         result.write_bytes(data.replace(b"1,", b"2,", 1))
     else:
         result.unlink()
-    check = files.check_cached(result, PARAMS, CODE)
+    check = files.check_cached(result, PARAMS, NUMERICS)
     assert not check.reusable and check.damaged and "r.csv" in check.reason
 
 
@@ -161,23 +165,35 @@ def test_a_damaged_sidecar_is_not_trusted(result, damage):
     else:
         side.write_bytes({"random bytes": os.urandom(200), "empty": b"",
                           "not a dict": b"[1, 2]"}[damage])
-    check = files.check_cached(result, PARAMS, CODE)
+    check = files.check_cached(result, PARAMS, NUMERICS)
     assert not check.reusable and check.damaged
 
 
-def test_other_parameters_version_or_code_are_stale_not_damaged(result, monkeypatch):
-    for params, code in (({**PARAMS, "seed": 1}, CODE), ({**PARAMS, "depth": 4}, CODE),
-                         (PARAMS, "f" * 16)):
-        check = files.check_cached(result, params, code)
+def test_other_parameters_or_numerical_versions_are_stale_not_damaged(result):
+    for params, versions in (({**PARAMS, "seed": 1}, NUMERICS), ({**PARAMS, "depth": 4},
+                             NUMERICS), (PARAMS, {**NUMERICS, "resnet": 4}),
+                             (PARAMS, {"rng": 1}), (PARAMS, {**NUMERICS, "plan": 1})):
+        check = files.check_cached(result, params, versions)
         assert not check.reusable and not check.damaged
-    monkeypatch.setattr(files, "__version__", "9.9")
-    assert not files.check_cached(result, PARAMS, CODE).reusable
-    assert files.check_cached(result.with_name("none.csv"), PARAMS, CODE).reason \
+    check = files.check_cached(result, PARAMS, {**NUMERICS, "resnet": 4})
+    assert check.reason.endswith("(resnet 3 -> 4)")
+    assert files.check_cached(result.with_name("none.csv"), PARAMS, NUMERICS).reason \
         == "not computed yet"
 
 
+def test_the_code_digest_and_the_resdiff_version_are_provenance_not_key(result,
+                                                                         monkeypatch):
+    """A refactor (another code digest) or a new release keeps every cache."""
+    side = files.sidecar_path(result)
+    record = json.loads(side.read_text())
+    record.update(source_digest="f" * 16, version="9.9", git_commit="0" * 40)
+    side.write_text(json.dumps(record))
+    monkeypatch.setattr(files, "__version__", "10.0")
+    assert files.check_cached(result, PARAMS, NUMERICS).reusable
+
+
 def test_read_result_refuses_a_csv_rewritten_after_the_check(result):
-    side = files.check_cached(result, PARAMS, CODE).sidecar
+    side = files.check_cached(result, PARAMS, NUMERICS).sidecar
     files.write_result(result, _frame(49), PARAMS, code=CODE)
     with pytest.raises(UserError, match="changed"):
         files.read_result(result, side)

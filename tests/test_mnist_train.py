@@ -411,10 +411,12 @@ def test_resume_after_an_interrupted_epoch_repeats_the_uninterrupted_run(
     # a checkpoint of another run is refused, not silently continued
     with pytest.raises(UserError, match="different run"):
         _train(optimizer=optimizer, checkpoint=str(ckpt), resume=True, lr=0.123)
-    # ... nor one written by other computing code (a fix must not be mixed with old epochs)
-    from resdiff.experiments import mnist_train
-    monkeypatch.setattr(mnist_train, "code_digest", lambda: "0" * 16)
-    with pytest.raises(UserError, match="differs in: source_digest"):
+    # ... nor one written by code of another numerical version (a fix must not be mixed
+    # with old epochs)
+    from resdiff import numerics
+    version, what = numerics.FAMILIES["train-fc"]
+    monkeypatch.setitem(numerics.FAMILIES, "train-fc", (version + 1, what))
+    with pytest.raises(UserError, match="differs in: numerics"):
         _train(optimizer=optimizer, checkpoint=str(ckpt), resume=True)
 
 

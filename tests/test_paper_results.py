@@ -3,11 +3,13 @@
 ``figures/data/paper/`` holds the CSVs and sidecars that ``figures/paper/`` was drawn
 from (Figs. 1-5 and 8, and the finished training runs of Fig. 6). Each CSV must match
 its sidecar and still be a valid cache for the registry's paper parameters and the
-current code, so ``resdiff fig N --preset paper`` redraws from it without computing;
-each committed figure, a partial one (``figN-maxM``, drawn with ``--max-size``, or
-``figN-partial``, drawn with ``--partial``) included, must record exactly these
-sidecars. A change to a kernel that these datasets use fails here: recompute them
-(``resdiff fig N --preset paper``, times in the README) and commit the new files.
+current numerical versions (:mod:`resdiff.numerics`), so ``resdiff fig N --preset
+paper`` redraws from it without computing; each committed figure, a partial one
+(``figN-maxM``, drawn with ``--max-size``, or ``figN-partial``, drawn with
+``--partial``) included, must record exactly these sidecars. A bumped version fails
+here: recompute the datasets it names (``resdiff fig N --preset paper``) and commit the
+new files (docs/numerics.md). A change of numbers without a bump is caught by the
+golden tests (tests/test_golden.py); ``resdiff verify`` recomputes a slice of each.
 """
 import json
 

@@ -10,6 +10,7 @@ import pytest
 
 from resdiff import pipeline
 from resdiff.errors import UserError
+from resdiff import numerics
 from resdiff.figures import PRESETS, Dataset, Figure
 from tests.conftest import ROOT, run_cli
 
@@ -34,6 +35,14 @@ def plot_rows(frames, sidecars, preset):
 
 
 NUMBER = 99
+
+
+@pytest.fixture(autouse=True)
+def stand_in_numerics(monkeypatch):
+    """The stand-in experiments of this module, computed by family ``rng``."""
+    for name in ("count_experiment", "store_experiment", "sized_experiment"):
+        monkeypatch.setitem(numerics.EXPERIMENTS, f"{__name__}:{name}",
+                            lambda params: ("rng",))
 
 
 @pytest.fixture
@@ -81,10 +90,10 @@ def test_a_damaged_csv_is_recomputed_with_one_warning(figure, tmp_path, capsys):
     assert len(CALLS) == 4
 
 
-def test_other_code_or_force_recomputes_without_warning(figure, tmp_path, capsys,
-                                                          monkeypatch):
+def test_other_numerics_or_force_recomputes_without_warning(figure, tmp_path, capsys,
+                                                              monkeypatch):
     _make(tmp_path)
-    monkeypatch.setattr(pipeline, "dataset_digest", lambda dataset: "f" * 16)
+    monkeypatch.setattr(pipeline, "dataset_numerics", lambda dataset, params: {"x": 2})
     capsys.readouterr()
     _make(tmp_path)
     assert len(CALLS) == 2 and "warning" not in capsys.readouterr().err

@@ -26,6 +26,7 @@ COMMANDS = {
     "explosion": "resdiff.cli.jacobian:explosion",
     "mnist-kernel": "resdiff.cli.mnist:mnist_kernel",
     "mnist-train": "resdiff.cli.train:mnist_train",
+    "verify": "resdiff.cli.verify:verify",
 }
 
 

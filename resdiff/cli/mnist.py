@@ -13,7 +13,7 @@ D = cons.MNIST_KERNEL_DYNAMICS
                 help="Training images, drawn at random (by --seed) from the 60,000.")
 @options.option(T, "noise", "--noise", default=None,
                 help="Noise variance of the GP posterior mean.  [default: 1/n-train]")
-@options.sigma_options(T, 1.0, 0.01)
+@options.sigma_options(T, cons.MNIST_SIGMA_W2, cons.MNIST_SIGMA_B2)
 @options.option(T, "kernel", "--kernel", default="ntk", show_default=True,
               help="ntk: full-training NTK of the completed model (eq. 37); nngp: its GP "
                    "kernel (eq. 35-36).")

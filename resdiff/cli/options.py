@@ -162,15 +162,16 @@ def run_and_write(command, experiment, params, out, quiet):
 
     Returns the :class:`~resdiff.experiments.Result`.
     """
-    from .. import files, sources
+    from .. import files, numerics, sources
     _progress.set_quiet(quiet)
     files.check_writable(out)
     started = time.time()
     result = experiment(**params)
     for line in result.warnings:
         _progress.warn(line)
-    files.write_result(out, result.frame, params, result.meta, command=command, started=started,
-                    code=sources.code_digest(experiment))
+    files.write_result(out, result.frame, params, result.meta, command=command,
+                       started=started, code=sources.code_digest(experiment),
+                       numerics=numerics.versions(experiment, params))
     rows = len(result.frame)
     _progress.info(f"resdiff {command}: wrote {out} ({rows} row{'s' if rows != 1 else ''}) in "
                    f"{time.time() - started:.1f} s")

@@ -31,7 +31,7 @@ OPTIMIZER_HELP = ("gd: full-batch gradient descent; sgd: mini-batch (--batch-siz
                 help="Training images, a random subset drawn by --seed.")
 @options.option(T, "n_test", "--n-test", default=None,
                 help="Test images, a seeded subset [default: all 10,000].")
-@options.sigma_options(T, 1.0, 0.01)
+@options.sigma_options(T, cons.MNIST_SIGMA_W2, cons.MNIST_SIGMA_B2)
 @options.option(T, "device", "--device", default="auto", show_default=True,
                 help="auto: CUDA when PyTorch sees a GPU, else CPU.")
 @options.option(T, "precision", "--precision", default="fp32", show_default=True,

@@ -17,8 +17,8 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from .. import __version__, sources
-from ..constraints import FULL_BATCH, MNIST_TRAIN, checked
+from .. import numerics
+from ..constraints import FULL_BATCH, MNIST_SIGMA_B2, MNIST_SIGMA_W2, MNIST_TRAIN, checked
 from ..errors import UserError
 from . import Result
 
@@ -100,7 +100,7 @@ def _train_one(split, *, arch, size, optimizer, batch_size, epochs, lr, n_train,
                   batch_size=int(batch_size), epochs=int(epochs), lr=float(lr),
                   n_train=int(n_train), seed=int(seed), sigma_w2=float(sigma_w2),
                   sigma_b2=float(sigma_b2), n_test=None if n_test is None else int(n_test),
-                  version=__version__, source_digest=code_digest())
+                  numerics=training_numerics(arch))
     rows, meta = train.fit(model, data, optimizer=optimizer, lr=float(lr),
                            batch_size=batch_size, epochs=epochs, seed=seed, device=dev,
                            config=config, checkpoint=checkpoint, resume=resume,
@@ -122,10 +122,11 @@ def _train_one(split, *, arch, size, optimizer, batch_size, epochs, lr, n_train,
     return frame, meta
 
 
-def code_digest():
-    """Digest of the code that trains (this module and what it imports): part of the
-    key of every checkpoint, so an interrupted run is never resumed by other code."""
-    return sources.code_digest(__name__)
+def training_numerics(arch):
+    """The numerical versions of a training run (:mod:`resdiff.numerics`): part of the
+    key of every checkpoint, so an interrupted run is never resumed by code that
+    computes other numbers (a refactor still resumes it)."""
+    return numerics.versions(f"{__name__}:mnist_train", {"arch": arch})
 
 
 def _torch_version():
@@ -135,7 +136,8 @@ def _torch_version():
 
 @checked(MNIST_TRAIN)
 def mnist_train(*, arch, size, optimizer, batch_size=200, epochs=120, lr=None,
-                n_train=20000, seed=0, device="auto", sigma_w2=1.0, sigma_b2=0.01,
+                n_train=20000, seed=0, device="auto", sigma_w2=MNIST_SIGMA_W2,
+                sigma_b2=MNIST_SIGMA_B2,
                 n_test=None, data_dir=None, checkpoint=None, resume=False,
                 checkpoint_every=0.0, precision="fp32"):
     """Train the completed ``arch`` ResNet with ``D = L = size``; one row per epoch.

@@ -43,10 +43,10 @@ from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 from .. import constraints, rng
+from ..constraints import MNIST_SIGMA_B2 as SIGMA_B2
+from ..constraints import MNIST_SIGMA_W2 as SIGMA_W2
 from ..constraints import PRECISIONS
 
-SIGMA_W2 = 1.0     # Section 6.3
-SIGMA_B2 = 0.01    # 0.1^2, Section 6.3
 SIGMA_Y2 = 1.0     # docs/figures.md, completed FC ResNet
 N_PIXELS = 784
 N_CLASSES = 10
