@@ -93,6 +93,10 @@ def plan(experiment, params, sidecar):
         return Slice(None, experiment, {**params, "draws": VERIFY_DRAWS},
                      lambda f: f[(f["kind"] == "limit") | (f["draw"] < VERIFY_DRAWS)],
                      f"draws 0-{VERIFY_DRAWS - 1} of each size, and the limits")
+    if name in ("jacobian", "explosion"):
+        return Slice(None, experiment, {**params, "draws": VERIFY_DRAWS},
+                     lambda f: f[f["draw"].fillna(-1) < VERIFY_DRAWS],
+                     f"draws 0-{VERIFY_DRAWS - 1} of each method, and the limits")
     if name == "correlation":
         return Slice(None, skip="its CSV holds only correlations over all "
                                 f"{params['draws']} draws, no single draw to recompute")
