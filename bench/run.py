@@ -188,7 +188,7 @@ def main():
         total += t
         rows.append((label, t, run))
         print(f"{label}: {t:.1f} s ({run})", flush=True)
-    # issue 40's size: the exact Jacobian at D = L = 500, resnet and sde, 100 draws
+    # the Jacobian at the size asked of it: D = L = 500, resnet and sde, 100 draws
     # (2 L D^3 multiply-adds per draw and method), from 2 draws (one per core)
     label, t = "jacobian D = L = 500, 100 draws (resnet + sde)", jacobian_500(2) * 50
     rows.append((label, t, "2 draws measured, x50 (linear in draws)"))

@@ -422,7 +422,7 @@ EOC = Constraints(params=dict(activation=OneOf(ACTIVATIONS), sigma_b2=Optional(V
                               seed=SEED))
 
 
-# --- Section 4 and Proposition 5.1 (issue 40) -----------------------------------------
+# --- Section 4 and Proposition 5.1 (beyond the paper) ----------------------------------
 JACOBIAN_METHODS = ("resnet", "sde", "limit", "network")
 EXPLOSION_METHODS = ("resnet", "sde", "limit")
 # activations without phi''(0): no eq. (27) drift, no Proposition 5.1 (resdiff.activations)

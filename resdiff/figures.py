@@ -305,7 +305,7 @@ register(Figure(
 ))
 
 
-# --- Beyond the paper (issue 40): Section 4's Jacobian, Proposition 5.1's explosion -----
+# --- Beyond the paper: Section 4's Jacobian, Proposition 5.1's explosion -----
 # Jacobian: an exact Jacobian costs 2 L D^3 multiply-adds per draw and method
 # (docs/jacobian.md, "Cost"), so the paper preset stops at L = D = 200 (~5 minutes on
 # 2 cores). Three groups: the ResNet, its SDE and the limits at L = D ("sizes"); the

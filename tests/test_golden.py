@@ -61,7 +61,7 @@ CASES = {
     "rng-normals": Case("rng", "tests.test_golden:rng_normals"),
     "activations": Case("activations", "tests.test_golden:activation_values",
                         dict(names=["relu", "swish", "tanh"])),
-    # the activations of issue 40, a case of their own so the paper's stay recorded
+    # the activations beyond the paper, a case of their own so the paper's stay recorded
     "activations-beyond": Case("activations", "tests.test_golden:activation_values",
                                dict(names=["erf", "gelu", "identity", "sin"])),
     "linalg": Case("linalg", "tests.test_golden:linalg_products"),

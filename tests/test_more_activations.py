@@ -1,4 +1,4 @@
-"""gelu, erf, sin and identity (issue 40) through the kernels: the Gram sampler against
+"""gelu, erf, sin and identity (beyond the paper) through the kernels: the Gram sampler against
 explicit weights, and kde's three methods (ResNet, Euler scheme of the SDE, eq. 34)
 against each other.
 
