@@ -57,7 +57,8 @@ def plot(frames, sidecars, preset):
     width = int(depths_df["width"].iloc[0])
     ax_l.set_title(f"ResNet (solid) and SDE (dashed), D = {width}")
     ax_l.set_xlabel("explosion time")
-    ax_l.legend(frameon=False, loc="upper right")
+    ax_l.set_ylim(0, 1.5 * ax_l.get_ylim()[1])  # room for the legend above the histograms
+    ax_l.legend(frameon=False, loc="upper right", fontsize=6, ncol=2)
     params = sidecars["widths"]["params"]
     caption(fig, f"resdiff fig explosion ({preset} preset): {params['activation']}, x_0 = "
                  f"{params['z']:g} 1_D, sigma_w^2 = {params['sigma_w2']:g}, sigma_b^2 = "
