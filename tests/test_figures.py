@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from resdiff.figures import FIGURES, PRESETS
+from resdiff.figures import FIGURES, PRESETS, stem
 from tests.conftest import HAVE_MNIST, HAVE_TORCH, run_cli
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -14,7 +14,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Figs. 6-7 train on MNIST with PyTorch: without either they are left to the MNIST tests'
 # skip messages, and the other six are still checked
 CAN_TRAIN = HAVE_MNIST and HAVE_TORCH
-SMOKE_FIGURES = list(range(1, 9)) if CAN_TRAIN else [1, 2, 3, 4, 5, 8]
+BEYOND = ["jacobian", "explosion"]  # the figures beyond the paper
+SMOKE_FIGURES = (list(range(1, 9)) if CAN_TRAIN else [1, 2, 3, 4, 5, 8]) + BEYOND
 needs_training = pytest.mark.skipif(not CAN_TRAIN, reason="Figs. 6-7 need MNIST and PyTorch")
 
 
@@ -51,11 +52,11 @@ def test_training_runs_are_one_dataset_each_grouped_by_optimizer():
 
 
 @pytest.mark.parametrize("number", [pytest.param(n, marks=needs_training) if n in (6, 7)
-                                    else n for n in range(1, 9)])
+                                    else n for n in [*range(1, 9), *BEYOND]])
 def test_smoke_figure_files_are_valid_images(smoke_dir, number):
     import matplotlib.image as mpimg
-    png = smoke_dir / "smoke" / f"fig{number}.png"
-    pdf = smoke_dir / "smoke" / f"fig{number}.pdf"
+    png = smoke_dir / "smoke" / f"{stem(number)}.png"
+    pdf = smoke_dir / "smoke" / f"{stem(number)}.pdf"
     assert png.read_bytes()[:8] == PNG_MAGIC
     img = mpimg.imread(png)
     assert img.shape[0] > 200 and img.shape[1] > 200
