@@ -5,7 +5,7 @@ from . import options
 T = cons.JACOBIAN
 
 
-@options.command(short_help="Section 4: the input-output Jacobian, ResNet, SDE and limit.")
+@options.command(short_help="Section 4: Jacobian statistics: ResNet, SDE, limit.")
 @options.option(T, "model", "--model", default="resnet", show_default=True,
                 help="resnet: eq. (26) and the SDE (27); feedforward: Fig. 1's network at "
                      "the edge of chaos (method network).")
