@@ -1,10 +1,12 @@
 """`make bench`: fixed workloads, medians of repeats, written to BENCHMARKS.md.
 
-Measures the machine's own limits first (Gaussian variates/s of resdiff's generator and
-of numpy's, BLAS FLOP/s), then the paper-scale workload of each figure (at reduced
-draws for the heaviest, extrapolated linearly in the number of draws, which is exact for
-work that is a loop over independent draws), and the plain-numpy baseline (explicit
-weights, numpy RNG) that the speed-ups are measured against. Benchmarks never gate tests.
+Measures the machine's own limits first (Gaussian variates/s of resdiff's generator, of
+the earlier one the training runs keep, and of numpy's; BLAS FLOP/s), then the
+paper-scale workload of each figure (at reduced draws for the heaviest, extrapolated
+linearly in the number of draws, which is exact for work that is a loop over independent
+draws) with its fraction of the bound set by the normals it draws, and the plain-numpy
+baseline (explicit weights, numpy RNG) that the speed-ups are measured against.
+Benchmarks never gate tests.
 """
 import argparse
 import math
@@ -43,29 +45,71 @@ def machine():
 
 # --- machine limits -------------------------------------------------------------------
 def rng_throughput(repeats=3):
-    """Normals/s of resdiff's generator (all threads, parallel streams) and numpy's."""
+    """Normals/s (all threads, parallel streams) of resdiff's generator
+    (:mod:`resdiff.rng`, Philox4x32-10 + Box-Muller), of the earlier one the training
+    runs keep (:mod:`resdiff.rng_xoshiro`, xoshiro256** + ziggurat), and numpy's (one
+    thread): ``(ours, earlier, numpy)``, timed alternately, medians."""
     from numba import njit, prange
-    from resdiff import rng
+    from resdiff import rng, rng_xoshiro
 
-    @njit(parallel=True)
-    def fill(key, out, reps):
-        # each block refills a cache-resident buffer (as the kernels do), so this measures
-        # the generator, not memory bandwidth
-        for b in prange(out.shape[0]):
-            s = rng.new_state(key, b, 0)
-            for _ in range(reps):
-                rng.fill_normal(s, out[b])
+    def filler(module):
+        @njit(parallel=True)
+        def fill(key, out, reps):
+            # each block refills a cache-resident buffer (as the kernels do), so this
+            # measures the generator, not memory bandwidth
+            for b in prange(out.shape[0]):
+                s = module.new_state(key, b, 0)
+                for _ in range(reps):
+                    module.fill_normal(s, out[b])
+        return fill
 
     out = np.empty((64, 32768))
     reps = 32
     key = rng.stream_key(0, "bench")
-    fill(key, np.empty((2, 10)), 1)
-    ours = out.size * reps / _median_time(lambda: fill(key, out, reps), repeats)
+    rates = {}
+    fills = {"ours": filler(rng), "earlier": filler(rng_xoshiro)}
+    for fill in fills.values():
+        fill(key, np.empty((2, 10)), 1)
+    times = {name: [] for name in fills}
+    for _ in range(repeats):  # alternate, so both see the same load on a shared machine
+        for name, fill in fills.items():
+            times[name].append(_median_time(lambda: fill(key, out, reps), 1))
+    for name in fills:
+        rates[name] = out.size * reps / statistics.median(times[name])
     out = np.empty((64, 1_000_000))
     g = np.random.default_rng(0)
     flat = out.reshape(-1)
     theirs = flat.size / _median_time(lambda: g.standard_normal(out=flat), repeats)
-    return ours, theirs
+    return rates["ours"], rates["earlier"], theirs
+
+
+def normals_needed(target, params, meta):
+    """Standard normals a workload draws (a lower bound on its time at the generator's
+    rate), from its parameters and the plan its run recorded (``meta``): the Gram
+    sampler draws rank x D per layer (rank: the factors' mean, else the number of
+    points), explicit weights D^2 + D; the node pilot's draws are included."""
+    from resdiff.sampling import plan
+    L, D = params.get("depth"), params.get("width")
+    if target.endswith("kde:kde"):
+        simulated = [m for m in params["methods"] if m in ("resnet", "sde")]
+        return len(simulated) * params["draws"] * L * D * len(params["z"])
+    if target.endswith(("samples:samples", "samples:correlation")):
+        points = meta.get("points", 0)
+        if meta.get("sampler") == "explicit":
+            per_layer = D * D + D
+        else:
+            per_layer = meta.get("mean_factor_rank", points) * D
+        total = params["draws"] * L * per_layer
+        if "nodes_pilot" in meta:
+            total += plan.PILOT_DRAWS * L * plan.PILOT_NODES * D
+        tried = meta.get("nodes_tried", [])
+        for k in tried[:-1]:  # runs at too few nodes, repeated at more
+            total += params["draws"] * L * k * D
+        return total
+    if target.endswith("ntk:ntk_convergence"):
+        # each layer's D^2 + D normals going forward and again going back (not layer 0)
+        return sum(params["draws"] * (2 * s - 1) * (s * s + s) for s in params["sizes"])
+    return None
 
 
 def blas_flops(n=2000, repeats=3):
@@ -101,6 +145,7 @@ def jacobian_500(draws):
 
 
 def time_experiment(target, params, repeats):
+    """``(median seconds, the last run's meta)`` of one experiment call."""
     import importlib
     module, attr = target.split(":")
     fn = getattr(importlib.import_module(module), attr)
@@ -113,7 +158,13 @@ def time_experiment(target, params, repeats):
     if "sizes" in small:
         small["sizes"] = small["sizes"][:1]
     fn(**small)  # compile / load numba's cache outside the timing
-    return _median_time(lambda: fn(**params), repeats)
+    last = {}
+
+    def run():
+        last["result"] = fn(**params)
+
+    t = _median_time(run, repeats)
+    return t, dict(getattr(last["result"], "meta", {}) or {})
 
 
 def figure_workloads(budget_draws):
@@ -134,6 +185,21 @@ def figure_workloads(budget_draws):
     return rows
 
 
+# BENCHMARKS.md from this line on holds measurements of whole runs, made by hand; `make
+# bench` keeps it as it is
+KEPT = "<!-- kept by make bench: whole runs, measured by hand -->"
+
+
+def kept_section(path):
+    """The hand-measured end of ``path`` (from :data:`KEPT` on), as lines; [] without."""
+    try:
+        text = open(path).read()
+    except OSError:
+        return []
+    start = text.find(KEPT)
+    return [""] + text[start:].rstrip("\n").split("\n") if start >= 0 else []
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default="BENCHMARKS.md")
@@ -143,10 +209,11 @@ def main():
 
     info = machine()
     print(f"machine: {info}", flush=True)
-    ours, numpy_rate = rng_throughput()
+    ours, earlier, numpy_rate = rng_throughput()
     flops = blas_flops()
-    print(f"normals/s: resdiff {ours:.3g}, numpy {numpy_rate:.3g}; BLAS {flops / 1e9:.1f} GFLOP/s",
-          flush=True)
+    print(f"normals/s: resdiff {ours:.3g} (Philox + Box-Muller), earlier {earlier:.3g} "
+          f"(xoshiro256** + ziggurat; {ours / earlier:.2f}x), numpy {numpy_rate:.3g}; "
+          f"BLAS {flops / 1e9:.1f} GFLOP/s", flush=True)
 
     # plain numpy baseline at the Fig. 2 scale, extrapolated from a few draws
     rs = np.random.default_rng(0)
@@ -180,18 +247,23 @@ def main():
         if label.startswith("fig 2"):
             t = t_kde
             run = "10,000 draws, measured" if not args.quick else "extrapolated"
+            bound = bound_rng
         else:
             # standalone cost: no draw_store, so nothing is shared with Figs. 1 and 4
-            t = time_experiment(target, params, 1) * factor
+            t, meta = time_experiment(target, params, 1)
+            t *= factor
             run = ("measured" if factor == 1 else
                    f"{params.get('draws')} draws measured, x{factor:g} (linear in draws)")
+            n = normals_needed(target, params, meta)
+            bound = None if n is None else n * factor / ours
         total += t
-        rows.append((label, t, run))
-        print(f"{label}: {t:.1f} s ({run})", flush=True)
+        rows.append((label, t, run, bound))
+        frac = "" if bound is None else f", {bound / t:.0%} of its RNG bound {bound:.1f} s"
+        print(f"{label}: {t:.1f} s ({run}{frac})", flush=True)
     # the Jacobian at the size asked of it: D = L = 500, resnet and sde, 100 draws
     # (2 L D^3 multiply-adds per draw and method), from 2 draws (one per core)
     label, t = "jacobian D = L = 500, 100 draws (resnet + sde)", jacobian_500(2) * 50
-    rows.append((label, t, "2 draws measured, x50 (linear in draws)"))
+    rows.append((label, t, "2 draws measured, x50 (linear in draws)", None))
     print(f"{label}: {t:.1f} s", flush=True)
 
     lines = [
@@ -205,7 +277,10 @@ def main():
         f"{info['numpy']} | {info['numba']} |", "",
         "## Limits measured by the suite", "",
         "| what | throughput |", "|---|---|",
-        f"| resdiff normals (xoshiro256** + ziggurat, all threads) | {ours / 1e9:.2f} G/s |",
+        f"| resdiff normals (Philox4x32-10 + Box-Muller, all threads) | {ours / 1e9:.2f} G/s |",
+        f"| earlier generator, kept for training (xoshiro256** + ziggurat, all threads) | "
+        f"{earlier / 1e9:.2f} G/s |",
+        f"| ratio ours / earlier (timed alternately in this run) | {ours / earlier:.2f}x |",
         f"| numpy `default_rng().standard_normal` (1 thread) | {numpy_rate / 1e9:.2f} G/s |",
         f"| BLAS dgemm 2000x2000 | {flops / 1e9:.1f} GFLOP/s |", "",
         "## Figure 2 at paper scale (L = D = 500, 10,000 draws, resnet + sde + analytic)", "",
@@ -220,11 +295,16 @@ def main():
         "## Paper preset per figure (1, 2, 3, 4, 5, 8)", "",
         "Each workload timed alone (in `resdiff fig all` Fig. 5 reuses the L = D = 500 "
         "ResNet and ReLU simulations of Figs. 4 and 1, so the pipeline costs less).", "",
-        "| workload | seconds | how |", "|---|---|---|",
+        "The RNG bound is the time the normals a workload draws take at the generator's "
+        "rate measured above (`bench.run.normals_needed`); the fraction is bound / time.", "",
+        "| workload | seconds | how | RNG bound (s) | fraction of bound |",
+        "|---|---|---|---|---|",
     ]
-    lines += [f"| {label} | {t:.0f} | {run} |" for label, t, run in rows]
-    lines += [f"| **total** | **{total:.0f}** ({total / 60:.1f} min) | |", ""]
-    fig3 = next((t for label, t, _ in rows if label.startswith("fig 3")), None)
+    lines += [f"| {label} | {t:.0f} | {run} | "
+              + ("" if b is None else f"{b:.1f}") + " | "
+              + ("" if b is None else f"{b / t:.0%}") + " |" for label, t, run, b in rows]
+    lines += [f"| **total** | **{total:.0f}** ({total / 60:.1f} min) | | | |", ""]
+    fig3 = next((t for label, t, _, _ in rows if label.startswith("fig 3")), None)
     if fig3:
         from resdiff.figures import FIGURES
         p3 = FIGURES[3].params("ntk", "paper")
@@ -236,6 +316,7 @@ def main():
 
     from bench.time_epochs import bench_tables
     lines += [""] + bench_tables()
+    lines += kept_section(args.out)
 
     from resdiff.files import atomic_write
     with atomic_write(args.out) as fh:

@@ -5,9 +5,9 @@ The names, in the order of their integer codes (used inside Numba kernels), are
 command line and the kernels share.
 
 Every activation is computed in a fixed order of IEEE operations, so a kernel gives the
-same bits on any x86-64 CPU; libm is called only for ``exp`` (swish, gelu, erf: covered
-by :mod:`resdiff.machine`'s libm check) and for ``tanh`` beyond ``|x| > 1.5``. ``erf``
-and ``sin`` are resdiff's own (:func:`erf`, :func:`sin`), not libm's.
+same bits on any x86-64 CPU; libm is called only for ``tanh`` beyond ``|x| > 1.5``.
+``exp`` (swish, gelu, erf) is :func:`resdiff.fixedmath.exp_nonpositive`; ``erf`` and
+``sin`` are resdiff's own (:func:`erf`, :func:`sin`), not libm's.
 """
 import math
 from dataclasses import dataclass
@@ -16,6 +16,7 @@ from decimal import Decimal, localcontext
 import numpy as np
 
 from .constraints import ACTIVATIONS as NAMES
+from .fixedmath import exp_nonpositive, fma, sigmoid_parts
 from .jit import njit
 
 # Integer codes used inside Numba kernels: the position in NAMES.
@@ -163,11 +164,12 @@ def tanh_into(h, out):
             out[d] = math.tanh(h[d])
 
 
-# --- erf: Taylor series and continued fraction, exp the only libm call --------------------
+# --- erf: Taylor series and continued fraction, exp by resdiff.fixedmath ----------------
 ERF_SERIES_MAX = 1.5   # |x| below: Taylor series; above: the continued fraction of erfc
 ERF_ONE = 6.0          # erfc(6) = 2.2e-17 is below half an ulp of 1: erf = +-1 beyond
 ERFC_CF_DEPTH = 100    # relative error of the fraction below 1e-16 from x = 1.25 on
 VELTKAMP = 134217729.0  # 2^27 + 1: splits a double into two 26-bit halves
+EXP_SMALL_MAX = 2.0 ** -15  # the bound on exp(a)'s argument in _exp_minus_square
 TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
 INV_SQRT_2 = 1.0 / math.sqrt(2.0)
@@ -180,11 +182,16 @@ ERF_TAYLOR = tuple(TWO_OVER_SQRT_PI * (-1.0) ** n / (math.factorial(n) * (2 * n 
 
 @njit(inline="always")
 def _exp_minus_square(x):
-    """exp(-x^2) without the rounding of x^2: x = hi + lo (Veltkamp), hi^2 exact."""
+    """exp(-x^2) without the rounding of x^2: x = hi + lo (Veltkamp), hi^2 exact, so
+    exp(-x^2) = exp(-hi^2) exp(a) with a = -lo (x + hi), |a| <= 2^-25 x^2. exp(-hi^2) by
+    fixedmath's exp; exp(a) by 1 + a + a^2/2 + a^3/6: where exp(-hi^2) is not 0
+    (x^2 < 746), |a| < 2^-15 and the omitted a^4/24 is below 2^-64. a is clamped so a
+    huge x gives 0, not 0 * inf."""
     c = VELTKAMP * x
     hi = c - (c - x)
     lo = x - hi
-    return math.exp(-hi * hi) * math.exp(-lo * (x + hi))
+    a = min(max(-lo * (x + hi), -EXP_SMALL_MAX), EXP_SMALL_MAX)
+    return exp_nonpositive(-hi * hi) * fma(fma(fma(a, 1.0 / 6.0, 0.5), a, 1.0), a, 1.0)
 
 
 @njit(inline="always")
@@ -313,15 +320,20 @@ def cos(x):
 
 
 @njit(inline="always")
+def swish(x):
+    """``x sigmoid(x)`` to 3 ulp (as with libm's exp), without libm or branch (SIMD): ``x / (1 + e)`` for
+    ``x >= 0`` and ``x e / (1 + e)`` below, ``e = exp(-|x|)`` by
+    :func:`resdiff.fixedmath.exp_nonpositive`, so no ``exp`` overflows."""
+    e, n = sigmoid_parts(x)
+    return x * n / (1.0 + e)
+
+
+@njit(inline="always")
 def phi(code, x):
     if code == TANH:
         return tanh(x)
     if code == SWISH:
-        # x * sigmoid(x), written to avoid overflow of exp for large |x|
-        if x >= 0.0:
-            return x / (1.0 + math.exp(-x))
-        e = math.exp(x)
-        return x * e / (1.0 + e)
+        return swish(x)
     if code == GELU:
         return x * normal_cdf(x)
     if code == ERF:
@@ -339,14 +351,11 @@ def dphi(code, x):
         t = tanh(x)
         return 1.0 - t * t
     if code == SWISH:
-        if x >= 0.0:
-            s = 1.0 / (1.0 + math.exp(-x))
-        else:
-            e = math.exp(x)
-            s = e / (1.0 + e)
+        e, n = sigmoid_parts(x)
+        s = n / (1.0 + e)
         return s + x * s * (1.0 - s)
     if code == GELU:
-        return normal_cdf(x) + x * INV_SQRT_2PI * math.exp(-0.5 * x * x)
+        return normal_cdf(x) + x * INV_SQRT_2PI * exp_nonpositive(-0.5 * x * x)
     if code == ERF:
         return TWO_OVER_SQRT_PI * _exp_minus_square(x)
     if code == SIN:

@@ -239,6 +239,9 @@ def _bytes(n):
 class Constraints:
     params: dict                  # parameter name -> constraint
     rules: tuple = ()             # checked in order, after every parameter is valid
+    # "module:function" of the experiment: the command line reads its options' defaults
+    # from that function's signature (resdiff.cli.options.experiment_defaults)
+    experiment: str = None
 
     def check(self, params):
         for name, constraint in self.params.items():
@@ -294,6 +297,7 @@ def _threads():
 
 
 KDE = Constraints(
+    experiment="resdiff.experiments.kde:kde",
     params=dict(depth=POSITIVE, width=POSITIVE, draws=DRAWS, z=ListOf(FINITE),
                 sigma_w2=VARIANCE, sigma_b2=VARIANCE, activation=OneOf(ACTIVATIONS),
                 methods=ListOf(OneOf(KDE_METHODS)), seed=SEED),
@@ -348,6 +352,7 @@ def _samples_outputs(p):
 
 
 SAMPLES = Constraints(
+    experiment="resdiff.experiments.samples:samples",
     params=dict(_FUNCTION_SPACE, inputs=Integer(2), input_dim=OneOf((1, 2)),
                 keep_draws=Integer(0), quantiles=ListOf(Real(0.0, 1.0), least=0)),
     # per output: its coordinates and, in the CSV, one row of 5 values per kept draw
@@ -357,12 +362,14 @@ SAMPLES = Constraints(
         lambda p: p["input_dim"]))
 
 CORRELATION = Constraints(
+    experiment="resdiff.experiments.samples:correlation",
     params=dict(_FUNCTION_SPACE, grid=Integer(2)),
     # the GRID x GRID covariance, correlation and CSV columns (z1, z2, rho)
     rules=_function_space_rules("grid", lambda p: p["grid"], lambda p: 8 * 5 * p["grid"] ** 2,
                                 lambda p: 1))
 
 NTK = Constraints(
+    experiment="resdiff.experiments.ntk:ntk_convergence",
     params=dict(sizes=ListOf(POSITIVE), draws=DRAWS, z=ListOf(FINITE, least=2, most=2),
                 sigma_w2=VARIANCE, sigma_b2=VARIANCE, activation=OneOf(("tanh", "swish")),
                 seed=SEED),
@@ -379,11 +386,13 @@ def _ntk_memory(size):
 
 
 MNIST_KERNEL = Constraints(
+    experiment="resdiff.experiments.mnist_kernel:mnist_kernel",
     params=dict(n_train=Integer(1, MNIST_TRAIN_IMAGES), noise=Optional(Real(0.0, lo_open=True)),
                 sigma_w2=VARIANCE, sigma_b2=VARIANCE, kernel=OneOf(("ntk", "nngp")),
                 seed=SEED))
 
 MNIST_KERNEL_DYNAMICS = Constraints(
+    experiment="resdiff.experiments.mnist_kernel:mnist_kernel_dynamics",
     params=dict(n_train=Integer(1, MNIST_TRAIN_IMAGES), dynamics=OneOf(("gd", "sgd")),
                 init=OneOf(("random", "zero")), epochs=POSITIVE,
                 lr=Optional(Real(0.0, lo_open=True)), batch_size=Optional(POSITIVE),
@@ -404,6 +413,7 @@ def _network_parameters(p, size):
 
 
 MNIST_TRAIN = Constraints(
+    experiment="resdiff.experiments.mnist_train:mnist_train",
     params=dict(arch=OneOf(ARCHS), optimizer=OneOf(OPTIMIZERS), size=POSITIVE,
                 batch_size=POSITIVE, epochs=POSITIVE, lr=Optional(Real(0.0, lo_open=True)),
                 n_train=Integer(1, MNIST_TRAIN_IMAGES),
@@ -419,7 +429,7 @@ MNIST_TRAIN = Constraints(
 
 
 EOC = Constraints(params=dict(activation=OneOf(ACTIVATIONS), sigma_b2=Optional(VARIANCE),
-                              seed=SEED))
+                              seed=SEED), experiment="resdiff.experiments.eoc:eoc")
 
 
 # --- Section 4 and Proposition 5.1 (beyond the paper) ----------------------------------
@@ -445,6 +455,7 @@ JACOBIAN = Constraints(
                 width=POSITIVE, draws=DRAWS, z=FINITE, sigma_w2=Optional(VARIANCE),
                 sigma_b2=Optional(VARIANCE),
                 methods=Optional(ListOf(OneOf(JACOBIAN_METHODS))), seed=SEED),
+    experiment="resdiff.experiments.jacobian:jacobian",
     rules=(
         Rule("methods", lambda p: (p["model"] == "feedforward")
              == ("network" in _jacobian_methods(p)),
@@ -465,6 +476,7 @@ EXPLOSION = Constraints(
                 horizon=Real(0.0, lo_open=True), threshold=Real(0.0, lo_open=True),
                 depth=POSITIVE, width=POSITIVE, draws=DRAWS,
                 methods=ListOf(OneOf(EXPLOSION_METHODS)), seed=SEED),
+    experiment="resdiff.experiments.explosion:explosion",
     rules=(
         Rule("activation", lambda p: p["activation"] not in NOT_TWICE_DIFFERENTIABLE,
              "{activation} has no phi''(0), which decides explosion (Proposition 5.1)"),

@@ -7,7 +7,7 @@ beyond the paper by their names (``jacobian``, ``explosion``; files ``NAME.*``).
 
 Presets: ``paper`` (the paper's scale), ``quick`` (default; fewer draws or inputs, and
 smaller networks, images and epochs for Figs. 2, 6 and 7), ``smoke`` (small sizes, for
-CI). Measured times: README.
+CI). Measured times: BENCHMARKS.md.
 """
 from dataclasses import dataclass, field
 

@@ -8,6 +8,11 @@ configuration happens when a kernel is first needed, not on ``import resdiff``:
   (:func:`resdiff.sources.computing_digest`). Numba re-validates a cached kernel against
   its own file only, not the functions it inlines (the RNG, the activations): after an
   edit to ``rng.py`` a cache keyed otherwise would silently keep the old generator.
+  A ``NUMBA_CACHE_DIR`` the user has set is left alone (and so is the staleness it
+  risks after an edit of resdiff's sources).
+* Kernels that evaluate activations or normals are compiled with
+  ``error_model="numpy"``: Python's model puts a zero-division branch before every
+  ``/``, which keeps those loops out of SIMD lanes (no result changes: IEEE division).
 * Parallel regions here are few and long (one per chunk of draws): threads that sleep
   instead of spinning between them cost nothing and stop stalls on shared cores.
 """
@@ -23,7 +28,8 @@ def numba_cache_dir():
     return os.path.join(base, computing_digest())
 
 
-os.environ["NUMBA_CACHE_DIR"] = numba_cache_dir()
+if not os.environ.get("NUMBA_CACHE_DIR"):
+    os.environ["NUMBA_CACHE_DIR"] = numba_cache_dir()
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 if "numba.core.config" in sys.modules:  # numba was imported first: re-read the settings
     sys.modules["numba.core.config"].reload_config()

@@ -16,11 +16,11 @@ import struct
 # that recomputed the committed paper-preset CSVs (made on Zen 3) byte for byte, and the
 # same with its AVX-512 masked. glibc's non-FMA variants (GLIBC_TUNABLES masking FMA, as
 # on a CPU without it) give another digest; so may another glibc. Then the same seed can
-# give other numbers (README, "Reproducibility").
+# give other numbers (docs/reproducibility.md).
 REFERENCE_LIBM = "666d41ce3258da12d9dfe6fcef7aed4db09a128d8ed1aba4b25877b8d8ab4c75"
 LIBM_WARNING = ("this machine's libm (exp, tanh) differs in its last bits from the one the "
                 "committed results were computed with (glibc 2.36 on a CPU with FMA), so "
-                "the same seed can give other numbers here (README, Reproducibility)")
+                "the same seed can give other numbers here (docs/reproducibility.md)")
 
 
 def cpu_model():

@@ -35,7 +35,7 @@ from .rng import layer_noise
 K_W, K_B, Y1, Y2 = 0, 1, 2, 3
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _ntk_draw(key, draw, x0, depth, sigma_w2, sigma_b2, act, X, G, H, A, eps_W, eps_b,
               out):
     """NTK of one draw between the two rows of ``x0`` into ``out`` = (K_W, K_b, y, y').
@@ -101,7 +101,7 @@ def _ntk_draw(key, draw, x0, depth, sigma_w2, sigma_b2, act, X, G, H, A, eps_W, 
     return bool(np.isfinite(out).all())
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def ntk_draws(key, draw_start, n_draws, x0, depth, sigma_w2, sigma_b2, act):
     """(n_draws, 4): ``K_W, K_b, y(x0[0]), y(x0[1])`` for draws ``draw_start ...``.
 

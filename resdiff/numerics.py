@@ -20,19 +20,25 @@ golden tests can check on their own.
 # family -> (version, what it covers). Bump a version when its numbers change, on
 # purpose or not; never reuse an old number.
 FAMILIES = {
-    "rng": (1, "resdiff.rng: the counter-based streams and normals of the Monte Carlo "
-               "experiments"),
-    "activations": (1, "resdiff.activations: phi, phi', phi'' as the kernels evaluate them"),
+    # rng 2: Philox4x32-10 and Box-Muller (was xoshiro256** and a ziggurat, now
+    # resdiff.rng_xoshiro, the training runs' own)
+    "rng": (2, "resdiff.rng, resdiff.fixedmath (log, sin, cos): the counter-based streams "
+               "and normals of the Monte Carlo experiments"),
+    # activations 2: swish through resdiff.fixedmath's exp (was libm's)
+    "activations": (2, "resdiff.activations, resdiff.fixedmath (exp): phi, phi', phi'' as "
+                       "the kernels evaluate them"),
     "linalg": (1, "resdiff.sampling.linalg: fixed-order products, pivoted Cholesky"),
     "resnet": (1, "resdiff.sampling.resnet: the ResNet (eq. 26) and its Euler scheme "
                   "(eq. 6), Gram sampler and explicit weights"),
     "feedforward": (1, "resdiff.sampling.feedforward: the feedforward network (Fig. 1)"),
-    "plan": (1, "resdiff.sampling.plan, chebyshev, draws: where draws are simulated, "
+    # plan 2: Chebyshev nodes for any number of inputs (the same network on any grid);
+    # automatic K raised until the a posteriori estimate meets 1e-6
+    "plan": (2, "resdiff.sampling.plan, chebyshev, draws: where draws are simulated, "
                 "node choice, interpolation, chunking into streams"),
     "statistics": (1, "resdiff.statistics: quantiles, the conditional estimator, "
                       "correlations"),
     "limits": (1, "resdiff.limits: the ODEs of Proposition 5.1, eq. 34, the NTK limits"),
-    "eoc": (1, "resdiff.eoc: the edge of chaos (Gauss-Hermite recursion)"),
+    "eoc": (1, "resdiff.edge_of_chaos: the edge of chaos (Gauss-Hermite recursion)"),
     "ntk": (1, "resdiff.ntk: the finite NTK (eq. 30)"),
     "jacobian": (1, "resdiff.jacobian: the Jacobians of eq. 26, 27, 28 and of the "
                     "feedforward network, Jacobi singular values"),
@@ -42,9 +48,10 @@ FAMILIES = {
     "mnist-kernel": (1, "resdiff.mnist.kernel: the NTK of the limit, kernel regression"),
     "mnist-dynamics": (1, "resdiff.mnist.dynamics: the limit trained by GD / SGD"),
     "train-fc": (1, "resdiff.mnist.models and train: the FC ResNet, its initialisation "
-                    "stream and its training (PyTorch)"),
+                    "stream (resdiff.rng_xoshiro) and its training (PyTorch)"),
     "train-conv": (1, "resdiff.mnist.models and train: the conv ResNet, its "
-                      "initialisation stream and its training (PyTorch)"),
+                      "initialisation stream (resdiff.rng_xoshiro) and its training "
+                      "(PyTorch)"),
 }
 
 _MONTE_CARLO = ("rng", "activations", "linalg")

@@ -520,3 +520,63 @@ def smallest_first(units):
     limit, has then finished as many datasets as it could, and the paper preset of
     Fig. 6 (hours at D = L = 500) can be made in pieces, the small sizes first."""
     return sorted(units, key=lambda unit: unit.params.get("size", 0))
+
+
+def figure_data(number, preset="quick", out_dir="figures", data_dir=None, seed=0,
+                precision=None, max_size=None):
+    """The DataFrames that figure ``number`` is drawn from, as its plot receives them:
+    read from the cache under ``OUT_DIR/data/PRESET/`` (the CSVs that ``resdiff fig``
+    writes), computing only what is missing or stale, in this process. Nothing is drawn.
+
+    Parameters
+    ----------
+    number : int
+        The figure, 1-8.
+    preset : {"paper", "quick", "smoke"}
+        The scale: ``paper`` is the paper's (its data are committed in this repository's
+        ``figures/data/paper/``); ``quick`` fewer draws or inputs; ``smoke`` small sizes.
+    out_dir : str or path
+        The folder whose ``data/PRESET/`` holds the cache, as ``resdiff fig --out-dir``.
+    data_dir : str or None
+        Where MNIST is (Figures 6-7; see :func:`resdiff.mnist_kernel`).
+    seed : int
+        Seed of every dataset (0 reproduces the committed figures).
+    precision : {"fp32", "bf16", "tf32"} or None
+        Figures 6-7: the training precision (None: fp32).
+    max_size : int or None
+        Figures 6-7: only the networks with D = L <= ``max_size``.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        One tidy frame per curve of the figure, in the registry's order (e.g. ``{"kde":
+        ...}`` for Figure 2, ``{"tanh": ..., "relu": ...}`` for Figure 1; Figure 6's
+        training runs are grouped by optimizer). Each CSV's sidecar (``.csv.json``)
+        beside it records how it was made.
+
+    Raises
+    ------
+    UserError
+        An unknown figure or preset, a folder that cannot be written, or missing MNIST.
+
+    Examples
+    --------
+    >>> import resdiff
+    >>> frames = resdiff.figure_data(2, preset="smoke", out_dir="/tmp/rd")  # doctest: +SKIP
+    >>> frames["kde"].groupby(["method", "z"])["value"].std()  # doctest: +SKIP
+    """
+    if preset not in PRESETS:
+        raise UserError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
+    check_max_size(number, preset, max_size)
+    spec = figure_spec(number)
+    names = spec.names(preset, max_size)
+    paths = {name: data_path(out_dir, preset, number, name, seed, precision)
+             for name in names}
+    for path in paths.values():
+        files.check_writable(path, what="figure data")
+    store = DrawStore()
+    todo = smallest_first(units(number, preset, out_dir, False, data_dir, seed, precision,
+                                max_size))
+    sidecars = files.normalise({u.name: compute(u, store) for u in todo})
+    return {group: _concat([files.read_result(paths[n], sidecars[n]) for n in members])
+            for group, members in spec.groups(preset, max_size).items()}

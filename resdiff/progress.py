@@ -10,6 +10,10 @@ def set_quiet(flag):
     _quiet = bool(flag)
 
 
+def is_quiet():
+    return _quiet
+
+
 class _NullBar:
     def update(self, n):
         pass

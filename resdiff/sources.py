@@ -22,9 +22,10 @@ PACKAGE = "resdiff"
 ROOT = Path(__file__).resolve().parent
 
 # modules and packages that never change a number: command line, drawing, progress
-# lines, files on disk
+# lines, files on disk, running and checking datasets, the version table
 NOT_COMPUTING = ("resdiff.cli", "resdiff.plots", "resdiff.progress", "resdiff.files",
-                 "resdiff.pipeline")
+                 "resdiff.pipeline", "resdiff.executor", "resdiff.verify",
+                 "resdiff.numerics")
 
 
 def _excluded(name, exclude):

@@ -71,7 +71,7 @@ SLOW = {
                               "--draws", "2"],
 }
 
-# (case, target) whose CSVs differ for a reason the README states ("Reproducibility"):
+# (case, target) whose CSVs differ for a reason docs/reproducibility.md states:
 # each is checked apart as a strict xfail, so a fix shows up as a failure to clear it
 KNOWN_DIFFERENCES = {
     ("fig1-feedforward-tanh", "x86-64-no-fma-libm"):
@@ -169,3 +169,54 @@ def test_libm_of_the_committed_results_is_checked(reference, tmp_path):
     for side in sidecars:
         assert json.loads(side.read_text())["machine"]["libm_reference"] is reference
     assert res.stderr.count(machine.LIBM_WARNING) == (0 if reference else 1), res.stderr
+
+
+# the generator and the fixed elementary functions on their own: every target, even
+# the one without FMA (llvm.fma is then glibc's correctly rounded software fma) and the
+# one with glibc's other libm variants, must give the same bytes
+_GENERATOR_SCRIPT = """
+import hashlib, sys
+import numpy as np
+from resdiff import rng
+from resdiff.activations import SWISH, dphi, phi
+from resdiff.jit import njit
+from resdiff import fixedmath as fm
+import numba
+
+@njit(error_model="numpy")
+def functions(x, out):
+    for i in range(x.size):
+        v = x[i]
+        out[0, i] = fm.exp_nonpositive(-abs(v))
+        out[1, i] = fm.log_normal(abs(v) + 1e-300)
+        out[2, i] = fm.sin_kernel(v * 0.1)
+        out[3, i] = fm.cos_kernel(v * 0.1)
+        out[4, i] = phi(SWISH, v)
+        out[5, i] = dphi(SWISH, v)
+
+h = hashlib.sha256()
+for stream in (0, 1, 2 ** 33 + 5):
+    h.update(rng.normals(11, "cross-cpu", stream, 100_003).tobytes())
+x = np.linspace(-7.5, 7.5, 100_001)
+out = np.empty((6, x.size))
+functions(x, out)
+h.update(out.tobytes())
+print(numba.config.CPU_NAME or "host", h.hexdigest())
+"""
+
+
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_generator_same_bytes_on_any_cpu(target, caches):
+    def digest(name):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("NUMBA_CPU_", "OPENBLAS_CORETYPE", "NPY_DISABLE_CPU",
+                                    "GLIBC_TUNABLES"))}
+        extra, cache, _ = TARGETS.get(name, ({}, "host", 0.0))
+        env.update(extra, RESDIFF_NUMBA_CACHE=str(caches[cache]))
+        res = subprocess.run([sys.executable, "-c", _GENERATOR_SCRIPT], capture_output=True,
+                             text=True, timeout=1800, env=env, cwd=ROOT)
+        assert res.returncode == 0, res.stderr
+        return res.stdout.split()
+    host, other = digest("host"), digest(target)
+    assert other[0] == TARGETS[target][0].get("NUMBA_CPU_NAME")
+    assert other[1] == host[1], f"{target} build of the generator differs from the host's"

@@ -1,4 +1,4 @@
-"""The edge-of-chaos solver (resdiff.eoc) and `resdiff eoc`.
+"""The edge-of-chaos solver (resdiff.edge_of_chaos) and `resdiff eoc`.
 
 Checks use an independent quadrature (a fine trapezoid rule on the Gaussian density,
 not Gauss-Hermite), so an error in the quadrature or in the root finding shows.
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from resdiff.eoc import edge_of_chaos, fixed_point
+from resdiff.edge_of_chaos import edge_of_chaos, fixed_point
 from resdiff.errors import UserError
 from resdiff.activations import TANH, apply_numpy, derivative_numpy
 
@@ -82,7 +82,7 @@ def test_hermite_gauss_matches_numpy():
     """The fixed-order Newton solve gives NumPy's (LAPACK) Gauss-Hermite rule."""
     from numpy.polynomial.hermite import hermgauss
 
-    from resdiff.eoc import GH_NODES, hermite_gauss
+    from resdiff.edge_of_chaos import GH_NODES, hermite_gauss
     for n in (5, 60, GH_NODES):
         x, w = hermite_gauss(n)
         ref_x, ref_w = hermgauss(n)

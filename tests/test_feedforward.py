@@ -14,7 +14,7 @@ import pytest
 from scipy import stats
 
 from resdiff import rng
-from resdiff.eoc import edge_of_chaos
+from resdiff.edge_of_chaos import edge_of_chaos
 from resdiff.activations import RELU, SWISH, TANH
 from resdiff.sampling import feedforward as ff
 from resdiff.sampling.linalg import pivoted_cholesky

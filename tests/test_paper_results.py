@@ -98,3 +98,35 @@ def test_a_figure_whose_data_is_all_committed_is_committed(number):
                for n in names):
         pytest.skip(f"fig {number}: not every dataset of the paper preset is committed yet")
     assert pipeline.figure_paths(ROOT / "figures", "paper", number)[1].is_file()
+
+
+UNUSED = "\n\ndef _unused_helper_added_by_a_refactor():\n    return 42\n"
+
+
+@pytest.mark.skipif(not (FIGURE_DIR / "fig6.png").is_file(), reason="fig 6 not committed")
+def test_a_refactor_keeps_the_committed_training_runs(tmp_path):
+    """Results survive refactoring: with an unused function added to the training code,
+    a sampling kernel, the constraint tables and the generator, ``resdiff fig 6 --preset
+    paper`` computes nothing and finds the figure up to date."""
+    import shutil
+    import subprocess
+    import sys
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "resdiff", repo / "resdiff",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for module in ("mnist/train.py", "sampling/resnet.py", "constraints.py", "rng.py"):
+        with open(repo / "resdiff" / module, "a") as fh:
+            fh.write(UNUSED)
+    (repo / "figures" / "paper").mkdir(parents=True)
+    for path in FIGURE_DIR.glob("fig6.*"):
+        shutil.copy(path, repo / "figures" / "paper" / path.name)
+    shutil.copytree(DATA, repo / "figures" / "data" / "paper",
+                    ignore=lambda d, names: [n for n in names if not n.startswith("fig6-")])
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+    res = subprocess.run([sys.executable, "-m", "resdiff", "fig", "6", "--preset", "paper"],
+                         cwd=repo, env={**env, "PYTHONPATH": str(repo)}, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "computing" not in res.stderr, res.stderr
+    assert "up to date" in res.stderr, res.stderr
+    assert res.stderr.count("reusing") == len(FIGURES[6].names("paper"))

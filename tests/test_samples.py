@@ -413,3 +413,62 @@ def test_samples_and_correlation_share_draws_through_the_store(simulations):
     assert s.meta["evaluation"] == c.meta["evaluation"] == "chebyshev"
     k = s.meta["nodes"]
     assert simulations == [("resnet", plan.PILOT_NODES, plan.PILOT_DRAWS), ("resnet", k, 30)]
+
+
+# --- the same network on any grid; the automatic node count meets its target ----------
+def _kept_draws(result):
+    d = result.frame[result.frame["kind"] == "draw"]
+    return d.pivot(index="id", columns="z", values="value")
+
+
+@pytest.mark.parametrize("activation", ["tanh", "swish"])
+def test_a_draw_is_the_same_network_on_any_grid(activation):
+    """Same seed and draw ids, two --inputs grids (9 and 41 points on [-2, 2], both
+    fewer than the pilot's nodes): the draws agree at the common inputs to rounding
+    (1e-12), far inside the interpolation accuracy (the run's a posteriori estimate,
+    <= 1e-6), because the Chebyshev nodes, the sampler and the streams depend on the
+    range and K alone."""
+    common = dict(activation=activation, depth=20, width=10, draws=40, keep_draws=5,
+                  quantiles=[])
+    coarse, fine = run_samples(inputs=9, **common), run_samples(inputs=41, **common)
+    assert coarse.meta["evaluation"] == fine.meta["evaluation"] == "chebyshev"
+    assert coarse.meta["nodes"] == fine.meta["nodes"]
+    assert coarse.meta["interp_error_estimate"] <= plan.INTERP_TOL
+    a, b = _kept_draws(coarse), _kept_draws(fine)
+    z = np.linspace(-2.0, 2.0, 9)
+    b = b[[c for c in b.columns if np.isclose(z, c, atol=1e-12).any()]]
+    assert b.shape == a.shape == (5, 9)
+    np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=0, atol=1e-12)
+    # a third grid, K given (--nodes): the same draws again
+    other = run_samples(inputs=17, nodes=coarse.meta["nodes"], **common)
+    c = _kept_draws(other)[a.columns]
+    np.testing.assert_allclose(a.to_numpy(), c.to_numpy(), rtol=0, atol=1e-12)
+
+
+def test_explicit_weights_give_the_same_network_at_any_points():
+    """The feedforward network with explicit weights (direct evaluation) at two point
+    sets: the same values at the common points, bit for bit."""
+    key = rng.stream_key(3, "test/any-points")
+    from resdiff.sampling import feedforward as ff
+    z1, z2 = np.linspace(-1, 1, 5), np.linspace(-1, 1, 9)
+    args = (6, 8, 1.5, 0.1, 0, np.zeros((0, 0)), 1e100)
+    y1 = ff.explicit_paths(key, 0, 4, ff.as_inputs(z1), *args)[0]
+    y2 = ff.explicit_paths(key, 0, 4, ff.as_inputs(z2), *args)[0]
+    assert np.array_equal(y1, y2[:, ::2])
+
+
+def test_automatic_nodes_are_raised_until_the_estimate_meets_the_target(monkeypatch):
+    """A pilot that asks for too few nodes (6): the run sees its own estimate above
+    1e-6 and simulates again with more nodes until it is met, and says which it tried."""
+    monkeypatch.setattr(plan, "choose_nodes", lambda *a, **k: (6, {"stub": True}))
+    res = run_samples(activation="swish", depth=20, width=10, inputs=60, draws=40,
+                      quantiles=[])
+    tried = res.meta["nodes_tried"]
+    assert tried[0] == 6 and len(tried) > 1 and tried == sorted(tried)
+    assert res.meta["nodes"] == tried[-1] < plan.MAX_NODES
+    assert res.meta["interp_error_estimate"] <= plan.INTERP_TOL
+    assert not any("interpolation error" in w for w in res.warnings)
+    # the estimate at the count before the last did not meet the target
+    before = run_samples(activation="swish", depth=20, width=10, inputs=60, draws=40,
+                         quantiles=[], nodes=tried[-2])
+    assert before.meta["interp_error_estimate"] > plan.INTERP_TOL

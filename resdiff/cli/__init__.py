@@ -27,6 +27,8 @@ COMMANDS = {
     "mnist-kernel": "resdiff.cli.mnist:mnist_kernel",
     "mnist-train": "resdiff.cli.train:mnist_train",
     "verify": "resdiff.cli.verify:verify",
+    "report": "resdiff.cli.report:report",
+    "plot": "resdiff.cli.report:plot",
 }
 
 
@@ -80,6 +82,8 @@ def main(argv=None):
     from .. import interrupt
     from ..errors import UserError
 
+    # the command line only writes files: no window, whatever the user's backend
+    os.environ["MPLBACKEND"] = "Agg"
     interrupt.install()
     try:
         cli.main(args=argv, prog_name="resdiff", standalone_mode=False)

@@ -6,8 +6,8 @@ from . import options
 
 
 @options.command(short_help="Edge of chaos of the feedforward network: sigma_w^2, q*.")
-@options.option(cons.EOC, "activation", "--activation", default="tanh", show_default=True)
-@options.option(cons.EOC, "sigma_b2", "--sigma-b2", default=None,
+@options.option(cons.EOC, "activation", "--activation", show_default=True)
+@options.option(cons.EOC, "sigma_b2", "--sigma-b2",
                 help=f"Bias variance sigma_b^2 [default: {cons.EOC_SIGMA_B2:g}; relu 0].")
 @click.option("--seed", type=options.click_type(cons.SEED), default=0, show_default=True,
               help="Unused (the solution is deterministic); accepted like every subcommand.")

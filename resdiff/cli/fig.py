@@ -40,7 +40,7 @@ class FigureArg(click.ParamType):
               help="paper: the paper's scale (Figs. 6-7 take days of CPU or a GPU); quick: "
                    "fewer draws or inputs (smaller networks for Figs. 2, 6, 7), all eight in a "
                    "few minutes on 2 cores; smoke: small sizes, about a minute, for CI "
-                   "(measured times: README).")
+                   "(measured times: BENCHMARKS.md).")
 @click.option("--out-dir", type=click.Path(file_okay=False), default="figures",
               show_default=True,
               help="figN.pdf/png go to OUT_DIR/PRESET/, their CSVs to OUT_DIR/data/PRESET/.")

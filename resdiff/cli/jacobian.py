@@ -6,24 +6,24 @@ T = cons.JACOBIAN
 
 
 @options.command(short_help="Section 4: Jacobian statistics: ResNet, SDE, limit.")
-@options.option(T, "model", "--model", default="resnet", show_default=True,
+@options.option(T, "model", "--model", show_default=True,
                 help="resnet: eq. (26) and the SDE (27); feedforward: Fig. 1's network at "
                      "the edge of chaos (method network).")
-@options.option(T, "activation", "--activation", default="tanh", show_default=True)
-@options.option(T, "depth", "--depth", "-L", default=100, show_default=True,
+@options.option(T, "activation", "--activation", show_default=True)
+@options.option(T, "depth", "--depth", "-L", show_default=True,
                 help="Residual layers L (dt = 1/L), or feedforward layers.")
-@options.option(T, "width", "--width", "-D", default=100, show_default=True, help="Width D.")
-@options.option(T, "draws", "--draws", default=100, show_default=True,
+@options.option(T, "width", "--width", "-D", show_default=True, help="Width D.")
+@options.option(T, "draws", "--draws", show_default=True,
                 help="Independent networks per method.")
-@options.option(T, "z", "--z", default=1.0, show_default=True,
+@options.option(T, "z", "--z", show_default=True,
                 help="Input: x_0 = z 1_D (feedforward: the scalar input).")
-@options.option(T, "sigma_w2", "--sigma-w2", default=None,
+@options.option(T, "sigma_w2", "--sigma-w2",
                 help="Weight variance sigma_w^2 (default: resnet 1; feedforward its edge of "
                      "chaos).")
-@options.option(T, "sigma_b2", "--sigma-b2", default=None,
+@options.option(T, "sigma_b2", "--sigma-b2",
                 help="Bias variance sigma_b^2 (default: resnet 1; feedforward relu 0, "
                      f"otherwise {cons.EOC_SIGMA_B2:g}).")
-@options.option(T, "methods", "--method", "--methods", default=None,
+@options.option(T, "methods", "--method", "--methods",
                 help="Comma-separated subset of resnet (eq. 26), sde (Euler scheme of eq. "
                      "27, same weights) and limit (docs/jacobian.md)  [default: all three; "
                      "feedforward: network].")
@@ -50,20 +50,20 @@ E = cons.EXPLOSION
 
 
 @options.command(short_help="Proposition 5.1: when q_t = |x_t|^2/D first exceeds Q.")
-@options.option(E, "activation", "--activation", default="swish", show_default=True,
+@options.option(E, "activation", "--activation", show_default=True,
                 help="Any but relu (no phi''(0)).")
-@options.option(E, "z", "--z", default=1.0, show_default=True, help="Input: x_0 = z 1_D.")
-@options.sigma_options(E, 1.0, 1.0)
-@options.option(E, "horizon", "--horizon", default=10.0, show_default=True,
+@options.option(E, "z", "--z", show_default=True, help="Input: x_0 = z 1_D.")
+@options.sigma_options(E)
+@options.option(E, "horizon", "--horizon", show_default=True,
                 help="Horizon T (dt = T / L); no passage by T is an empty time.")
-@options.option(E, "threshold", "--threshold", default=100.0, show_default=True,
+@options.option(E, "threshold", "--threshold", show_default=True,
                 help="Threshold Q on q_t = |x_t|^2 / D.")
-@options.option(E, "depth", "--depth", "-L", default=1000, show_default=True,
+@options.option(E, "depth", "--depth", "-L", show_default=True,
                 help="Layers L over [0, T].")
-@options.option(E, "width", "--width", "-D", default=500, show_default=True, help="Width D.")
-@options.option(E, "draws", "--draws", default=1000, show_default=True,
+@options.option(E, "width", "--width", "-D", show_default=True, help="Width D.")
+@options.option(E, "draws", "--draws", show_default=True,
                 help="Draws per method.")
-@options.option(E, "methods", "--method", "--methods", default="resnet,sde,limit",
+@options.option(E, "methods", "--method", "--methods",
                 show_default=True,
                 help="Comma-separated subset of resnet (eq. 26), sde (Euler scheme of eq. 29) "
                      "and limit (t* of the ODEs of Proposition 5.1).")

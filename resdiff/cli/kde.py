@@ -5,16 +5,16 @@ T = cons.KDE
 
 
 @options.command(short_help="Figure 2: output draws at inputs z: ResNet, SDE, limit.")
-@options.option(T, "depth", "--depth", "-L", default=500, show_default=True,
+@options.option(T, "depth", "--depth", "-L", show_default=True,
                 help="Number of residual layers L (dt = 1/L).")
-@options.option(T, "width", "--width", "-D", default=500, show_default=True, help="Width D.")
-@options.option(T, "draws", "--draws", default=10000, show_default=True,
+@options.option(T, "width", "--width", "-D", show_default=True, help="Width D.")
+@options.option(T, "draws", "--draws", show_default=True,
                 help="Draws per method.")
-@options.option(T, "z", "--z", multiple=True, default=(0.0, 1.0), show_default=True,
+@options.option(T, "z", "--z", multiple=True, show_default=True,
                 help="Input (repeatable).")
-@options.sigma_options(T, 1.0, 1.0)
-@options.option(T, "activation", "--activation", default="tanh", show_default=True)
-@options.option(T, "methods", "--methods", default="resnet,sde,analytic", show_default=True,
+@options.sigma_options(T)
+@options.option(T, "activation", "--activation", show_default=True)
+@options.option(T, "methods", "--methods", show_default=True,
                 help="Comma-separated subset of resnet (ResNet recursion, eq. 26), sde (Euler "
                      "scheme of the limiting SDE, eq. 29) and analytic (eq. 34).")
 @options.common("kde.csv")

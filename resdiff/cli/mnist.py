@@ -5,16 +5,20 @@ from . import options
 
 T = cons.MNIST_KERNEL
 D = cons.MNIST_KERNEL_DYNAMICS
+# the defaults of --dynamics gd / sgd; None on the command line means "not given"
+DYNAMICS = options.experiment_defaults(D.experiment)
+# the limit is trained with the networks' batches
+SGD_BATCH = options.experiment_defaults(cons.MNIST_TRAIN.experiment)["batch_size"]
 
 
 @options.command("mnist-kernel",
                  short_help="Figure 6, dashed line: MNIST kernel regression accuracy.")
-@options.option(T, "n_train", "--n-train", default=20000, show_default=True,
+@options.option(T, "n_train", "--n-train", show_default=True,
                 help="Training images, drawn at random (by --seed) from the 60,000.")
-@options.option(T, "noise", "--noise", default=None,
+@options.option(T, "noise", "--noise",
                 help="Noise variance of the GP posterior mean.  [default: 1/n-train]")
-@options.sigma_options(T, cons.MNIST_SIGMA_W2, cons.MNIST_SIGMA_B2)
-@options.option(T, "kernel", "--kernel", default="ntk", show_default=True,
+@options.sigma_options(T)
+@options.option(T, "kernel", "--kernel", show_default=True,
               help="ntk: full-training NTK of the completed model (eq. 37); nngp: its GP "
                    "kernel (eq. 35-36).")
 @click.option("--dynamics", type=click.Choice(["none", "gd", "sgd"]), default="none",
@@ -23,17 +27,18 @@ D = cons.MNIST_KERNEL_DYNAMICS
                    "function); gd / sgd: the limit trained like the networks, one row per "
                    "(draw, epoch).")
 @options.option(D, "epochs", "--epochs", default=None,
-                help="Epochs of gd / sgd.  [default: 120]")
+                help=f"Epochs of gd / sgd.  [default: {DYNAMICS['epochs']}]")
 @options.option(D, "lr", "--lr", default=None,
                 help="Learning rate of gd / sgd on the networks' loss (mean over N x 10 "
                      "entries).  [default: mnist-train's rate for the FC network]")
 @options.option(D, "batch_size", "--batch-size", default=None,
-                help="Mini-batch of sgd (the networks' batches).  [default: 200]")
+                help=f"Mini-batch of sgd (the networks' batches).  [default: {SGD_BATCH}]")
 @options.option(D, "init", "--init", default=None,
                 help="Initial function of gd / sgd: random = a GP prior draw (eq. 35-36), "
-                     "as the networks start; zero.  [default: random]")
+                     f"as the networks start; zero.  [default: {DYNAMICS['init']}]")
 @options.option(D, "draws", "--draws", default=None,
-                help="Initial functions and batch orders of gd / sgd.  [default: 1]")
+                help="Initial functions and batch orders of gd / sgd.  "
+                     f"[default: {DYNAMICS['draws']}]")
 @options.data_dir_option
 @options.common("mnist-kernel.csv")
 def mnist_kernel(n_train, noise, sigma_w2, sigma_b2, kernel, dynamics, epochs, lr,
@@ -68,10 +73,10 @@ def mnist_kernel(n_train, noise, sigma_w2, sigma_b2, kernel, dynamics, epochs, l
     if dynamics != "none":
         from ..experiments.mnist_train import default_lr
         params = dict(n_train=n_train, dynamics=dynamics,
-                      init=init or "random", epochs=epochs or 120,
+                      init=init or DYNAMICS["init"], epochs=epochs or DYNAMICS["epochs"],
                       lr=default_lr("fc", dynamics) if lr is None else lr,
-                      batch_size=(batch_size or 200) if dynamics == "sgd" else None,
-                      draws=draws or 1, sigma_w2=sigma_w2, sigma_b2=sigma_b2,
+                      batch_size=(batch_size or SGD_BATCH) if dynamics == "sgd" else None,
+                      draws=draws or DYNAMICS["draws"], sigma_w2=sigma_w2, sigma_b2=sigma_b2,
                       kernel=kernel, seed=seed, data_dir=data_dir)
         result = options.run_and_write("mnist-kernel", experiment.mnist_kernel_dynamics,
                                        params, out, quiet)

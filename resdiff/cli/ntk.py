@@ -6,14 +6,14 @@ T = cons.NTK
 
 @options.command("ntk-convergence",
                  short_help="Figure 3: the finite NTK of the resnet model and its limit.")
-@options.option(T, "sizes", "--sizes", default="10,20,50,100,200,500", show_default=True,
+@options.option(T, "sizes", "--sizes", show_default=True,
                 help="Comma-separated sizes L = D (depth = width).")
-@options.option(T, "draws", "--draws", default=100, show_default=True,
+@options.option(T, "draws", "--draws", show_default=True,
                 help="Independent networks per size.")
-@options.option(T, "z", "--z", multiple=True, default=(1.0, 2.0), show_default=True,
+@options.option(T, "z", "--z", multiple=True, show_default=True,
                 help="Input; give it exactly twice: the NTK is between them.")
-@options.sigma_options(T, 1.0, 1.0)
-@options.option(T, "activation", "--activation", default="tanh", show_default=True,
+@options.sigma_options(T)
+@options.option(T, "activation", "--activation", show_default=True,
                 help="swish has phi''(0) != 0: no analytic limit rows (the paper gives none).")
 @options.common("ntk-convergence.csv")
 def ntk_convergence(sizes, draws, z, sigma_w2, sigma_b2, activation, seed, out, quiet):

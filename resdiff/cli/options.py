@@ -5,6 +5,8 @@ Each option's type comes from the table of the experiment it feeds
 place where a parameter name in an error becomes an option name. Any violation is a
 one-line usage error naming the option (exit code 2).
 """
+import ast
+import functools
 import math
 import time
 
@@ -12,6 +14,7 @@ import click
 
 from .. import constraints as cons
 from .. import progress as _progress
+from .. import sources
 
 
 class FiniteFloat(click.FloatRange):
@@ -84,13 +87,48 @@ def click_type(constraint):
     raise TypeError(f"no click type for {constraint!r}")
 
 
+@functools.lru_cache(maxsize=None)
+def experiment_defaults(target):
+    """``{parameter: default}`` of the experiment ``target`` (``"module:function"``),
+    read from its signature in the source, without importing it: the command line takes
+    its defaults from there (one source), and ``resdiff --help`` stays fast (no numba,
+    pandas or torch). Every default is a literal or a constant of
+    :mod:`resdiff.constraints` (``MNIST_SIGMA_W2``)."""
+    module, function = target.split(":")
+    path = sources.module_file(module)
+    tree = ast.parse(path.read_bytes(), filename=str(path))
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == function:
+            args = node.args
+            pairs = list(zip(args.args[len(args.args) - len(args.defaults):], args.defaults))
+            pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults)
+                      if d is not None]
+            return {a.arg: _default_value(d) for a, d in pairs}
+    raise LookupError(f"{target}: no such function")
+
+
+def _default_value(node):
+    if isinstance(node, ast.Name):
+        if not node.id.isupper() or not hasattr(cons, node.id):
+            raise TypeError(f"default {node.id}: not a constant of resdiff.constraints")
+        return getattr(cons, node.id)
+    return ast.literal_eval(node)
+
+
 def option(table, name, *decls, multiple=False, **kwargs):
     """``click.option(*decls)`` for parameter ``name`` of ``table``, typed by it.
 
+    The default is that of the experiment's signature (:func:`experiment_defaults`)
+    unless ``default`` is given, as for an option whose None means "not given".
     ``multiple``: a repeatable option, one list item per use (e.g. ``--z 0 --z 1``)."""
     constraint = table.params[name]
     if multiple:
         constraint = constraint.item
+    if "default" not in kwargs and table.experiment is not None:
+        default = experiment_defaults(table.experiment)[name]
+        if isinstance(default, (list, tuple)) and not multiple:  # a comma-separated list
+            default = ",".join(map(str, default))
+        kwargs["default"] = default
     return click.option(*decls, name, type=click_type(constraint), multiple=multiple,
                         **kwargs)
 
@@ -147,11 +185,11 @@ def data_dir_option(f):
                              "~/.cache/resdiff/mnist without it]")(f)
 
 
-def sigma_options(table, default_w2=1.0, default_b2=1.0):
+def sigma_options(table):
     def decorate(f):
-        f = option(table, "sigma_b2", "--sigma-b2", default=default_b2, show_default=True,
+        f = option(table, "sigma_b2", "--sigma-b2", show_default=True,
                    help="Bias variance sigma_b^2 (eq. 16).")(f)
-        f = option(table, "sigma_w2", "--sigma-w2", default=default_w2, show_default=True,
+        f = option(table, "sigma_w2", "--sigma-w2", show_default=True,
                    help="Weight variance sigma_w^2 (eq. 16).")(f)
         return f
     return decorate

@@ -15,29 +15,28 @@ ESTIMATOR_HELP = ("How quantiles and correlations are estimated: empirical (from
 
 def _model_options(table):
     def decorate(f):
-        f = options.option(table, "estimator", "--estimator", default="auto",
-                           show_default=True, help=ESTIMATOR_HELP)(f)
-        f = options.option(table, "nodes", "--nodes", default=None, help=NODES_HELP)(f)
-        f = options.option(table, "sigma_b2", "--sigma-b2", default=None,
+        f = options.option(table, "estimator", "--estimator", show_default=True,
+                           help=ESTIMATOR_HELP)(f)
+        f = options.option(table, "nodes", "--nodes", help=NODES_HELP)(f)
+        f = options.option(table, "sigma_b2", "--sigma-b2",
                            help="Bias variance sigma_b^2 (default: resnet 1; feedforward its "
                                 f"edge of chaos: relu 0, otherwise {cons.EOC_SIGMA_B2:g}).")(f)
-        f = options.option(table, "sigma_w2", "--sigma-w2", default=None,
+        f = options.option(table, "sigma_w2", "--sigma-w2",
                            help="Weight variance sigma_w^2 (default: resnet 1; feedforward its "
                                 "edge of chaos: relu 2, tanh ~1.7610 from `resdiff eoc`).")(f)
-        f = options.option(table, "draws", "--draws", default=1000, show_default=True,
+        f = options.option(table, "draws", "--draws", show_default=True,
                            help="Independent network draws.")(f)
-        f = options.option(table, "z_max", "--z-max", default=2.0, show_default=True,
+        f = options.option(table, "z_max", "--z-max", show_default=True,
                            help="Largest input.")(f)
-        f = options.option(table, "z_min", "--z-min", default=-2.0, show_default=True,
+        f = options.option(table, "z_min", "--z-min", show_default=True,
                            help="Smallest input.")(f)
-        f = options.option(table, "width", "--width", "-D", default=500, show_default=True,
+        f = options.option(table, "width", "--width", "-D", show_default=True,
                            help="Width D (feedforward: units per layer).")(f)
-        f = options.option(table, "depth", "--depth", "-L", default=500, show_default=True,
+        f = options.option(table, "depth", "--depth", "-L", show_default=True,
                            help="Depth: residual layers L (dt = 1/L), or feedforward "
                                 "layers.")(f)
-        f = options.option(table, "activation", "--activation", default="tanh",
-                           show_default=True)(f)
-        f = options.option(table, "model", "--model", default="resnet", show_default=True,
+        f = options.option(table, "activation", "--activation", show_default=True)(f)
+        f = options.option(table, "model", "--model", show_default=True,
                            help="resnet: the paper's F (x_0 = z 1_D, y = x_{T,1}); "
                                 "feedforward: its E (y = pre-activation 1 of the last "
                                 "layer).")(f)
@@ -53,16 +52,16 @@ def _sigmas(model, activation, sigma_w2, sigma_b2):
 
 @options.command(short_help="Figures 1, 4, 8: function draws of the output over inputs.")
 @_model_options(cons.SAMPLES)
-@options.option(cons.SAMPLES, "inputs", "--inputs", default=400, show_default=True,
+@options.option(cons.SAMPLES, "inputs", "--inputs", show_default=True,
               help="Number of inputs, evenly spaced on [z-min, z-max], both ends included "
                    "(per axis with --input-dim 2).")
-@options.option(cons.SAMPLES, "input_dim", "--input-dim", default="1", show_default=True,
+@options.option(cons.SAMPLES, "input_dim", "--input-dim", show_default=True,
               help="2: inputs (z1, z2) on an INPUTS x INPUTS grid; the resnet puts z1 on "
                    "coordinates d <= D/2 and z2 on the rest.")
-@options.option(cons.SAMPLES, "keep_draws", "--keep-draws", default=5, show_default=True,
+@options.option(cons.SAMPLES, "keep_draws", "--keep-draws", show_default=True,
               help="Draws written to the CSV (the first ones that did not diverge).")
-@options.option(cons.SAMPLES, "quantiles", "--quantiles", default="0.05,0.5,0.95",
-              show_default=True, help="Quantile levels computed per input.")
+@options.option(cons.SAMPLES, "quantiles", "--quantiles", show_default=True,
+                help="Quantile levels computed per input.")
 @options.common("samples.csv")
 def samples(model, activation, depth, width, z_min, z_max, draws, sigma_w2, sigma_b2, nodes,
             estimator, inputs, input_dim, keep_draws, quantiles, seed, out, quiet):
@@ -84,7 +83,7 @@ def samples(model, activation, depth, width, z_min, z_max, draws, sigma_w2, sigm
 
 @options.command(short_help="Figure 5: output correlation over a grid of input pairs.")
 @_model_options(cons.CORRELATION)
-@options.option(cons.CORRELATION, "grid", "--grid", default=80, show_default=True,
+@options.option(cons.CORRELATION, "grid", "--grid", show_default=True,
               help="Grid points per axis, evenly spaced on [z-min, z-max], both ends "
                    "included (the default 80 on [-2, 2] excludes 0).")
 @options.common("correlation.csv")

@@ -15,26 +15,26 @@ OPTIMIZER_HELP = ("gd: full-batch gradient descent; sgd: mini-batch (--batch-siz
 
 @options.command("mnist-train",
                  short_help="Figures 6-7: train a completed ResNet on MNIST.")
-@options.option(T, "arch", "--arch", default="fc", show_default=True,
+@options.option(T, "arch", "--arch", show_default=True,
                 help="fc: completed FC ResNet (Fig. 6); conv: completed conv ResNet (Fig. 7).")
-@options.option(T, "size", "--size", default=10, show_default=True,
+@options.option(T, "size", "--size", show_default=True,
                 help="Width and depth D = L.")
-@options.option(T, "optimizer", "--optimizer", default="sgd", show_default=True,
+@options.option(T, "optimizer", "--optimizer", show_default=True,
                 help=OPTIMIZER_HELP)
-@options.option(T, "batch_size", "--batch-size", default=200, show_default=True,
+@options.option(T, "batch_size", "--batch-size", show_default=True,
                 help="Mini-batch size (ignored by gd and adam-full).")
-@options.option(T, "epochs", "--epochs", default=120, show_default=True)
-@options.option(T, "lr", "--lr", default=None,
+@options.option(T, "epochs", "--epochs", show_default=True)
+@options.option(T, "lr", "--lr",
                 help="Learning rate [default: the tuned rate of --arch and --optimizer, "
                      "docs/lr_sweep.md].")
-@options.option(T, "n_train", "--n-train", default=20000, show_default=True,
+@options.option(T, "n_train", "--n-train", show_default=True,
                 help="Training images, a random subset drawn by --seed.")
-@options.option(T, "n_test", "--n-test", default=None,
+@options.option(T, "n_test", "--n-test",
                 help="Test images, a seeded subset [default: all 10,000].")
-@options.sigma_options(T, cons.MNIST_SIGMA_W2, cons.MNIST_SIGMA_B2)
-@options.option(T, "device", "--device", default="auto", show_default=True,
+@options.sigma_options(T)
+@options.option(T, "device", "--device", show_default=True,
                 help="auto: CUDA when PyTorch sees a GPU, else CPU.")
-@options.option(T, "precision", "--precision", default="fp32", show_default=True,
+@options.option(T, "precision", "--precision", show_default=True,
                 help=PRECISION_HELP)
 @options.data_dir_option
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,

@@ -18,8 +18,11 @@ from . import options
               metavar="LABEL,...",
               help="Check only these datasets: figN (every dataset of figure N) or "
                    "figN-NAME (one CSV, e.g. fig2-kde).  [default: all]")
+@click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Training runs recomputed at once, each in a process of its own on one "
+                   "thread, beside the other datasets.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the summary line.")
-def verify(preset, out_dir, data_dir, only, quiet):
+def verify(preset, out_dir, data_dir, only, jobs, quiet):
     """Recompute a cheap slice of every committed dataset of PRESET and compare it with
     the committed CSV: the kept draws 0-4 of each Monte Carlo dataset (each draw is a
     pure function of seed, purpose, draw and layer), the kernel regression and the
@@ -47,11 +50,13 @@ def verify(preset, out_dir, data_dir, only, quiet):
                         f"{out_dir}/data/{preset}")
     started, outcomes = time.time(), []
     width = max(len(f"{stem(n)}-{m}") for n, m, *_ in datasets)
-    for i, (number, name, dataset, path) in enumerate(datasets, 1):
-        elapsed = time.time() - started
+
+    def starting(label):
+        i, elapsed = len(outcomes) + 1, time.time() - started
         eta = f", ETA {elapsed / (i - 1) * (len(datasets) - i + 1):.0f} s" if i > 1 else ""
-        progress.info(f"[{i}/{len(datasets)}{eta}] {stem(number)}-{name} ...")
-        outcome = check.verify_one(number, name, dataset, path, preset, data_dir)
+        progress.info(f"[{i}/{len(datasets)}{eta}] {label} ...")
+
+    for outcome in check.verify_all(datasets, preset, data_dir, jobs, starting):
         outcomes.append(outcome)
         if not quiet:
             click.echo(f"{outcome.label:<{width}}  {outcome.status:<26}  {outcome.detail}"

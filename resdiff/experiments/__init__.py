@@ -14,6 +14,18 @@ import pandas as pd
 
 @dataclass
 class Result:
+    """What every experiment returns.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        Tidy, one row per observation: exactly the CSV the command line writes.
+    meta : dict
+        What the sidecar records under ``meta``: divergent-draw counts, the variances
+        and plan used, standard errors, timings.
+    warnings : list of str
+        Lines the command line prints on stderr (divergent draws, say).
+    """
     frame: pd.DataFrame          # tidy: one row per observation
     meta: dict = field(default_factory=dict)  # e.g. divergent-draw counts, timings
     warnings: list = field(default_factory=list)  # lines to show the user

@@ -7,6 +7,7 @@ for the finite ResNet (``resnet``, eq. 26), the Euler scheme of the matrix SDE
 the edge of chaos (``network``).
 """
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -33,8 +34,61 @@ def limit_rows(z, width, sigma_w2, sigma_b2, act):
 
 
 @checked(JACOBIAN)
-def jacobian(*, model, activation, depth, width, draws, z, sigma_w2, sigma_b2, methods,
-             seed):
+def jacobian(*, model: str = "resnet", activation: str = "tanh", depth: int = 100,
+             width: int = 100, draws: int = 100, z: float = 1.0,
+             sigma_w2: float | None = None, sigma_b2: float | None = None,
+             methods: Sequence[str] | None = None, seed: int = 0) -> Result:
+    """Statistics of the input-output Jacobian ``J = J(x_T, x_0)`` per draw (Section 4):
+    ``logdet = log|det J|``, ``moment1 = tr(J J^T)/D``, ``moment2 = tr((J J^T)^2)/D``,
+    ``smax``, ``smin`` and ``inverse_error = ||J G - I||_F / sqrt(D)``, G the inverse
+    integrated by eq. (28) on the same path (Corollary 4.1). Cost: ``2 L D^3``
+    multiply-adds per draw and method.
+
+    Parameters
+    ----------
+    model : {"resnet", "feedforward"}
+        ``resnet``: the ResNet of eq. (26) and the Euler scheme of eq. (27);
+        ``feedforward``: Fig. 1's network at the edge of chaos (method ``network``).
+    activation : str
+        The activation phi (:data:`resdiff.constraints.ACTIVATIONS`); relu only with
+        ``methods=["resnet"]`` (no phi''(0)).
+    depth, width : int
+        Layers L (``dt = 1/L``) and width D.
+    draws : int
+        Independent networks per method.
+    z : float
+        The input ``x_0 = z 1_D`` (feedforward: the scalar input).
+    sigma_w2, sigma_b2 : float or None
+        Weight and bias variances. None: resnet 1 and 1; feedforward its edge of chaos.
+    methods : list of str or None
+        Subset of ``resnet`` (eq. 26), ``sde`` (eq. 27 on the same weights) and
+        ``limit`` (docs/jacobian.md); None: all three (feedforward: ``network``).
+    seed : int
+        Seed of the weights (resnet and sde share them).
+
+    Returns
+    -------
+    Result
+        ``.frame``: ``method, depth, width, draw, statistic, value`` (limit rows: no
+        draw); ``.meta``: ``divergent`` per method, the model and the variances used.
+
+    Raises
+    ------
+    ParameterError
+        A parameter out of range, or Jacobians too large for memory (a ``ValueError``
+        naming the parameter).
+    AllDiverged
+        Every draw of a method diverged.
+
+    Examples
+    --------
+    >>> import resdiff
+    >>> r = resdiff.jacobian(depth=4, width=4, draws=3)
+    >>> sorted(r.frame["method"].unique())
+    ['limit', 'resnet', 'sde']
+    >>> r.frame.query("method == 'limit' and statistic == 'logdet_mean'")["value"].item()
+    -0.5
+    """
     act = get_activation(activation)
     z = float(z)
     if methods is None:

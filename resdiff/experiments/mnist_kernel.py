@@ -17,7 +17,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from ..constraints import MNIST_KERNEL, MNIST_KERNEL_DYNAMICS, checked
+from ..constraints import (MNIST_KERNEL, MNIST_KERNEL_DYNAMICS, MNIST_SIGMA_B2,
+                           MNIST_SIGMA_W2, checked)
 from ..mnist import data
 from ..mnist import dynamics as dyn
 from ..mnist import kernel as kr
@@ -25,8 +26,56 @@ from ..progress import progress
 from . import Result
 
 
+MNIST_RAISES = """ParameterError
+        A parameter out of range (a ``ValueError`` naming the parameter).
+    UserError
+        MNIST cannot be found or downloaded (its message says where it looked)."""
+
+
 @checked(MNIST_KERNEL)
-def mnist_kernel(*, n_train, noise, sigma_w2, sigma_b2, kernel, seed, data_dir=None):
+def mnist_kernel(*, n_train: int = 20000, noise: float | None = None,
+                 sigma_w2: float = MNIST_SIGMA_W2, sigma_b2: float = MNIST_SIGMA_B2,
+                 kernel: str = "ntk", seed: int = 0, data_dir: str | None = None) -> Result:
+    """MNIST test accuracy of kernel regression with the limit kernel of the completed
+    FC ResNet (Figure 6, dashed line; Section 6.3): the GP posterior mean with one-hot
+    targets, prediction = argmax.
+
+    The defaults are the paper's: 20,000 training images, the full-training NTK of
+    eq. 37 with ``sigma_w^2 = 1``, ``sigma_b^2 = 0.01``, noise 1 / 20,000.
+
+    Parameters
+    ----------
+    n_train : int
+        Training images, drawn at random (by ``seed``) from the 60,000.
+    noise : float or None
+        Noise variance of the posterior mean. None: ``1 / n_train``.
+    sigma_w2, sigma_b2 : float
+        Weight and bias variances.
+    kernel : {"ntk", "nngp"}
+        ``ntk``: the full-training NTK (eq. 37); ``nngp``: the GP kernel (eq. 35-36).
+    seed : int
+        Seed of the training subset.
+    data_dir : str or None
+        The folder of the four MNIST gzip IDX files. None: ``$RESDIFF_DATA_DIR``, else
+        the user's cache (downloaded there when missing).
+
+    Returns
+    -------
+    Result
+        ``.frame``: one row ``n_train, seed, accuracy`` (a fraction), ``kernel, slope,
+        offset, noise, sigma_w2, sigma_b2, n_test, correct``. ``.meta``: the formula,
+        the solver, load and solve times.
+
+    Raises
+    ------
+    {raises}
+
+    Examples
+    --------
+    >>> import resdiff
+    >>> r = resdiff.mnist_kernel(n_train=1000)  # doctest: +SKIP
+    >>> r.frame["accuracy"].iloc[0]  # doctest: +SKIP
+    """
     if noise is None:
         noise = 1.0 / n_train
     subset = data.training_subset(n_train, seed)
@@ -59,12 +108,62 @@ def mnist_kernel(*, n_train, noise, sigma_w2, sigma_b2, kernel, seed, data_dir=N
 
 
 @checked(MNIST_KERNEL_DYNAMICS)
-def mnist_kernel_dynamics(*, n_train, dynamics, init, epochs, lr, batch_size, draws,
-                          sigma_w2, sigma_b2, kernel, seed, data_dir=None):
-    """GD (``dynamics="gd"``) or SGD of the limit's linear model; ``lr`` None: the rate
-    ``mnist-train`` uses for the FC network with that optimizer. ``kernel`` is the
-    training kernel (``"ntk"``: all layers trained, eq. 37; ``"nngp"``: the output layer
-    only); the random initial function is always a GP prior draw (eq. 35-36)."""
+def mnist_kernel_dynamics(*, n_train: int = 20000, dynamics: str = "gd",
+                          init: str = "random", epochs: int = 120, lr: float | None = None,
+                          batch_size: int | None = None, draws: int = 1,
+                          sigma_w2: float = MNIST_SIGMA_W2,
+                          sigma_b2: float = MNIST_SIGMA_B2, kernel: str = "ntk", seed: int = 0,
+                          data_dir: str | None = None) -> Result:
+    """The completed FC ResNet at D = L = infinity trained on MNIST like the networks
+    (Figure 6, dotted theory lines): GD or SGD of the limit's linear model with the
+    networks' loss, rate, epochs, images and batches, from a GP prior draw.
+
+    The defaults are those of the paper's GD networks: 20,000 images, 120 epochs,
+    their learning rate; one initial function.
+
+    Parameters
+    ----------
+    n_train : int
+        Training images, the networks' subset for ``seed``.
+    dynamics : {"gd", "sgd"}
+        Full-batch gradient descent, or mini-batch SGD in the networks' batch order.
+    init : {"random", "zero"}
+        The initial function: a GP prior draw (eq. 35-36), as the networks start, or 0.
+    epochs : int
+        Epochs of training.
+    lr : float or None
+        Learning rate on the networks' loss (mean over N x 10 entries). None: the rate
+        :func:`mnist_train` uses for the FC network with that optimizer.
+    batch_size : int or None
+        The mini-batch of sgd (the networks' is 200); must be None with gd.
+    draws : int
+        Initial functions (and, for sgd, batch orders); draw 0 is the networks' order.
+    sigma_w2, sigma_b2 : float
+        Weight and bias variances.
+    kernel : {"ntk", "nngp"}
+        The training kernel: all layers trained (eq. 37) or the output layer only.
+    seed : int
+        Seed of the training subset, the initial functions and the batches.
+    data_dir : str or None
+        The folder of the MNIST files (see :func:`mnist_kernel`).
+
+    Returns
+    -------
+    Result
+        ``.frame``: one row per (draw, epoch): ``dynamics, init, draw, epoch,
+        train_loss, test_accuracy, diverged, lr, batch_size, n_train, seed, kernel,
+        slope, offset, prior_slope, prior_offset, sigma_w2, sigma_b2, n_test``.
+        ``.meta``: the stability bound of the rate, timings.
+
+    Raises
+    ------
+    {raises}
+
+    Examples
+    --------
+    >>> import resdiff
+    >>> r = resdiff.mnist_kernel_dynamics(n_train=1000, epochs=5)  # doctest: +SKIP
+    """
     from .mnist_train import default_lr
     lr = default_lr("fc", dynamics) if lr is None else float(lr)
     subset = data.training_subset(n_train, seed)  # validates n_train and seed first
@@ -146,3 +245,7 @@ def mnist_kernel_dynamics(*, n_train, dynamics, init, epochs, lr, batch_size, dr
         "train_s": round(trained - prepared, 3), "evaluate_s": round(done - trained, 3),
     }
     return Result(frame, meta, warnings)
+
+
+for _f in (mnist_kernel, mnist_kernel_dynamics):
+    _f.__doc__ = _f.__doc__.replace("{raises}", MNIST_RAISES)

@@ -117,6 +117,8 @@ def _train_one(split, *, arch, size, optimizer, batch_size, epochs, lr, n_train,
                     cudnn_allow_tf32=bool(torch.backends.cudnn.allow_tf32))
     meta.update(depth=int(size), width=int(size), lr=float(lr),
                 full_batch=optimizer in FULL_BATCH, torch=_torch_version(),
+                # which SIMD kernels PyTorch ran: float32 rounding depends on it
+                torch_cpu_capability=_torch_cpu_capability(),
                 loss="mean squared error over all N x 10 one-hot entries",
                 train_loss="mean of the epoch's step losses (before each step)")
     return frame, meta
@@ -134,18 +136,85 @@ def _torch_version():
     return torch.__version__
 
 
-@checked(MNIST_TRAIN)
-def mnist_train(*, arch, size, optimizer, batch_size=200, epochs=120, lr=None,
-                n_train=20000, seed=0, device="auto", sigma_w2=MNIST_SIGMA_W2,
-                sigma_b2=MNIST_SIGMA_B2,
-                n_test=None, data_dir=None, checkpoint=None, resume=False,
-                checkpoint_every=0.0, precision="fp32"):
-    """Train the completed ``arch`` ResNet with ``D = L = size``; one row per epoch.
+def _torch_cpu_capability():
+    import torch
+    return torch.backends.cpu.get_cpu_capability()
 
-    ``checkpoint``: a file rewritten after an epoch once ``checkpoint_every`` seconds
-    have passed since the last write (0: every epoch), and after the last epoch;
-    ``resume``: continue from it when it exists and records the same run.
-    ``precision``: fp32, bf16 or tf32 (:mod:`resdiff.mnist.models`).
+
+@checked(MNIST_TRAIN)
+def mnist_train(*, arch: str = "fc", size: int = 10, optimizer: str = "sgd",
+                batch_size: int = 200, epochs: int = 120, lr: float | None = None,
+                n_train: int = 20000, seed: int = 0, device: str = "auto",
+                sigma_w2: float = MNIST_SIGMA_W2, sigma_b2: float = MNIST_SIGMA_B2,
+                n_test: int | None = None, data_dir: str | None = None,
+                checkpoint: str | None = None, resume: bool = False,
+                checkpoint_every: float = 0.0, precision: str = "fp32") -> Result:
+    """Train the completed ResNet (D = L = ``size``, tanh, NTK parametrisation, all
+    layers trained) on MNIST with mean-squared-error loss on one-hot targets; the test
+    accuracy after every epoch (Figures 6 and 7, Sections 6.3-6.4). Needs PyTorch (the
+    ``train`` extra).
+
+    The defaults are one run of the paper's Figure 6: the FC network, SGD with batches
+    of 200, 120 epochs, 20,000 training images, the full test set, at D = L = 10.
+
+    Parameters
+    ----------
+    arch : {"fc", "conv"}
+        The completed FC ResNet (Figure 6) or conv ResNet (Figure 7).
+    size : int
+        Width and depth D = L.
+    optimizer : {"gd", "sgd", "adam-full", "adam"}
+        Full-batch or mini-batch gradient descent, full-batch or mini-batch Adam.
+    batch_size : int
+        Mini-batch size (unused by gd and adam-full).
+    epochs : int
+        Epochs of training.
+    lr : float or None
+        Learning rate. None: the rate tuned for ``arch`` and ``optimizer``
+        (docs/lr_sweep.md).
+    n_train : int
+        Training images, a random subset drawn by ``seed``.
+    seed : int
+        Seed of the subset, the initialisation and the batches.
+    device : {"auto", "cpu", "cuda"}
+        auto: CUDA when PyTorch sees a GPU, else the CPU.
+    sigma_w2, sigma_b2 : float
+        Weight and bias variances of the initialisation.
+    n_test : int or None
+        Test images, a seeded subset. None: all 10,000.
+    data_dir : str or None
+        The folder of the MNIST files (see :func:`resdiff.mnist_kernel`).
+    checkpoint : str or None
+        A file rewritten after an epoch once ``checkpoint_every`` seconds have passed
+        since the last write (0: every epoch), and after the last epoch.
+    resume : bool
+        Continue from ``checkpoint`` when it exists and records the same run.
+    checkpoint_every : float
+        Seconds between checkpoint writes.
+    precision : {"fp32", "bf16", "tf32"}
+        fp32: float32 throughout (the reference); bf16: matmul and convolution
+        operands rounded to bfloat16, float32 accumulation; tf32: CUDA's TF32 matmuls
+        (fp32 on a CPU).
+
+    Returns
+    -------
+    Result
+        ``.frame``: one row per epoch: ``arch, optimizer, size, epoch, train_loss,
+        test_accuracy, diverged, lr``. ``.meta``: wall times per epoch, the device and
+        precision, the epoch at which training diverged (None if it did not).
+
+    Raises
+    ------
+    ParameterError
+        A parameter out of range (a ``ValueError`` naming the parameter).
+    UserError
+        PyTorch is not installed, or MNIST cannot be found.
+
+    Examples
+    --------
+    >>> import resdiff
+    >>> r = resdiff.mnist_train(size=4, epochs=2, n_train=500, n_test=500)  # doctest: +SKIP
+    >>> r.frame[["epoch", "test_accuracy"]]  # doctest: +SKIP
     """
     require_torch()
     lr = default_lr(arch, optimizer) if lr is None else lr

@@ -6,6 +6,7 @@ For each size ``L = D`` the NTK (eq. 30) between two inputs, split into ``K_W`` 
 paper gives them (phi''(0) = 0).
 """
 import time
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,56 @@ def analytic_limits(z, sigma_w2, sigma_b2, act, T=1.0):
 
 
 @checked(NTK)
-def ntk_convergence(*, sizes, draws, z, sigma_w2, sigma_b2, activation, seed):
+def ntk_convergence(*, sizes: Sequence[int] = (10, 20, 50, 100, 200, 500), draws: int = 100,
+                    z: Sequence[float] = (1.0, 2.0), sigma_w2: float = 1.0,
+                    sigma_b2: float = 1.0, activation: str = "tanh",
+                    seed: int = 0) -> Result:
+    """The finite NTK of the ``resnet`` model between two inputs, split into ``K_W``
+    (weights) and ``K_b`` (biases), per size L = D, and its doubly infinite limit
+    (Figure 3, Section 5.3).
+
+    The defaults are the paper's Figure 3: L = D in {10, 20, 50, 100, 200, 500}, 100
+    draws each, tanh, ``sigma_w^2 = sigma_b^2 = 1``, z = 1 and 2, whose limits are
+    ``K_W^inf = 2e + 1`` and ``K_b^inf = e - 1``.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        The sizes L = D (depth = width); duplicates are dropped and the rest sorted.
+    draws : int
+        Independent networks per size (at least 2).
+    z : sequence of two floats
+        The two inputs the NTK (eq. 30) is between.
+    sigma_w2, sigma_b2 : float
+        Weight and bias variances (eq. 16).
+    activation : {"tanh", "swish"}
+        swish has ``phi''(0) != 0``: the paper gives no limit, and no limit rows are
+        written.
+    seed : int
+        Seed: the same seed gives the same numbers for any thread count.
+
+    Returns
+    -------
+    Result
+        ``.frame``: columns ``size, draw, component`` (``W`` or ``b``), ``value``,
+        ``kind`` (``empirical``; the ``limit`` rows, with size and draw empty, hold
+        ``K_W^inf`` and ``K_b^inf``). ``.meta``: per size the mean, standard deviation,
+        seconds and divergent draws; the limits.
+
+    Raises
+    ------
+    ParameterError
+        A parameter out of range (a ``ValueError`` naming the parameter).
+    AllDiverged
+        Every draw of every size diverged.
+
+    Examples
+    --------
+    >>> import resdiff
+    >>> r = resdiff.ntk_convergence(sizes=[5, 10], draws=4)
+    >>> r.frame.query("kind == 'limit'")["value"].round(4).tolist()  # 2e + 1, e - 1
+    [6.4366, 1.7183]
+    """
     act = get_activation(activation)
     z = [float(v) for v in z]
     sizes = sorted({int(s) for s in sizes})

@@ -15,7 +15,7 @@ trained, so gradients are taken with respect to the ``eps`` themselves.
   convolution out to 10 channels (``G ~ N(0, 1/D)``) and a global average. The 1x1
   output convolution and the average commute, so the model averages first.
 
-Initial values come from :mod:`resdiff.rng` streams (``seed``, a purpose tag per
+Initial values come from :mod:`resdiff.rng_xoshiro` streams (``seed``, a purpose tag per
 tensor, one stream per layer), so a seed gives the same network on any device and for
 any thread count. The residual weights of all layers live in one tensor
 (``eps_W[l]`` is layer ``l``): one optimizer update per tensor, not per layer.
@@ -42,7 +42,8 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
-from .. import constraints, rng
+from .. import constraints
+from .. import rng_xoshiro as rng  # the training runs' own, frozen streams
 from ..constraints import MNIST_SIGMA_B2 as SIGMA_B2
 from ..constraints import MNIST_SIGMA_W2 as SIGMA_W2
 from ..constraints import PRECISIONS

@@ -1,8 +1,9 @@
-"""The one look of every resdiff figure (paper-like sizes, colour-blind-safe colours)."""
-import matplotlib
+"""The one look of every resdiff figure (paper-like sizes, colour-blind-safe colours).
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+The backend is left as the user has it (a notebook shows the figures inline); the
+command line selects Agg before matplotlib is imported (:func:`resdiff.cli.main`).
+"""
+import matplotlib.pyplot as plt
 
 # Okabe-Ito; the paper draws function samples in blue and quantiles in orange.
 BLUE = "#0072B2"

@@ -31,7 +31,7 @@ from ..activations import phi
 from ..rng import fill_normal, layer_noise, new_state
 from . import driver
 from .driver import within_bound
-from .linalg import dot, next_pivot, pivot_floor
+from .linalg import dot, dots4, next_pivot, pivot_floor
 
 CHOL_REL_TOL = 1e-13
 
@@ -41,7 +41,7 @@ def _dot(x, y):
     return dot(x, y, x.shape[0])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def lazy_pivoted_cholesky(A, scale, shift, F, d, used, rel_tol):
     """Factor ``S = scale * A A^T + shift`` (A: N x M) as ``F[:, :k] F[:, :k]^T``; return k.
 
@@ -66,18 +66,40 @@ def lazy_pivoted_cholesky(A, scale, shift, F, d, used, rel_tol):
         piv = math.sqrt(d[p])
         Ap = A[p]
         Fp = F[p]
+        m = A.shape[1]
+        # column p of S into F[:, j], four rows at a time (each entry with dot()'s bits)
+        cnt = 0
+        i0 = i1 = i2 = 0
         for i in range(n):
             if used[i]:
                 F[i, j] = 0.0
                 continue
-            s_ip = scale * _dot(A[i], Ap) + shift
-            F[i, j] = (s_ip - dot(F[i], Fp, j)) / piv
-            d[i] -= F[i, j] * F[i, j]
+            if cnt == 0:
+                i0 = i
+            elif cnt == 1:
+                i1 = i
+            elif cnt == 2:
+                i2 = i
+            else:
+                s0, s1, s2, s3 = dots4(Ap, A[i0], A[i1], A[i2], A[i], m)
+                F[i0, j] = scale * s0 + shift
+                F[i1, j] = scale * s1 + shift
+                F[i2, j] = scale * s2 + shift
+                F[i, j] = scale * s3 + shift
+                cnt = -1
+            cnt += 1
+        for r in range(cnt):
+            i = i0 if r == 0 else (i1 if r == 1 else i2)
+            F[i, j] = scale * _dot(A[i], Ap) + shift
+        for i in range(n):
+            if not used[i]:
+                F[i, j] = (F[i, j] - dot(F[i], Fp, j)) / piv
+                d[i] -= F[i, j] * F[i, j]
         F[p, j] = piv
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _combine(F, k, Z, H):
     """``H = F[:, :k] @ Z[:k]`` (rows of ``H`` are the inputs, columns the coordinates)."""
     n, width = H.shape
@@ -92,7 +114,7 @@ def _combine(F, k, Z, H):
                     row[c] += f * zj[c]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _last_layer(A, scale, shift, y_cov, var, cov):
     """Conditional covariance of ``y = h_{depth,1}`` given the last hidden layer."""
     n = A.shape[0]
@@ -105,7 +127,7 @@ def _last_layer(A, scale, shift, y_cov, var, cov):
                 cov[a, b] = cov[b, a] = scale * _dot(A[a], A[b]) + shift
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _gram_layers(s, zz, lo, hi, depth, width, sigma_w2, sigma_b2, act, H, Phi, F, Z, d,
                  used, y, var, want_cov, cov, rank_sum):
     """Layers ``lo .. hi - 1`` of one draw; the hidden state is ``Phi`` (N x width), the
@@ -141,7 +163,7 @@ def _gram_layers(s, zz, lo, hi, depth, width, sigma_w2, sigma_b2, act, H, Phi, F
     return True, hi
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def gram_advance(key, draw_start, zz, depth, width, sigma_w2, sigma_b2, act, lo, hi, Phi,
                  gen, alive, rank, y, var, covs):
     """Advance draws ``draw_start ...`` through layers ``lo .. hi - 1`` by the Gram
@@ -177,7 +199,7 @@ def gram_advance(key, draw_start, zz, depth, width, sigma_w2, sigma_b2, act, lo,
             rank[i] = rank_sum[0] / depth
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _explicit_layers(key, draw, zz, lo, hi, depth, width, sigma_w2, sigma_b2, act, H, Phi,
                      eps_W, eps_W0, eps_b, y, var, want_cov, cov):
     """Layers ``lo .. hi - 1`` of one draw with explicit weights; the state is the
@@ -217,7 +239,7 @@ def _explicit_layers(key, draw, zz, lo, hi, depth, width, sigma_w2, sigma_b2, ac
     return True
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def explicit_advance(key, draw_start, zz, depth, width, sigma_w2, sigma_b2, act, lo, hi, H,
                      alive, y, var, covs):
     """As :func:`gram_advance`, with explicit weights (streams ``(key, i, layer + 1)``);
@@ -241,7 +263,7 @@ def explicit_advance(key, draw_start, zz, depth, width, sigma_w2, sigma_b2, act,
             y[i, :] = np.nan
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _accumulate(y, var, covs, cov_sum, bound):
     """Mark as divergent (NaN rows) the draws with an output beyond ``bound`` or a
     non-finite conditional variance, and add the conditional covariances ``covs`` of the

@@ -15,11 +15,25 @@ inputs, ``y_out = P y_points`` (:func:`evaluation_plan`, :func:`points_and_map`)
   interpolation error against direct evaluation with the same explicit weights, and
   every run reports an a posteriori estimate (:func:`tail_estimate`, the last Chebyshev
   coefficients, measured to overstate the error ~10x). K comes from a pilot
-  (:func:`choose_nodes`) unless given.
+  (:func:`choose_nodes`) unless given, and is raised until that estimate meets
+  INTERP_TOL (:func:`evaluate`). This plan is used whatever the number of inputs.
 * ``direct``: every input is a point (``P = None``, the identity). The default for the
   feedforward network with a smooth activation: at the edge of chaos its draws are
   rough in ``z`` (their Chebyshev coefficients do not decay), so no interpolation is
   used.
+
+**The same network on any grid.** A draw ``i`` is a function of ``(seed, i)`` and of
+the simulated points. With Chebyshev nodes and with the homogeneous plan the points
+depend on the range ``[z_min, z_max]`` and K alone, never on ``--inputs``, and so does
+the sampler (:func:`resdiff.sampling.cost.choose_sampler` sees K points): refining the
+grid gives the same draw, whose values at a common input agree to rounding (the
+interpolation matrix rows are the same; tests/test_samples.py). With explicit weights
+(the sampler for many points) a draw is a network's weights, the same for any points.
+It cannot hold for the Gram sampler at the inputs themselves (``direct`` evaluation
+with few inputs, and ``--nodes 0``): it draws the pre-activations at exactly those
+points jointly, through a factor of their Gram matrix, so other points are another
+joint draw, equal in law but not path by path. Only the automatic K can change the
+draw, when more draws (``--draws``) move the a posteriori estimate.
 
 The points are then simulated by :func:`resdiff.sampling.draws.point_draws`. Divergent
 draws (swish) are counted and reported in :class:`Evaluation`; the statistics
@@ -45,7 +59,10 @@ from .linalg import matmul, matmul_nt
 # error against direct evaluation with the same explicit weights is below 1e-7 on every
 # draw checked (tests/test_samples.py).
 PILOT_DRAWS, PILOT_NODES, PILOT_WINDOW, PILOT_SAFETY = 16, 48, 5, 100.0
-INTERP_TOL = 1e-6        # warn when the a posteriori estimate exceeds this
+INTERP_TOL = 1e-6        # target of the a posteriori estimate (warn when not met)
+# automatic K: while the run's own estimate exceeds INTERP_TOL, simulate again with
+# K + max(NODES_STEP, K // 4) nodes, up to MAX_NODES (then warn)
+NODES_STEP, MAX_NODES = 2, 64
 
 
 def evaluation_plan(model, activation, sigma_b2, input_dim, nodes, n_out):
@@ -63,8 +80,8 @@ def evaluation_plan(model, activation, sigma_b2, input_dim, nodes, n_out):
             return "direct", 0  # piecewise linear with kinks: no polynomial shortcut
         if model == "feedforward":
             return "direct", 0  # rough in z at the edge of chaos (module docstring)
-        if n_out <= PILOT_NODES:
-            return "direct", 0  # no fewer nodes than inputs to be had
+        # Chebyshev even for few inputs: the nodes depend on the range and their count
+        # alone, so a draw is the same network whatever --inputs (module docstring)
         return "chebyshev", None
     return "chebyshev", int(nodes)  # nodes >= 2 (constraints.SAMPLES)
 
@@ -172,34 +189,37 @@ def evaluate(model, activation, depth, width, sigma_w2, sigma_b2, z_out, z_min, 
     """Plan, check the memory, simulate: the draws of the outputs at ``z_out`` ((n,) or
     (n, 2)) as an :class:`Evaluation` (parameters already checked against
     constraints.SAMPLES or CORRELATION, sigmas resolved). Raises
-    :class:`resdiff.errors.AllDiverged` when no draw is left."""
-    act = get_activation(activation)
+    :class:`resdiff.errors.AllDiverged` when no draw is left.
+
+    With automatic nodes (``nodes=None``, Chebyshev plan) the pilot's K is raised until
+    the run's own a posteriori estimate meets INTERP_TOL (each raise simulates the draws
+    again at more nodes, up to MAX_NODES); ``meta["nodes_tried"]`` lists the counts."""
     plan, k = evaluation_plan(model, activation, sigma_b2, input_dim, nodes, z_out.shape[0])
     pilot = None
-    if plan == "chebyshev" and k is None:
+    auto_nodes = plan == "chebyshev" and k is None
+    if auto_nodes:
         driver.check_memory(memory_estimate(model, PILOT_NODES, z_out.shape[0], width,
                                             draws, plan), f"{model} {activation}")
         k, pilot = choose_nodes(model, activation, depth, width, sigma_w2, sigma_b2, z_min,
                                 z_max, seed, store)
-        if k ** input_dim >= z_out.shape[0]:
-            plan, k = "direct", 0  # as many nodes as inputs: evaluate the inputs
     estimator = resolve_estimator(model, plan, estimator)
-    points, P = points_and_map(plan, k, z_out, z_min, z_max, input_dim)
-    n_points, n_out = points.shape[0], z_out.shape[0]
-    driver.check_memory(memory_estimate(model, n_points, n_out, width, draws, plan),
-                        f"{model} {activation} ({n_points} simulated points, {draws} draws)")
-    sim = point_draws(model, activation, depth, width, sigma_w2, sigma_b2, points, draws,
-                      seed, label, want_cov=want_cov and estimator == "conditional",
-                      store=store)
+    tried = []
+    while True:
+        sim, points, P, est, tail = _simulate(model, activation, depth, width, sigma_w2,
+                                              sigma_b2, z_out, z_min, z_max, input_dim, draws,
+                                              plan, k, estimator, seed, label, want_cov, store)
+        tried.append(k)
+        if not auto_nodes or est <= INTERP_TOL or k >= MAX_NODES:
+            break
+        k = min(k + max(NODES_STEP, k // 4), MAX_NODES)
+    act = get_activation(activation)
     bad = sim.divergent
     n_bad = int(bad.sum())
     warnings = []
-    if n_bad == draws:
-        raise AllDiverged(f"all {draws} draws of {model} {activation} diverged (L = {depth}, "
-                          f"D = {width}, sigma_w2 = {sigma_w2:g}, sigma_b2 = {sigma_b2:g})")
     if n_bad:
         warnings.append(f"{n_bad} of {draws} draws diverged (output non-finite or beyond "
                         f"{driver.DIVERGENCE_BOUND:g}); they are left out of every statistic")
+    n_points = points.shape[0]
     meta = {
         "model": model, "activation": activation, "sigma_w2": sigma_w2,
         "sigma_b2": sigma_b2, "phi_prime_0": act.d1_at_0, "phi_second_0": act.d2_at_0,
@@ -212,15 +232,37 @@ def evaluate(model, activation, depth, width, sigma_w2, sigma_b2, z_out, z_min, 
         meta["mean_factor_rank"] = float(np.nanmean(sim.rank))
     if pilot is not None:
         meta["nodes_pilot"] = pilot
+    if auto_nodes:
+        meta["nodes_tried"] = tried
     if sim.pilot_rank is not None:
         meta["pilot_rank"] = sim.pilot_rank
     if plan == "chebyshev":
-        tail = tail_estimate(sim.y[~bad], k, input_dim)
-        est = float(tail.max())
         meta["interp_error_estimate"] = est
         meta["interp_error_estimate_median"] = float(np.median(tail))
         if est > INTERP_TOL:
+            more = (f"even at {MAX_NODES} nodes; " if auto_nodes else "") + \
+                "raise --nodes or use --nodes 0 for direct evaluation"
             warnings.append(f"interpolation error estimate {est:.2g} exceeds {INTERP_TOL:g} "
-                            "(last Chebyshev coefficients of the worst draw); raise --nodes "
-                            "or use --nodes 0 for direct evaluation")
+                            f"(last Chebyshev coefficients of the worst draw); {more}")
     return Evaluation(sim, P, np.flatnonzero(~bad), estimator, meta, warnings)
+
+
+def _simulate(model, activation, depth, width, sigma_w2, sigma_b2, z_out, z_min, z_max,
+              input_dim, draws, plan, k, estimator, seed, label, want_cov, store):
+    """One simulation of :func:`evaluate` at ``k`` nodes: ``(draws at the points, points,
+    P, worst a posteriori estimate (NaN unless Chebyshev), per-draw estimates)``."""
+    points, P = points_and_map(plan, k, z_out, z_min, z_max, input_dim)
+    n_points, n_out = points.shape[0], z_out.shape[0]
+    driver.check_memory(memory_estimate(model, n_points, n_out, width, draws, plan),
+                        f"{model} {activation} ({n_points} simulated points, {draws} draws)")
+    sim = point_draws(model, activation, depth, width, sigma_w2, sigma_b2, points, draws,
+                      seed, label, want_cov=want_cov and estimator == "conditional",
+                      store=store)
+    bad = sim.divergent
+    if int(bad.sum()) == draws:
+        raise AllDiverged(f"all {draws} draws of {model} {activation} diverged (L = {depth}, "
+                          f"D = {width}, sigma_w2 = {sigma_w2:g}, sigma_b2 = {sigma_b2:g})")
+    if plan != "chebyshev":
+        return sim, points, P, float("nan"), None
+    tail = tail_estimate(sim.y[~bad], k, input_dim)
+    return sim, points, P, float(tail.max()), tail

@@ -25,7 +25,7 @@ import numpy as np
 from ..jit import njit, prange
 from ..activations import RELU, SWISH, TANH, phi, tanh_into
 from ..rng import fill_normal, layer_noise, new_state
-from .linalg import dot, pivoted_cholesky
+from .linalg import dot, dots4, gram_dots, pivoted_cholesky
 
 RESNET, SDE = 0, 1
 CHOL_REL_TOL = 1e-13
@@ -58,8 +58,40 @@ def _add_phi(x, h, act, buf):
             x[d] += phi(act, h[d])
 
 
-@njit(cache=True)
-def _gram_layers(s, X, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mode, S, F, Z, h,
+@njit(inline="always")
+def _combine(F, k, Z, H):
+    """``H = F[:, :k] @ Z[:k]`` (N x D), each entry summed over ``j`` in order as
+    ``h += F[a, j] Z[j, d]``; four rows of ``H`` at a time, so each row of ``Z`` is read
+    once per four inputs (the bits do not depend on the blocking)."""
+    n, width = H.shape
+    top = n - n % 4
+    for a in range(0, top, 4):
+        h0, h1, h2, h3 = H[a], H[a + 1], H[a + 2], H[a + 3]
+        h0[:] = 0.0
+        h1[:] = 0.0
+        h2[:] = 0.0
+        h3[:] = 0.0
+        for j in range(k):
+            f0, f1, f2, f3 = F[a, j], F[a + 1, j], F[a + 2, j], F[a + 3, j]
+            z = Z[j]
+            for d in range(width):
+                zd = z[d]
+                h0[d] += f0 * zd
+                h1[d] += f1 * zd
+                h2[d] += f2 * zd
+                h3[d] += f3 * zd
+    for a in range(top, n):
+        h = H[a]
+        h[:] = 0.0
+        for j in range(k):
+            f = F[a, j]
+            z = Z[j]
+            for d in range(width):
+                h[d] += f * z[d]
+
+
+@njit(cache=True, error_model="numpy")
+def _gram_layers(s, X, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mode, S, F, Z, H,
                  buf):
     """Advance one draw's states ``X`` (N x D) through layers ``lo .. hi - 1``, drawing
     from the generator state ``s``; returns False on divergence."""
@@ -67,22 +99,18 @@ def _gram_layers(s, X, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mode, S, 
     dt = 1.0 / depth
     for _ in range(lo, hi):
         # covariance of the pre-activations at each coordinate (docs/figures.md, exactness)
+        gram_dots(X, width, S)
         for a in range(n):
             for b in range(a + 1):
-                acc = dot(X[a], X[b], width)
-                S[a, b] = S[b, a] = dt * (sigma_w2 * acc / width + sigma_b2)
+                S[a, b] = S[b, a] = dt * (sigma_w2 * S[a, b] / width + sigma_b2)
         for a in range(n):  # an overflowed state shows on the diagonal (no allocation)
             if not math.isfinite(S[a, a]):
                 return False
         k = pivoted_cholesky(S, F, CHOL_REL_TOL)
         fill_normal(s, Z[:k])
+        _combine(F, k, Z, H)  # pre-activations: row a is input a at every coordinate
         for a in range(n):
-            # pre-activations of input a at every coordinate: h = F[a, :k] @ Z[:k]
-            h[:] = 0.0
-            for j in range(k):
-                f = F[a, j]
-                for d in range(width):
-                    h[d] += f * Z[j, d]
+            h = H[a]
             if mode == RESNET:
                 _add_phi(X[a], h, act, buf)  # eq. (26)
             else:
@@ -92,7 +120,7 @@ def _gram_layers(s, X, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mode, S, 
     return _all_finite(X)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def gram_advance(key, draw_start, x0, X, gen, alive, lo, hi, depth, sigma_w2, sigma_b2, act,
                  d1, d2, mode):
     """Advance draws ``draw_start ...`` through layers ``lo .. hi - 1`` by the Gram
@@ -110,13 +138,13 @@ def gram_advance(key, draw_start, x0, X, gen, alive, lo, hi, depth, sigma_w2, si
             S = np.empty((n, n))
             F = np.empty((n, n))
             Z = np.empty((n, width))
-            h = np.empty(width)
+            H = np.empty((n, width))
             buf = np.empty(width)
             alive[i] = _gram_layers(gen[i], X[i], lo, hi, depth, sigma_w2, sigma_b2, act, d1,
-                                    d2, mode, S, F, Z, h, buf)
+                                    d2, mode, S, F, Z, H, buf)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _explicit_layers(key, draw, X, lo, hi, depth, sigma_w2, sigma_b2, act, eps_W, eps_b, h):
     n, width = X.shape
     dt = 1.0 / depth
@@ -125,8 +153,17 @@ def _explicit_layers(key, draw, X, lo, hi, depth, sigma_w2, sigma_b2, act, eps_W
     for layer in range(lo, hi):
         layer_noise(key, draw, layer, eps_W, eps_b)
         for a in range(n):
-            for r in range(width):
-                h[r] = w_scale * dot(eps_W[r], X[a], width) + b_scale * eps_b[r]
+            xa = X[a]
+            top = width - width % 4
+            for r in range(0, top, 4):  # four rows at a time, each with dot()'s bits
+                s0, s1, s2, s3 = dots4(xa, eps_W[r], eps_W[r + 1], eps_W[r + 2],
+                                        eps_W[r + 3], width)
+                h[r] = w_scale * s0 + b_scale * eps_b[r]
+                h[r + 1] = w_scale * s1 + b_scale * eps_b[r + 1]
+                h[r + 2] = w_scale * s2 + b_scale * eps_b[r + 2]
+                h[r + 3] = w_scale * s3 + b_scale * eps_b[r + 3]
+            for r in range(top, width):
+                h[r] = w_scale * dot(eps_W[r], xa, width) + b_scale * eps_b[r]
             for r in range(width):
                 X[a, r] += phi(act, h[r])  # eq. (26)
         if not _all_finite(X):
@@ -134,7 +171,7 @@ def _explicit_layers(key, draw, X, lo, hi, depth, sigma_w2, sigma_b2, act, eps_W
     return True
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def explicit_advance(key, draw_start, x0, X, alive, lo, hi, depth, sigma_w2, sigma_b2, act):
     """As :func:`gram_advance` (mode RESNET), with explicit weights (layer ``l`` of draw
     ``i`` uses stream ``(key, i, l + 1)``)."""
