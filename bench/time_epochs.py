@@ -6,10 +6,12 @@ of MNIST's shape, so no data is needed: a few mini-batch steps (median of `--rep
 timings after one warm-up step) and the evaluation of a block of test images,
 extrapolated to one epoch of the paper preset: 20,000 training images in steps of 200,
 then the 10,000 test images. A full-batch epoch does the same arithmetic in one step.
-Each row gives the achieved GFLOP/s and its fraction of the GEMM peak of the dtype the
-products run in, measured in the same run (bf16 multiplies in float32 here unless the
-device has native bf16, see resdiff.mnist.train.set_precision). Sizes too large to run
-here are estimated from the largest measured size by the FLOP count (`--estimate`).
+Each row gives the CPU seconds per step (all threads; on a shared machine less noisy
+than the wall clock), the achieved GFLOP/s and its fraction of the GEMM peak of the
+dtype the products run in, measured in the same run (bf16 multiplies in float32 here
+unless the device has native bf16, see resdiff.mnist.train.set_precision). Sizes too
+large to run here are estimated from the largest measured size by the FLOP count
+(`--estimate`).
 
     python -m bench.time_epochs --arch fc --sizes 20,100,500 --precisions fp32,bf16
     python -m bench.time_epochs --arch conv --sizes 4,10,25 --estimate 50,100,150
@@ -70,9 +72,10 @@ def gemm_peak(device, dtype, repeats=3, tf32=False):
     return 2 * n ** 3 / statistics.median(times[1:])
 
 
-def measure(arch, size, device, steps, repeats, n_eval, precision="fp32"):
+def measure(arch, size, device, steps, repeats, n_eval, precision="fp32", conv_stack=False):
     train.set_precision(precision, device)
-    model = models.build(arch, size, precision=precision).to(device)
+    extra = {"fused": True} if arch == "conv" and conv_stack else {}
+    model = models.build(arch, size, precision=precision, **extra).to(device)
     shape = (BATCH, 784) if arch == "fc" else (BATCH, 1, 28, 28)
     x = torch.rand(shape, device=device)
     y = torch.nn.functional.one_hot(torch.randint(0, 10, (BATCH,)), 10).float().to(device)
@@ -85,14 +88,15 @@ def measure(arch, size, device, steps, repeats, n_eval, precision="fp32"):
 
     train._step(model, opt, x, y, chunk)   # warm-up
     sync()
-    times = []
+    times, cpu_times = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(steps):
             train._step(model, opt, x, y, chunk)
         sync()
         times.append((time.perf_counter() - t0) / steps)
-    step = statistics.median(times)
+        cpu_times.append((time.process_time() - c0) / steps)
+    step, cpu_step = statistics.median(times), statistics.median(cpu_times)
     eshape = (n_eval, 784) if arch == "fc" else (n_eval, 1, 28, 28)
     data = train.TrainData(x, y, torch.rand(eshape, device=device),
                            torch.randint(0, 10, (n_eval,), device=device))
@@ -103,10 +107,11 @@ def measure(arch, size, device, steps, repeats, n_eval, precision="fp32"):
     train.test_accuracy(model, data, echunk)
     sync()
     per_image = (time.perf_counter() - t0) / n_eval
-    return step, per_image
+    return step, per_image, cpu_step
 
 
-def table(arch, sizes, precisions, device, steps=3, repeats=3, n_eval=1000, estimate=()):
+def table(arch, sizes, precisions, device, steps=3, repeats=3, n_eval=1000, estimate=(),
+          conv_stack=False):
     """Markdown lines of the training table; printed as they are measured."""
     progress.set_quiet(True)   # the bf16 warning is the table's business, not stderr's
     native = train.native_bf16(device)
@@ -121,26 +126,29 @@ def table(arch, sizes, precisions, device, steps=3, repeats=3, n_eval=1000, esti
              + ", ".join(f"{name} {peak / 1e9:.1f} GFLOP/s" for name, peak in peaks.items())
              + ("" if "bf16" in peaks else
                 "; no native bf16: bf16 rows multiply in float32 (peak: fp32's)"), "",
-             "| arch | D = L | precision | s / step (batch 200) | s / epoch | GFLOP/s | "
-             "fraction of GEMM peak | 120 epochs |", "|---|---|---|---|---|---|---|---|"]
+             "| arch | D = L | precision | s / step (batch 200) | CPU s / step | s / epoch | "
+             "GFLOP/s | fraction of GEMM peak | 120 epochs |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for line in lines:
         print(line, flush=True)
     last = None
     for size in sizes:
         for precision in precisions:
             peak = peaks.get(precision, peaks["fp32"])
-            step, img = measure(arch, size, device, steps, repeats, n_eval, precision)
+            step, img, cpu_step = measure(arch, size, device, steps, repeats, n_eval,
+                                          precision, conv_stack)
             epoch = N_TRAIN / BATCH * step + N_TEST * img
             rate = flops_epoch(arch, size) / epoch
             if precision == "fp32":
                 last = (size, rate)
-            lines.append(f"| {arch} | {size} | {precision} | {step:.4f} | {epoch:.1f} | "
+            lines.append(f"| {arch} | {size} | {precision} | {step:.4f} | {cpu_step:.4f} | "
+                         f"{epoch:.1f} | "
                          f"{rate / 1e9:.1f} | {rate / peak:.0%} | "
                          f"{epoch * EPOCHS / 3600:.2f} h |")
             print(lines[-1], flush=True)
     for size in estimate:
         epoch = flops_epoch(arch, size) / last[1]
-        lines.append(f"| {arch} | {size} | fp32 | (est.) | {epoch:.0f} (est.) | "
+        lines.append(f"| {arch} | {size} | fp32 | (est.) | | {epoch:.0f} (est.) | "
                      f"{last[1] / 1e9:.1f} (as D = L = {last[0]}) | | "
                      f"{epoch * EPOCHS / 3600:.1f} h (est.) |")
         print(lines[-1], flush=True)
@@ -194,6 +202,9 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--n-eval", type=int, default=1000)
+    p.add_argument("--conv-stack", action="store_true",
+                   help="conv: time the residual stack as one node (models.ConvResidualStack, "
+                        "not yet the default: docs/training.md)")
     args = p.parse_args(argv)
     try:
         device = train.pick_device(args.device)
@@ -203,7 +214,7 @@ def main(argv=None):
         bench_tables(device)
         return 0
     table(args.arch, args.sizes, args.precisions, device, args.steps, args.repeats,
-          args.n_eval, args.estimate)
+          args.n_eval, args.estimate, args.conv_stack)
     return 0
 
 

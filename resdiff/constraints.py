@@ -131,10 +131,13 @@ class OneOf:
 
 @dataclass(frozen=True)
 class ListOf:
-    """A non-empty list (at most ``most`` items) each meeting ``item``."""
+    """A non-empty list (at most ``most`` items) each meeting ``item``; with
+    ``distinct``, no item twice (a repeated quantile or method would be computed and
+    written twice)."""
     item: object
     least: int = 1
     most: int = None
+    distinct: bool = False
 
     def check(self, name, value):
         if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
@@ -146,6 +149,12 @@ class ListOf:
             raise ParameterError(name, f"needs {count} value(s), got {len(value)}")
         for v in value:
             self.item.check(name, v)
+        if self.distinct:
+            seen = set()
+            for v in value:
+                if v in seen:
+                    raise ParameterError(name, f"{v!r} is given twice; give each once")
+                seen.add(v)
 
     def describe(self):
         return f"a list of {self.item.describe()}s"
@@ -300,7 +309,7 @@ KDE = Constraints(
     experiment="resdiff.experiments.kde:kde",
     params=dict(depth=POSITIVE, width=POSITIVE, draws=DRAWS, z=ListOf(FINITE),
                 sigma_w2=VARIANCE, sigma_b2=VARIANCE, activation=OneOf(ACTIVATIONS),
-                methods=ListOf(OneOf(KDE_METHODS)), seed=SEED),
+                methods=ListOf(OneOf(KDE_METHODS), distinct=True), seed=SEED),
     rules=(
         # outputs (float64), ~6 copies per method through concat and the DataFrame
         Memory("draws", lambda p: 8 * 6 * p["draws"] * len(p["z"]) * len(p["methods"]),
@@ -318,6 +327,9 @@ def _function_space_rules(out_param, n_out, n_out_bytes, input_dim):
     return (
         Rule("z_min", lambda p: p["z_min"] < p["z_max"],
              "{z_min:g} must be smaller than {{z_max}} ({z_max:g})"),
+        Rule("z_min", lambda p: math.isfinite(p["z_max"] - p["z_min"]),
+             "the inputs [{z_min:g}, {z_max:g}] ({{z_min}}, {{z_max}}) span more than a "
+             "float holds (z_max - z_min overflows); give a narrower range"),
         Rule("nodes", lambda p: p["nodes"] != 1,
              "use 0 (every input) or at least 2 Chebyshev nodes"),
         Rule("estimator", lambda p: p["estimator"] != "conditional"
@@ -354,7 +366,8 @@ def _samples_outputs(p):
 SAMPLES = Constraints(
     experiment="resdiff.experiments.samples:samples",
     params=dict(_FUNCTION_SPACE, inputs=Integer(2), input_dim=OneOf((1, 2)),
-                keep_draws=Integer(0), quantiles=ListOf(Real(0.0, 1.0), least=0)),
+                keep_draws=Integer(0),
+                quantiles=ListOf(Real(0.0, 1.0), least=0, distinct=True)),
     # per output: its coordinates and, in the CSV, one row of 5 values per kept draw
     # and quantile level
     rules=_function_space_rules("inputs", _samples_outputs, lambda p: 8 * _samples_outputs(p) * (
@@ -382,7 +395,7 @@ NTK = Constraints(
 
 def _ntk_memory(size):
     from .ntk import memory_bytes
-    return memory_bytes(size, size, _threads())
+    return memory_bytes(size, size, _threads(), _threads())  # a chunk: a draw per thread
 
 
 MNIST_KERNEL = Constraints(

@@ -168,13 +168,13 @@ def edge_of_chaos(activation, sigma_b2):
         if math.isinf(values[i + 1]):
             # the fixed point disappeared before chi_1 reached 1 (swish, for instance)
             raise ParameterError(
-                "activation", f"no edge of chaos for {activation} with sigma_b2 = "
+                "sigma_b2", f"no edge of chaos for {activation} with sigma_b2 = "
                 f"{sigma_b2:g}: the variance explodes for sigma_w2 >= "
                 f"{math.exp(grid[i + 1]):.3g} while chi_1 < 1 at the fixed point")
         if values[i] < 0.0 <= values[i + 1]:
             sw2 = math.exp(bisect(excess, grid[i], grid[i + 1]))
             q = fixed_point(code, sw2, sigma_b2)
             return EdgeOfChaos(activation, float(sigma_b2), sw2, q, chi1(code, q, sw2))
-    raise ParameterError("activation", f"no edge of chaos found for {activation} with "
+    raise ParameterError("sigma_b2", f"no edge of chaos found for {activation} with "
                          f"sigma_b2 = {sigma_b2:g} (chi_1 - 1 does not change sign for "
                          "sigma_w2 in [0.01, 100])")

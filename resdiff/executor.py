@@ -11,7 +11,8 @@ result depends on the thread count, so where a unit runs changes no byte of its 
   log beside its CSV (``figN-NAME.log``; each start of the unit appends to it after a
   ``==>`` line, so a resumed training run keeps its earlier sittings' epochs). The
   cores are shared out (``NUMBA_NUM_THREADS`` and ``OMP_NUM_THREADS`` = cores //
-  workers) and, with GPUs, each worker sees one (``CUDA_VISIBLE_DEVICES``). ``--jobs 1``
+  workers) and, with GPUs, each worker sees one (``CUDA_VISIBLE_DEVICES``). A worker
+  ends when its parent does, even after ``kill -9`` (:func:`_end_with_parent`). ``--jobs 1``
   does not come here: the pipeline computes in its own process, as it always has.
 * :class:`SlurmJobs` (``--executor slurm``): one Slurm job array through submitit
   (docs/cluster.md says why submitit), logs in ``slurm/`` beside the CSVs. A job that
@@ -170,12 +171,13 @@ class LocalWorkers:
                         slot, proc = idle.popitem()
                     else:  # a new worker; until its first unit starts it logs there
                         slot = free.pop(0)
+                        env = self.worker_env(slot, workers)
+                        env[PARENT_PID_ENV] = str(os.getpid())
                         with open(log, "a") as fh:
                             proc = subprocess.Popen(
                                 [sys.executable, "-m", "resdiff.executor"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=fh,
-                                env=self.worker_env(slot, workers), text=True,
-                                start_new_session=True)
+                                env=env, text=True, start_new_session=True)
                         selector.register(proc.stdout, selectors.EVENT_READ, slot)
                     proc.stdin.write(_to_json(unit) + "\n")
                     proc.stdin.flush()
@@ -386,8 +388,48 @@ def _to_json(unit):
     return json.dumps(dataclasses.asdict(unit), sort_keys=True)
 
 
-def _terminated(signum, frame):
-    raise SystemExit(128 + signum)  # unwinds: temporary files are removed on the way
+PARENT_PID_ENV = "RESDIFF_WORKER_PARENT"  # the pid of the process that started a worker
+PR_SET_PDEATHSIG = 1                     # <linux/prctl.h>
+PARENT_POLL_S = 0.5                      # without prctl: how often the parent is looked for
+
+
+def _end_with_parent():
+    """SIGTERM this worker when its parent dies (``kill -9`` of ``resdiff fig`` included;
+    the worker has a session of its own, so no signal to the parent's group reaches it).
+    Linux: a parent-death signal (prctl); elsewhere a thread that looks for the parent
+    every PARENT_POLL_S. Either way the signal goes through :mod:`resdiff.interrupt`: a
+    running kernel ends its chunk, the unit's temporary files are removed, and the
+    worker exits with 143 (:func:`worker`)."""
+    parent = int(os.environ.get(PARENT_PID_ENV, "0") or 0)
+    if not parent:
+        return
+    armed = False
+    if sys.platform.startswith("linux"):
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+    if os.getppid() != parent:  # it died before the signal was armed
+        os.kill(os.getpid(), signal.SIGTERM)
+    if armed:
+        return
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    import threading
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _quit(code, why):
+    """End the worker at once with one line in its log (no traceback): the unit's
+    temporary files were removed as the exception unwound."""
+    with contextlib.suppress(OSError, ValueError):
+        print(f"resdiff: worker: {why}; the unfinished unit wrote no output", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
 
 
 def _log_to(path, label):
@@ -414,8 +456,21 @@ def worker():
     ``{"ok": ..., "message": ...}``; ends at the end of its input, and with exit code
     143 on SIGTERM (130 on SIGINT) in the middle of a unit. The units it computes share
     one :class:`resdiff.sampling.store.DrawStore`, as in a serial run."""
+    from . import interrupt
+    interrupt.install()  # SIGTERM waits for the running kernel's chunk (interrupt.py)
+    try:
+        _end_with_parent()
+        _serve()
+    except KeyboardInterrupt:
+        _quit(130, "interrupted")
+    except interrupt.Terminated:
+        _quit(143, "terminated (stopped by resdiff fig, or its parent ended)")
+    except BrokenPipeError:  # the parent is gone: no one to answer
+        _quit(143, "its parent ended")
+
+
+def _serve():
     from . import pipeline
-    signal.signal(signal.SIGTERM, _terminated)
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     store = pipeline.DrawStore()
     for line in sys.stdin:

@@ -97,7 +97,29 @@ def check_writable(path, what="--out"):
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise UserError(f"cannot write {what} {path}: {ancestor}: {exc.strerror}") from None
+        reason = exc.strerror
+        if exc.errno == errno.ENOENT:  # the folder exists: its file system takes no files
+            reason = "its file system takes no new files"
+        kind = _file_system(ancestor)
+        raise UserError(f"cannot write {what} {path}: cannot create a file in {ancestor} "
+                        f"({reason}{f'; a {kind} file system' if kind else ''})") from None
+
+
+def _file_system(path):
+    """The type of the file system ``path`` is on (``proc``, ``ext4``, ...), from
+    /proc/self/mounts; None where that cannot be read."""
+    try:
+        with open("/proc/self/mounts") as fh:
+            mounts = [line.split()[1:3] for line in fh if len(line.split()) > 2]
+    except OSError:
+        return None
+    target, best = os.path.realpath(path), None
+    for point, kind in mounts:
+        point = point.replace("\\040", " ")
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and (best is None or len(point) >= len(best[0])):
+            best = (point, kind)
+    return best[1] if best else None
 
 
 def _umask():

@@ -22,6 +22,10 @@ once going forward and once going back (one D x D buffer per thread). Storing al
 them would take ``L D^2`` floats per draw (1 GB per thread at L = D = 500) and measured
 slower from L = D = 200 on (memory-bound: 56 vs 31 ms per draw at 200, 400-700 vs
 150-220 ms at 300); only at L = D <= 100 was it faster (2.3 vs 3.3 ms).
+
+A draw is ``2 L`` steps (L layers forward, L back) that :func:`stepper` lets
+:func:`resdiff.sampling.driver.run_chunked` cut into chunks, the states carried between
+them: a signal stops a run within a chunk, and the numbers do not depend on the cuts.
 """
 import math
 
@@ -36,44 +40,52 @@ K_W, K_B, Y1, Y2 = 0, 1, 2, 3
 
 
 @njit(cache=True, error_model="numpy")
-def _ntk_draw(key, draw, x0, depth, sigma_w2, sigma_b2, act, X, G, H, A, eps_W, eps_b,
-              out):
-    """NTK of one draw between the two rows of ``x0`` into ``out`` = (K_W, K_b, y, y').
+def _ntk_steps(key, draw, x0, depth, sigma_w2, sigma_b2, act, lo, hi, X, G, H, A, eps_W,
+               eps_b, acc, out):
+    """Steps ``lo .. hi - 1`` of the NTK of one draw between the two rows of ``x0``:
+    step ``s < depth`` is forward layer ``s``, step ``depth + j`` backward layer
+    ``depth - 1 - j``; after the last, ``out`` = (K_W, K_b, y, y').
 
-    Work arrays: ``X`` (L+1, 2, D) states, ``G`` (L, 2, D) phi'(h), ``H`` and ``A``
-    (2, D), ``eps_W`` (D, D) and ``eps_b`` (D,) for one layer's parameters. Returns False (and NaN in ``out``) if a state or adjoint stops
-    being finite.
+    Carried between calls: ``X`` (L+1, 2, D) states, ``G`` (L, 2, D) phi'(h), ``A``
+    (2, D) the adjoint, ``acc`` (2,) the partial sums of K_W and K_b, and ``out`` (NaN
+    until the end). Work arrays: ``H`` (2, D), ``eps_W`` (D, D) and ``eps_b`` (D,) for
+    one layer's parameters. Returns False once a state or adjoint stops being finite.
     """
     n, width = x0.shape
     dt = 1.0 / depth
     w_scale = math.sqrt(sigma_w2 * dt / width)  # eq. (16)
     b_scale = math.sqrt(sigma_b2 * dt)
-    out[:] = np.nan
-    X[0, :, :] = x0
-    # forward: x_{t+dt} = x_t + phi(dW_t x_t + db_t) (eq. 26)
-    for layer in range(depth):
-        layer_noise(key, draw, layer, eps_W, eps_b)  # the layer's own stream
-        for r in range(width):
-            acc0 = 0.0
-            acc1 = 0.0
-            for c in range(width):
-                acc0 += eps_W[r, c] * X[layer, 0, c]
-                acc1 += eps_W[r, c] * X[layer, 1, c]
-            bias = b_scale * eps_b[r]
-            h0 = w_scale * acc0 + bias
-            h1 = w_scale * acc1 + bias
-            X[layer + 1, 0, r] = X[layer, 0, r] + phi(act, h0)
-            X[layer + 1, 1, r] = X[layer, 1, r] + phi(act, h1)
-            G[layer, 0, r] = dphi(act, h0)
-            G[layer, 1, r] = dphi(act, h1)
-        if not np.isfinite(X[layer + 1]).all():
-            return False
-    # backward: a_T = e_1; g_t = phi'(h_t) * a_{t+dt}; a_t = a_{t+dt} + dW_t^T g_t
-    A[:, :] = 0.0
-    A[:, 0] = 1.0
-    k_w = 0.0
-    k_b = 0.0
-    for layer in range(depth - 1, -1, -1):
+    for step in range(lo, hi):
+        if step == 0:
+            out[:] = np.nan
+            X[0, :, :] = x0
+        if step < depth:
+            # forward: x_{t+dt} = x_t + phi(dW_t x_t + db_t) (eq. 26)
+            layer = step
+            layer_noise(key, draw, layer, eps_W, eps_b)  # the layer's own stream
+            for r in range(width):
+                acc0 = 0.0
+                acc1 = 0.0
+                for c in range(width):
+                    acc0 += eps_W[r, c] * X[layer, 0, c]
+                    acc1 += eps_W[r, c] * X[layer, 1, c]
+                bias = b_scale * eps_b[r]
+                h0 = w_scale * acc0 + bias
+                h1 = w_scale * acc1 + bias
+                X[layer + 1, 0, r] = X[layer, 0, r] + phi(act, h0)
+                X[layer + 1, 1, r] = X[layer, 1, r] + phi(act, h1)
+                G[layer, 0, r] = dphi(act, h0)
+                G[layer, 1, r] = dphi(act, h1)
+            if not np.isfinite(X[layer + 1]).all():
+                return False
+            continue
+        # backward: a_T = e_1; g_t = phi'(h_t) * a_{t+dt}; a_t = a_{t+dt} + dW_t^T g_t
+        layer = 2 * depth - 1 - step
+        if layer == depth - 1:
+            A[:, :] = 0.0
+            A[:, 0] = 1.0
+            acc[0] = 0.0
+            acc[1] = 0.0
         gg = 0.0
         xx = 0.0
         for d in range(width):
@@ -81,10 +93,14 @@ def _ntk_draw(key, draw, x0, depth, sigma_w2, sigma_b2, act, X, G, H, A, eps_W, 
             H[1, d] = G[layer, 1, d] * A[1, d]
             gg += H[0, d] * H[1, d]
             xx += X[layer, 0, d] * X[layer, 1, d]
-        k_w += gg * xx  # K_{W,t} without its factor sigma_w^2 dt / D
-        k_b += gg       # K_{b,t} without its factor sigma_b^2 dt
-        if layer == 0:
-            break  # a_0 is not needed
+        acc[0] += gg * xx  # K_{W,t} without its factor sigma_w^2 dt / D
+        acc[1] += gg       # K_{b,t} without its factor sigma_b^2 dt
+        if layer == 0:  # a_0 is not needed
+            out[K_W] = sigma_w2 * dt / width * acc[0]
+            out[K_B] = sigma_b2 * dt * acc[1]
+            out[Y1] = X[depth, 0, 0]
+            out[Y2] = X[depth, 1, 0]
+            return bool(np.isfinite(out).all())
         layer_noise(key, draw, layer, eps_W, eps_b)  # regenerated, not stored
         for r in range(width):
             g0 = w_scale * H[0, r]
@@ -94,38 +110,73 @@ def _ntk_draw(key, draw, x0, depth, sigma_w2, sigma_b2, act, X, G, H, A, eps_W, 
                 A[1, c] += g1 * eps_W[r, c]
         if not (np.isfinite(A).all()):
             return False
-    out[K_W] = sigma_w2 * dt / width * k_w
-    out[K_B] = sigma_b2 * dt * k_b
-    out[Y1] = X[depth, 0, 0]
-    out[Y2] = X[depth, 1, 0]
-    return bool(np.isfinite(out).all())
+    return True
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def ntk_draws(key, draw_start, n_draws, x0, depth, sigma_w2, sigma_b2, act):
-    """(n_draws, 4): ``K_W, K_b, y(x0[0]), y(x0[1])`` for draws ``draw_start ...``.
-
-    ``x0`` is (2, D), input-major. Draw ``i`` uses only the streams ``(key, i, layer + 1)``,
-    so results do not depend on the thread count or the chunking. A divergent draw is a
-    row of NaN.
-    """
+def ntk_advance(key, draw_start, x0, depth, sigma_w2, sigma_b2, act, lo, hi, X, G, A,
+                acc, alive, out):
+    """Advance draws ``draw_start ...`` through steps ``lo .. hi - 1`` of
+    :func:`_ntk_steps` (``2 depth`` steps in all). Their states ``X`` (draws, L+1, 2, D),
+    ``G`` (draws, L, 2, D), ``A`` (draws, 2, D), ``acc`` (draws, 2), flags ``alive`` and
+    rows of ``out`` (draws, 4) are carried between calls, so any split of the steps gives
+    the same bits. Draw ``i`` uses only the streams ``(key, i, layer + 1)``."""
     n, width = x0.shape
     if n != 2:
-        raise ValueError("ntk_draws: x0 must have exactly two rows (inputs)")
-    out = np.empty((n_draws, 4))
-    for i in prange(n_draws):
-        X = np.empty((depth + 1, n, width))
-        G = np.empty((depth, n, width))
+        raise ValueError("ntk_advance: x0 must have exactly two rows (inputs)")
+    for i in prange(X.shape[0]):
+        if lo == 0:
+            alive[i] = True
+        if not alive[i]:
+            continue
         H = np.empty((n, width))
-        A = np.empty((n, width))
         eps_W = np.empty((width, width))
         eps_b = np.empty(width)
-        _ntk_draw(key, draw_start + i, x0, depth, sigma_w2, sigma_b2, act, X, G, H, A, eps_W,
-                  eps_b, out[i])
-    return out
+        alive[i] = _ntk_steps(key, draw_start + i, x0, depth, sigma_w2, sigma_b2, act, lo,
+                              hi, X[i], G[i], H, A[i], eps_W, eps_b, acc[i], out[i])
 
 
-def memory_bytes(depth, width, threads):
-    """Working memory of :func:`ntk_draws`: states and phi'(h) of both inputs and one
-    layer's parameters, per thread."""
-    return threads * 8 * (2 * (2 * depth + 1) * width + width * width + 5 * width)
+def stepper(key, x0, depth, sigma_w2, sigma_b2, act):
+    """``kernel(start, count, lo, hi, state)`` for
+    :func:`resdiff.sampling.driver.run_chunked` over ``2 depth`` steps: once
+    ``hi = 2 depth``, the (count, 4) rows ``K_W, K_b, y(x0[0]), y(x0[1])`` of the draws.
+    A draw that diverged is NaN where it stopped (all of it when in the forward pass)."""
+    x0 = np.ascontiguousarray(x0, dtype=float)
+    n, width = x0.shape
+
+    def kernel(start, count, lo, hi, state):
+        if lo == 0:
+            state["X"] = np.empty((count, depth + 1, n, width))
+            state["G"] = np.empty((count, depth, n, width))
+            state["A"] = np.empty((count, n, width))
+            state["acc"] = np.zeros((count, 2))
+            state["alive"] = np.empty(count, np.bool_)
+            state["out"] = np.full((count, 4), np.nan)
+        st = state
+        ntk_advance(key, start, x0, depth, sigma_w2, sigma_b2, act, lo, hi, st["X"],
+                    st["G"], st["A"], st["acc"], st["alive"], st["out"])
+        return st["out"] if hi == 2 * depth else None
+
+    return kernel
+
+
+def ntk_draws(key, draw_start, n_draws, x0, depth, sigma_w2, sigma_b2, act):
+    """(n_draws, 4): ``K_W, K_b, y(x0[0]), y(x0[1])`` for draws ``draw_start ...``, all
+    steps in one call.
+
+    ``x0`` is (2, D), input-major. Draw ``i`` uses only the streams ``(key, i, layer + 1)``,
+    so results do not depend on the thread count or the chunking. A draw that diverges
+    in the forward pass is a row of NaN.
+    """
+    if np.shape(x0)[0] != 2:
+        raise ValueError("ntk_draws: x0 must have exactly two rows (inputs)")
+    return stepper(key, x0, depth, sigma_w2, sigma_b2, act)(draw_start, n_draws, 0,
+                                                            2 * depth, {})
+
+
+def memory_bytes(depth, width, draws, threads):
+    """Working memory of :func:`ntk_advance` for a chunk of ``draws`` draws: each one's
+    states and phi'(h) of both inputs and adjoint, and one layer's parameters per
+    thread."""
+    return (draws * 8 * (2 * (2 * depth + 1) * width + 2 * width + 6)
+            + threads * 8 * (width * width + 3 * width))

@@ -59,21 +59,70 @@ def _digest(text):
 INFORMATIONAL = ("commits",)
 
 
+def _png_provenance(path):
+    """The provenance a PNG records, after checking that it decodes in full (every
+    chunk's CRC, then the pixels); raises OSError or ValueError if it does not."""
+    from PIL import Image
+    with Image.open(path) as png:
+        png.verify()  # reads to the end: a truncated or altered file fails here
+    with Image.open(path) as png:
+        png.load()
+        text = png.info.get("Description")
+    if text is None:
+        raise ValueError("it records no provenance")
+    recorded = json.loads(text)
+    if not isinstance(recorded, dict):
+        raise ValueError("its provenance is not a record")
+    return recorded
+
+
+def _pdf_bytes(path):
+    """A PDF's bytes, after checking that it is whole: ``%PDF-`` header, a
+    ``startxref`` that points to its cross-reference table, ``%%EOF`` at the end;
+    raises OSError or ValueError if it is not."""
+    data = path.read_bytes()
+    if not data.startswith(b"%PDF-") or not data.rstrip().endswith(b"%%EOF"):
+        raise ValueError("it is not a whole PDF (no %PDF- header or no %%EOF at its end)")
+    tail = data[-1024:].split(b"startxref")
+    try:
+        offset = int(tail[-1].split()[0]) if len(tail) > 1 else -1
+    except (ValueError, IndexError):
+        offset = -1
+    if not 0 <= offset < len(data) or data[offset:offset + 4] != b"xref":
+        raise ValueError("its cross-reference table is not where the PDF says")
+    return data
+
+
 def _drawn_from(targets, provenance):
-    """True when every target exists and the PNG records this provenance, up to its
-    :data:`INFORMATIONAL` fields."""
+    """True when every target is whole and records this provenance, up to its
+    :data:`INFORMATIONAL` fields. A figure file that does not open in full, or whose
+    provenance cannot be read, gets one warning and is redrawn (from the cached CSVs:
+    nothing is recomputed)."""
     if not all(t.is_file() for t in targets):
         return False
-    from PIL import Image
-    try:
-        with Image.open(targets[-1]) as png:
-            recorded = json.loads(png.info.get("Description", "null"))
-    except (OSError, ValueError):
-        return False
+    recorded, pdfs = None, []
+    for target in targets:
+        try:
+            if target.suffix == ".png":
+                recorded = _png_provenance(target)
+            else:
+                pdfs.append(_pdf_bytes(target))
+        except Exception as exc:  # whatever a damaged file makes PIL raise
+            warn(f"{target} is damaged ({_why(exc)}); drawing it again from its CSVs")
+            return False
 
     def key(record):
         return {k: v for k, v in record.items() if k not in INFORMATIONAL}
-    return isinstance(recorded, dict) and key(recorded) == key(files.normalise(provenance))
+    if key(recorded) != key(files.normalise(provenance)):
+        return False
+    from matplotlib.backends.backend_pdf import pdfRepr
+    subject = pdfRepr(json.dumps(recorded))  # the PDF's /Subject, written with the PNG
+    return all(subject in data for data in pdfs)
+
+
+def _why(exc):
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:200]
 
 
 def dataset_digest(dataset):
@@ -326,6 +375,19 @@ def compute(unit, draw_store=None):
         if checkpoint is not None:
             checkpoint.unlink(missing_ok=True)
         return sidecar
+
+
+def estimate(numbers, preset, out_dir, force=False, seed=0, precision=None, max_size=None):
+    """The :class:`resdiff.estimate.Estimate` of computing what figures ``numbers`` need
+    and have no valid cache of (every dataset with ``force``)."""
+    from .estimate import Estimate
+    total = Estimate()
+    for number in numbers:
+        todo = split_cached(units(number, preset, out_dir, force, None, seed, precision,
+                                  max_size), force)[1]
+        for unit, _ in todo:
+            total.add(unit.dataset.experiment.split(":")[1], unit.params)
+    return total
 
 
 def split_cached(units, force=False):

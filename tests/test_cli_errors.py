@@ -73,6 +73,18 @@ CASES = [
     ("ntk-z-nan", ["ntk-convergence", "--z", "1", "--z", "nan"], "--z"),
     ("train-lr-inf", ["mnist-train", "--lr", "inf"], "--lr"),
     ("unknown-subcommand", ["frobnicate"], "frobnicate"),
+    # each of these named the wrong thing, was a traceback, or was accepted
+    ("eoc-no-edge-names-sigma-b2", ["eoc", "--activation", "tanh", "--sigma-b2", "1e300"],
+     "'--sigma-b2': no edge of chaos"),
+    ("samples-z-span-overflows", ["samples", "-L", "3", "-D", "3", "--draws", "4", "--z-min",
+                                  "-1e308", "--z-max", "1e308"], "--z-min, --z-max"),
+    ("samples-quantiles-twice", ["samples", "--quantiles", "0.5,0.5"], "--quantiles"),
+    ("kde-methods-twice", ["kde", "--methods", "resnet,resnet"], "--methods"),
+    ("fig-out-dir-on-proc", ["fig", "2", "--out-dir", "/proc/foo"], "proc file system"),
+    ("fig-slurm-cpus-local", ["fig", "2", "--slurm-cpus", "4"], "--slurm-cpus"),
+    ("numba-threads-zero", ["kde", "-L", "3", "-D", "3", "--draws", "4",
+                            "env:NUMBA_NUM_THREADS=0"],
+     "NUMBA_NUM_THREADS=0"),
 ]
 
 
@@ -93,6 +105,8 @@ def test_bad_input_is_one_line_exit_2(case, tmp_path):
         argv += ["--out", str(out)]
     # no download: a missing directory must fail here, not fetch MNIST into it
     env = {"RESDIFF_DATA_DIR": str(tmp_path / "no-mnist"), "RESDIFF_NO_DOWNLOAD": "1"}
+    env.update(a[4:].split("=", 1) for a in argv if a.startswith("env:"))
+    argv = [a for a in argv if not a.startswith("env:")]
     res = run_cli(*argv, env=env, cwd=tmp_path)
     assert_clean_failure(res, word)
     assert not out.exists() and not Path(str(out) + ".json").exists()

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from resdiff import constraints as cons
-from tests.conftest import HAVE_TORCH, needs_mnist
+from tests.conftest import HAVE_MNIST, HAVE_TORCH, needs_mnist, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
@@ -228,3 +228,32 @@ def test_numeric_extremes_exit_0_or_2_with_one_line(name, data, tmp_path):
         _assert_refused(code, err)
     else:
         assert "Traceback" not in err, (argv, err)
+
+
+def test_what_make_all_figures_writes_outside_the_paper_preset_is_not_tracked():
+    """``make all-figures`` (quick) and the smoke figures write only ignored paths: their
+    training figures differ in the last bits between CPU vendors, so tracked copies
+    would leave a dirty tree on another machine."""
+    written = ["figures/quick/fig7.png", "figures/quick/fig6.pdf", "figures/smoke/fig2.png",
+               "figures/data/quick/fig7-sgd-2.csv", "figures/data/quick/fig7-sgd-2.csv.json",
+               "figures/data/quick/.fig7-sgd-2.csv.lock", "figures/data/paper/fig7-sgd-25.ckpt"]
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", *written], cwd=ROOT,
+                             capture_output=True, text=True).stdout.split()
+    assert ignored == written
+    assert not _tracked("figures/quick", "figures/smoke", "figures/data/quick")
+
+
+@pytest.mark.skipif(not (HAVE_MNIST and HAVE_TORCH), reason="trains on MNIST (PyTorch)")
+def test_cli_sidecars_record_no_paths_or_flags(tmp_path):
+    """``data_dir``, ``checkpoint`` and ``resume`` say where files are and how a run
+    proceeds, not what it computes: as in the figures' sidecars, the subcommands'
+    sidecars do not record them as parameters."""
+    import json
+    for argv in (["mnist-train", "--arch", "fc", "--size", "2", "--optimizer", "sgd",
+                  "--epochs", "1", "--n-train", "200", "--n-test", "200"],
+                 ["mnist-kernel", "--n-train", "200"]):
+        out = tmp_path / f"{argv[0]}.csv"
+        res = run_cli(*argv, "--out", out, "--quiet")
+        assert res.returncode == 0, res.stderr
+        params = json.loads((tmp_path / f"{argv[0]}.csv.json").read_text())["params"]
+        assert not NOT_CONSTRAINED & set(params), params

@@ -55,6 +55,8 @@ def test_malformed_sbatch_flags_are_user_errors(text):
     (["--jobs", "0"], "--jobs"),
     (["--executor", "nosuch"], "--executor"),
     (["--slurm-partition", "gpu"], "'--executor': local: the Slurm options"),
+    (["--slurm-cpus", "4"], "--slurm-cpus: only with --executor slurm"),
+    (["--executor", "local", "--slurm-time", "30"], "--slurm-time: only with --executor slurm"),
     (["--executor", "slurm", "--slurm-sbatch", "--a b"], "--slurm-sbatch"),
 ])
 def test_bad_executor_options_fail_before_any_work(argv, word, tmp_path):
@@ -302,3 +304,83 @@ def test_a_preempted_training_run_is_requeued_and_resumes(slurm_cluster, tmp_pat
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=900,
                    env=dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1"))
     assert (data / f"{ckpt.stem}.csv").read_bytes() == unit.path.read_bytes()
+
+
+def _cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_the_worker_ends_when_its_parent_is_killed(tmp_path):
+    """kill -9 of `resdiff fig 2 --jobs 2` while its worker computes (compiling its
+    kernels: a fresh cache, so the unit lasts tens of seconds): the worker, in a session
+    of its own, is gone within two seconds, with no traceback in its log."""
+    marker = f"RESDIFF_TEST_{uuid.uuid4().hex}"
+    out = tmp_path / "figs"
+    env = dict(os.environ, **{marker: "1", "RESDIFF_NUMBA_CACHE": str(tmp_path / "numba")})
+    proc = subprocess.Popen([sys.executable, "-m", "resdiff", "fig", "2", "--preset",
+                             "smoke", "--out-dir", str(out), "--jobs", "2"], cwd=ROOT,
+                            env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    try:
+        log = out / "data" / "smoke" / "fig2-kde.log"
+        deadline = time.time() + 120
+        while not (log.exists() and "==>" in log.read_text()) and time.time() < deadline:
+            assert proc.poll() is None
+            time.sleep(0.05)
+        time.sleep(1.0)
+        workers = [p for p in _processes_with(marker) if p != proc.pid]
+        assert len(workers) == 1
+        proc.kill()
+        proc.wait()
+        t0 = time.time()
+        while _processes_with(marker) and time.time() - t0 < 30:
+            time.sleep(0.05)
+        gone_in = time.time() - t0
+    finally:
+        for pid in _processes_with(marker):
+            os.kill(pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    text = log.read_text()
+    assert gone_in < 2.0, f"the worker outlived its parent by {gone_in:.1f} s: {text}"
+    assert "Traceback" not in text and "Error" not in text, text
+    assert "terminated" in text.splitlines()[-1], text
+    assert not list(out.rglob("*.csv")) and not list(out.rglob("*.tmp"))
+
+
+def test_sigterm_to_a_worker_in_a_monte_carlo_kernel_is_shielded(tmp_path):
+    """SIGTERM while the worker's kde kernels run (warm cache, 3 CPU seconds into Fig. 2
+    quick, about 12 s of work): it waits for the chunk (interrupt.shielded) instead of
+    raising inside compiled code; exit 143 within two seconds, one line in the log."""
+    warm = run_cli("kde", "--depth", "3", "--width", "3", "--draws", "4", "--out",
+                   tmp_path / "warm.csv", "--quiet")
+    assert warm.returncode == 0, warm.stderr
+    from resdiff.pipeline import Unit
+    unit = Unit(figure=2, name="kde", preset="quick", out_dir=str(tmp_path / "figs"))
+    unit.path.parent.mkdir(parents=True)
+    worker = subprocess.Popen([sys.executable, "-m", "resdiff.executor"], cwd=ROOT,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    try:
+        worker.stdin.write(executor._to_json(unit) + "\n")
+        worker.stdin.flush()
+        deadline = time.time() + 120
+        while _cpu_seconds(worker.pid) < 3.0 and time.time() < deadline:
+            assert worker.poll() is None
+            time.sleep(0.02)
+        t0 = time.time()
+        worker.send_signal(signal.SIGTERM)
+        code = worker.wait(timeout=30)
+        stopped_in = time.time() - t0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    text = unit.path.with_suffix(".log").read_text()
+    assert code == 143, text
+    assert stopped_in < 2.0, f"took {stopped_in:.1f} s: {text}"
+    assert "Traceback" not in text and "SystemError" not in text, text
+    assert text.strip().splitlines()[-1].startswith("resdiff: worker: terminated"), text
+    assert not unit.path.exists()

@@ -256,3 +256,47 @@ def test_make_fign_runs_that_figure():
                              capture_output=True, text=True, timeout=60)
         assert res.returncode == 0, res.stderr
         assert f"resdiff fig {n} --preset {preset}" in res.stdout, res.stdout
+
+
+@pytest.fixture(scope="module")
+def fig8_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fig8")
+    res = run_cli("fig", "8", "--preset", "smoke", "--out-dir", out)
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+@pytest.mark.parametrize("damage", ["truncate-png", "truncate-pdf", "png-without-provenance",
+                                    "pdf-xref"])
+def test_a_damaged_figure_is_redrawn_from_its_csvs_with_one_warning(fig8_dir, tmp_path,
+                                                                    damage):
+    """A figure file that does not open in full, or whose provenance cannot be read, is
+    not "up to date": it is drawn again from the cached CSVs (nothing computed), with one
+    warning, and is then whole: the next run finds it up to date."""
+    import shutil
+    shutil.copytree(fig8_dir, tmp_path, dirs_exist_ok=True)
+    pdf, png = tmp_path / "smoke" / "fig8.pdf", tmp_path / "smoke" / "fig8.png"
+    good = {p: p.read_bytes() for p in (pdf, png)}
+    csvs = {p: p.stat().st_mtime_ns for p in (tmp_path / "data").rglob("*.csv")}
+    if damage == "truncate-png":
+        png.write_bytes(good[png][:5000])
+    elif damage == "truncate-pdf":
+        pdf.write_bytes(good[pdf][:5000])
+    elif damage == "pdf-xref":  # ends as a PDF should, but its startxref points elsewhere
+        head = good[pdf].rpartition(b"startxref")[0]
+        pdf.write_bytes(head + b"startxref\n12\n%%EOF\n")
+    else:  # opens, but its provenance is gone
+        from PIL import Image
+        with Image.open(png) as image:
+            image.save(png, format="png")
+    damaged = pdf if "pdf" in damage else png
+    res = run_cli("fig", "8", "--preset", "smoke", "--out-dir", tmp_path)
+    assert res.returncode == 0, res.stderr
+    warnings = [line for line in res.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and str(damaged) in warnings[0] and "damaged" in warnings[0], \
+        res.stderr
+    assert "up to date" not in res.stderr and "computing" not in res.stderr, res.stderr
+    assert {p: p.stat().st_mtime_ns for p in csvs} == csvs  # no CSV recomputed
+    res = run_cli("fig", "8", "--preset", "smoke", "--out-dir", tmp_path)
+    assert res.returncode == 0 and "up to date" in res.stderr, res.stderr
+    assert "warning" not in res.stderr, res.stderr

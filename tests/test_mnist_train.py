@@ -172,6 +172,90 @@ def test_fused_stack_gives_the_same_bits_for_any_thread_count():
             assert torch.equal(a, b)
 
 
+def _conv_grads(model, z, y):
+    model.zero_grad(set_to_none=True)
+    out = model(z)
+    ((out - y) ** 2).mean().backward()
+    return [out.detach().cpu()] + [p.grad.cpu().clone() for p in model.parameters()]
+
+
+def _conv_batch(n, seed=7):
+    rs = np.random.default_rng(seed)
+    return (torch.as_tensor(rs.uniform(0, 1, (n, 1, 7, 6))),
+            torch.as_tensor(rs.normal(size=(n, 10))))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_conv_stack_equals_the_per_layer_autograd_graph(threads):
+    """ConvResidualStack (one autograd node, channels-last, blocks of images on
+    threads) against the per-layer graph of the conv model before it (NCHW, one
+    F.conv2d per layer): outputs and every gradient, float64, 130 images (three
+    blocks of CONV_BLOCK = 50, the last one short), D = 5, L = 4."""
+    assert models.CONV_BLOCK == 50
+    models.set_cpu_threads(threads)
+    try:
+        z, y = _conv_batch(130)
+        kw = dict(seed=5, sigma_b2=0.3)
+        fused = _conv_grads(models.CompletedConv(5, 4, fused=True, **kw).double(), z, y)
+        plain = _conv_grads(models.CompletedConv(5, 4, fused=False, **kw).double(), z, y)
+        with torch.no_grad():                       # the evaluation path
+            evaluated = models.CompletedConv(5, 4, fused=True, **kw).double()(z)
+    finally:
+        models.set_cpu_threads(1)
+    for a, b, name in zip(fused + [evaluated], plain + [plain[0]],
+                          ["output", "eps_A", "eps_W", "eps_b", "eps_G", "evaluation"]):
+        assert a.abs().max() > 1e-3, name
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-13, err_msg=name)
+
+
+def test_conv_residual_stack_gradcheck():
+    """Finite differences of ConvResidualStack itself with respect to x0, eps_W,
+    eps_b, on 53 images (two blocks, the second one of 3)."""
+    rs = np.random.default_rng(2)
+    x0 = torch.as_tensor(rs.normal(size=(53, 2, 4, 3))).contiguous(
+        memory_format=torch.channels_last).requires_grad_()
+    W, b = (torch.as_tensor(rs.normal(size=s)).requires_grad_()
+            for s in ((2, 2, 2, 3, 3), (2, 2)))
+    assert torch.autograd.gradcheck(
+        lambda x, W, b: models.ConvResidualStack.apply(x, W, b, 0.7, 0.3), [x0, W, b])
+
+
+def test_conv_stack_gives_the_same_bits_for_any_thread_count():
+    """float32, 3 Adam steps of 230 images (5 blocks): every weight and the output
+    are the same bits on 1, 2 and 3 threads."""
+    rs = np.random.default_rng(0)
+    z = torch.as_tensor(rs.uniform(0, 1, (230, 1, 28, 28)), dtype=torch.float32)
+    y = torch.as_tensor(rs.normal(size=(230, 10)), dtype=torch.float32)
+    results = []
+    try:
+        for threads in (1, 2, 3):
+            models.set_cpu_threads(threads)
+            model = models.CompletedConv(6, 5, seed=1, fused=True)
+            opt = train.make_optimizer("adam", model.parameters(), 0.01)
+            for _ in range(3):
+                train._step(model, opt, z, y, 230)
+            with torch.no_grad():
+                results.append([model(z)] + [p.detach().clone() for p in model.parameters()])
+    finally:
+        models.set_cpu_threads(1)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert torch.equal(a, b)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_conv_model_on_cuda_equals_the_cpu_stack():
+    """On CUDA the conv model is the per-layer graph (cuDNN): float64 outputs and
+    gradients equal the CPU's ConvResidualStack to 1e-10."""
+    z, y = _conv_batch(70)
+    kw = dict(seed=5, sigma_b2=0.3)
+    cpu = _conv_grads(models.CompletedConv(5, 4, fused=True, **kw).double(), z, y)
+    gpu_model = models.CompletedConv(5, 4, fused=True, **kw).double().cuda()
+    gpu = _conv_grads(gpu_model, z.cuda(), y.cuda())
+    for a, b, name in zip(gpu, cpu, ["output", "eps_A", "eps_W", "eps_b", "eps_G"]):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
+
+
 def _round_bf16_numpy(a):
     return models.round_bf16(torch.as_tensor(a)).numpy()
 

@@ -19,7 +19,7 @@ import pytest
 from resdiff import rng
 from resdiff.experiments.ntk import analytic_limits, ntk_convergence
 from resdiff.activations import activation, apply_numpy, derivative_numpy
-from resdiff.ntk import K_B, K_W, Y1, Y2, ntk_draws
+from resdiff.ntk import K_B, K_W, Y1, Y2, ntk_draws, stepper
 from resdiff.rng import layer_noise
 from resdiff.sampling.resnet import explicit_outputs, resnet_inputs
 from tests.conftest import Z_CRIT
@@ -174,6 +174,12 @@ def test_same_network_as_explicit_outputs_and_invariant_to_chunks_and_threads():
     chunks = np.concatenate([ntk_draws(key, s, c, x0, depth, 1.0, 1.0, TANH.code)
                              for s, c in [(0, 3), (3, 1), (4, 3)]])
     np.testing.assert_array_equal(whole, chunks)
+    # cut into chunks of steps (forward and backward layers), the states carried over
+    kernel, state, out = stepper(key, x0, depth, 1.0, 1.0, TANH.code), {}, None
+    for lo, hi in [(0, 5), (5, 12), (12, 13), (13, 23), (23, 2 * depth)]:
+        out = kernel(0, 7, lo, hi, state)
+        assert (out is None) == (hi < 2 * depth)
+    np.testing.assert_array_equal(whole, out)
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)

@@ -77,6 +77,16 @@ def _exit_now(code):
     os._exit(code)
 
 
+def check_environment():
+    """Refuse settings Numba would reject with a traceback when it first starts its
+    threads (``NUMBA_NUM_THREADS=0``)."""
+    from ..errors import UserError
+    value = os.environ.get("NUMBA_NUM_THREADS", "").strip()
+    if value and not (value.isdigit() and int(value) >= 1):
+        raise UserError(f"NUMBA_NUM_THREADS={value}: the kernels' thread count must be a "
+                        "whole number of at least 1 (unset it to use every core)")
+
+
 def main(argv=None):
     """Console entry point: click's own errors are reduced to one line."""
     from .. import interrupt
@@ -86,6 +96,7 @@ def main(argv=None):
     os.environ["MPLBACKEND"] = "Agg"
     interrupt.install()
     try:
+        check_environment()
         cli.main(args=argv, prog_name="resdiff", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:  # bare `resdiff`: show help
         click.echo(exc.ctx.get_help())

@@ -5,8 +5,8 @@ from .. import constraints as cons
 from . import options
 
 # the options that only say how or from what datasets are computed
-COMPUTING_OPTIONS = ("data_dir", "executor_kind", "jobs", "slurm_partition", "slurm_gpus",
-                     "slurm_cpus", "slurm_time", "slurm_sbatch")
+COMPUTING_OPTIONS = ("data_dir", "allow_long", "executor_kind", "jobs", "slurm_partition",
+                     "slurm_gpus", "slurm_cpus", "slurm_time", "slurm_sbatch")
 
 
 class FigureArg(click.ParamType):
@@ -67,6 +67,7 @@ class FigureArg(click.ParamType):
                    "figure is figN-partial.pdf/png and its caption names the runs left "
                    "out (the whole figN when none is missing).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or informational lines.")
+@options.allow_long_option
 @click.option("--executor", "executor_kind", type=click.Choice(["local", "slurm"]),
               default="local", show_default=True,
               help="Where the datasets are computed: local (this machine) or slurm (a job "
@@ -88,8 +89,8 @@ class FigureArg(click.ParamType):
 @click.option("--slurm-sbatch", multiple=True, metavar="--FLAG[=VALUE]",
               help="An extra sbatch option, e.g. --slurm-sbatch=--account=abc (repeatable).")
 def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, precision, max_size,
-        partial, quiet, executor_kind, jobs, slurm_partition, slurm_gpus, slurm_cpus,
-        slurm_time, slurm_sbatch):
+        partial, quiet, allow_long, executor_kind, jobs, slurm_partition, slurm_gpus,
+        slurm_cpus, slurm_time, slurm_sbatch):
     """Compute (or reuse) the data of figure NUMBERS (1-8, jacobian, explosion, a
     comma-separated list such as 1,4,jacobian, or all) and draw each as
     OUT_DIR/PRESET/figN.pdf and .png (NAME.pdf and .png for jacobian and explosion).
@@ -108,6 +109,13 @@ def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, precision,
         _reject_given(click.get_current_context(), ignored,
                       "--show-params" if show_params else "--partial")
     progress.set_quiet(quiet)
+    if executor_kind == "local":  # their defaults are Slurm's: given here, they would do nothing
+        given = [f"--{n.replace('_', '-')}" for n in ("slurm_cpus", "slurm_time")
+                 if click.get_current_context().get_parameter_source(n)
+                 is ParameterSource.COMMANDLINE]
+        if given:
+            raise click.UsageError(f"{', '.join(given)}: only with --executor slurm (with "
+                                   "local it would do nothing)")
     pool = executor.from_options(executor_kind, jobs, slurm_partition, slurm_gpus,
                                  slurm_cpus, slurm_time, slurm_sbatch)
     if show_params:
@@ -118,6 +126,12 @@ def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, precision,
         pipeline.draw_partial(numbers, preset, out_dir, force, seed, precision, max_size)
         return
     pipeline.check_outputs(numbers, preset, out_dir, seed, precision, max_size)  # first
+    from .. import estimate
+    if executor_kind == "local":  # Slurm's nodes (and GPUs) are not this machine
+        estimate.check(f"fig {','.join(map(str, numbers))} --preset {preset}",
+                       pipeline.estimate(numbers, preset, out_dir, force, seed, precision,
+                                         max_size), allow_long,
+                       "--max-size N for Figs. 6-7, or a smaller --preset", progress.info)
     if pool is not None:
         failed = pipeline.make_figures(numbers, preset, out_dir, pool, force=force,
                                        data_dir=data_dir, seed=seed, precision=precision,

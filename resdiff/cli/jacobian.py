@@ -27,9 +27,10 @@ T = cons.JACOBIAN
                 help="Comma-separated subset of resnet (eq. 26), sde (Euler scheme of eq. "
                      "27, same weights) and limit (docs/jacobian.md)  [default: all three; "
                      "feedforward: network].")
+@options.allow_long_option
 @options.common("jacobian.csv")
 def jacobian(model, activation, depth, width, draws, z, sigma_w2, sigma_b2, methods, seed,
-             out, quiet):
+             out, quiet, allow_long):
     """Section 4: statistics of the Jacobian J = J(x_T, x_0) per draw: logdet =
     log|det J|, moment1 = tr(J J^T)/D, moment2 = tr((J J^T)^2)/D, smax, smin, and
     inverse_error = ||J G - I||_F / sqrt(D) with G integrated by eq. (28) on the same
@@ -43,7 +44,7 @@ def jacobian(model, activation, depth, width, draws, z, sigma_w2, sigma_b2, meth
     params = dict(model=model, activation=activation, depth=depth, width=width, draws=draws,
                   z=z, sigma_w2=sigma_w2, sigma_b2=sigma_b2,
                   methods=None if methods is None else list(methods), seed=seed)
-    options.run_and_write("jacobian", run, params, out, quiet)
+    options.run_and_write("jacobian", run, params, out, quiet, allow_long)
 
 
 E = cons.EXPLOSION
@@ -67,9 +68,10 @@ E = cons.EXPLOSION
                 show_default=True,
                 help="Comma-separated subset of resnet (eq. 26), sde (Euler scheme of eq. 29) "
                      "and limit (t* of the ODEs of Proposition 5.1).")
+@options.allow_long_option
 @options.common("explosion.csv")
 def explosion(activation, z, sigma_w2, sigma_b2, horizon, threshold, depth, width, draws,
-              methods, seed, out, quiet):
+              methods, seed, out, quiet, allow_long):
     """Proposition 5.1 (ii), Remark 3.3: per draw, the first time t at which
     q_t = |x_t|^2 / D exceeds Q, for the ResNet and its SDE, and the deterministic t* of
     the D -> infinity ODEs.
@@ -80,4 +82,4 @@ def explosion(activation, z, sigma_w2, sigma_b2, horizon, threshold, depth, widt
     params = dict(activation=activation, z=z, sigma_w2=sigma_w2, sigma_b2=sigma_b2,
                   horizon=horizon, threshold=threshold, depth=depth, width=width,
                   draws=draws, methods=list(methods), seed=seed)
-    options.run_and_write("explosion", run, params, out, quiet)
+    options.run_and_write("explosion", run, params, out, quiet, allow_long)

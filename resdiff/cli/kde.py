@@ -17,8 +17,10 @@ T = cons.KDE
 @options.option(T, "methods", "--methods", show_default=True,
                 help="Comma-separated subset of resnet (ResNet recursion, eq. 26), sde (Euler "
                      "scheme of the limiting SDE, eq. 29) and analytic (eq. 34).")
+@options.allow_long_option
 @options.common("kde.csv")
-def kde(depth, width, draws, z, sigma_w2, sigma_b2, activation, methods, seed, out, quiet):
+def kde(depth, width, draws, z, sigma_w2, sigma_b2, activation, methods, seed, out, quiet,
+        allow_long):
     """Figure 2: draws of the output y = x_{T,1} at inputs z from the ResNet, the
     Euler discretisation of its limiting SDE and the analytic transition density.
 
@@ -28,4 +30,4 @@ def kde(depth, width, draws, z, sigma_w2, sigma_b2, activation, methods, seed, o
     params = dict(depth=depth, width=width, draws=draws, z=list(z), sigma_w2=sigma_w2,
                   sigma_b2=sigma_b2, activation=activation, methods=list(methods),
                   seed=seed)
-    options.run_and_write("kde", run, params, out, quiet)
+    options.run_and_write("kde", run, params, out, quiet, allow_long)

@@ -77,9 +77,9 @@ def mnist_kernel(n_train, noise, sigma_w2, sigma_b2, kernel, dynamics, epochs, l
                       lr=default_lr("fc", dynamics) if lr is None else lr,
                       batch_size=(batch_size or SGD_BATCH) if dynamics == "sgd" else None,
                       draws=draws or DYNAMICS["draws"], sigma_w2=sigma_w2, sigma_b2=sigma_b2,
-                      kernel=kernel, seed=seed, data_dir=data_dir)
+                      kernel=kernel, seed=seed)
         result = options.run_and_write("mnist-kernel", experiment.mnist_kernel_dynamics,
-                                       params, out, quiet)
+                                       params, out, quiet, where=dict(data_dir=data_dir))
         last = result.frame[result.frame["epoch"] == params["epochs"]]
         acc = ", ".join(f"{a:.4f}" for a in last["test_accuracy"])
         info(f"resdiff mnist-kernel: {dynamics} from a {params['init']} function, lr "
@@ -89,10 +89,9 @@ def mnist_kernel(n_train, noise, sigma_w2, sigma_b2, kernel, dynamics, epochs, l
              f"{result.meta['evaluate_s']:.2f} s")
         return
     params = dict(n_train=n_train, noise=1.0 / n_train if noise is None else noise,
-                  sigma_w2=sigma_w2, sigma_b2=sigma_b2, kernel=kernel, seed=seed,
-                  data_dir=data_dir)
+                  sigma_w2=sigma_w2, sigma_b2=sigma_b2, kernel=kernel, seed=seed)
     result = options.run_and_write("mnist-kernel", experiment.mnist_kernel, params, out,
-                                   quiet)
+                                   quiet, where=dict(data_dir=data_dir))
     row = result.frame.iloc[0]
     info(f"resdiff mnist-kernel: test accuracy {row['accuracy']:.4f} "
          f"({row['correct']}/{row['n_test']}), {kernel}, n_train {n_train}; "

@@ -15,8 +15,10 @@ T = cons.NTK
 @options.sigma_options(T)
 @options.option(T, "activation", "--activation", show_default=True,
                 help="swish has phi''(0) != 0: no analytic limit rows (the paper gives none).")
+@options.allow_long_option
 @options.common("ntk-convergence.csv")
-def ntk_convergence(sizes, draws, z, sigma_w2, sigma_b2, activation, seed, out, quiet):
+def ntk_convergence(sizes, draws, z, sigma_w2, sigma_b2, activation, seed, out, quiet,
+                    allow_long):
     """Figure 3: the finite NTK (eq. 30) of the resnet model between two inputs, split
     into K_W (weights) and K_b (biases), with respect to the standard-normal parameters,
     output y = x_{T,1}, for each L = D in SIZES; plus its doubly infinite limit
@@ -28,4 +30,4 @@ def ntk_convergence(sizes, draws, z, sigma_w2, sigma_b2, activation, seed, out, 
     from ..experiments.ntk import ntk_convergence as run
     params = dict(sizes=sorted(set(sizes)), draws=draws, z=list(z), sigma_w2=sigma_w2,
                   sigma_b2=sigma_b2, activation=activation, seed=seed)
-    options.run_and_write("ntk-convergence", run, params, out, quiet)
+    options.run_and_write("ntk-convergence", run, params, out, quiet, allow_long)

@@ -195,16 +195,33 @@ def sigma_options(table):
     return decorate
 
 
-def run_and_write(command, experiment, params, out, quiet):
-    """Validate ``out``, run ``experiment(**params)``, write CSV + sidecar atomically.
+def allow_long_option(f):
+    """``--allow-long``: start a job estimated beyond resdiff.estimate.LIMIT_HOURS."""
+    from ..estimate import LIMIT_HOURS
+    return click.option("--allow-long", is_flag=True,
+                        help=f"Start even when the job is estimated to take more than "
+                             f"{LIMIT_HOURS:g} h (without it: refused, exit code 2).")(f)
+
+
+def run_and_write(command, experiment, params, out, quiet, allow_long=None, where=None):
+    """Validate ``out``, run ``experiment(**params, **where)``, write CSV + sidecar
+    atomically; the sidecar records ``params`` only: ``where`` holds what says where
+    things are or how the run proceeds (``data_dir``, ``checkpoint``, ``resume``), which
+    changes no number. With ``allow_long`` given (True or False), the job's time is
+    estimated first (:mod:`resdiff.estimate`): said, or refused beyond the limit unless
+    True.
 
     Returns the :class:`~resdiff.experiments.Result`.
     """
     from .. import files, numerics, sources
     _progress.set_quiet(quiet)
+    if allow_long is not None:
+        from .. import estimate
+        estimate.check(command, estimate.experiment_work(experiment, params),
+                       allow_long, info=_progress.info)
     files.check_writable(out)
     started = time.time()
-    result = experiment(**params)
+    result = experiment(**params, **(where or {}))
     for line in result.warnings:
         _progress.warn(line)
     files.write_result(out, result.frame, params, result.meta, command=command,

@@ -62,9 +62,11 @@ def _sigmas(model, activation, sigma_w2, sigma_b2):
               help="Draws written to the CSV (the first ones that did not diverge).")
 @options.option(cons.SAMPLES, "quantiles", "--quantiles", show_default=True,
                 help="Quantile levels computed per input.")
+@options.allow_long_option
 @options.common("samples.csv")
 def samples(model, activation, depth, width, z_min, z_max, draws, sigma_w2, sigma_b2, nodes,
-            estimator, inputs, input_dim, keep_draws, quantiles, seed, out, quiet):
+            estimator, inputs, input_dim, keep_draws, quantiles, seed, out, quiet,
+            allow_long):
     """Figures 1, 4 and 8: function draws of the output over an input range (or a 2-D
     grid), and per-input quantiles. Divergent draws (swish can explode) are counted,
     reported and left out.
@@ -78,7 +80,7 @@ def samples(model, activation, depth, width, z_min, z_max, draws, sigma_w2, sigm
                   z_min=z_min, z_max=z_max, input_dim=input_dim, draws=draws,
                   keep_draws=keep_draws, quantiles=list(quantiles), sigma_w2=sigma_w2,
                   sigma_b2=sigma_b2, nodes=nodes, estimator=estimator, seed=seed)
-    options.run_and_write("samples", run, params, out, quiet)
+    options.run_and_write("samples", run, params, out, quiet, allow_long)
 
 
 @options.command(short_help="Figure 5: output correlation over a grid of input pairs.")
@@ -86,9 +88,10 @@ def samples(model, activation, depth, width, z_min, z_max, draws, sigma_w2, sigm
 @options.option(cons.CORRELATION, "grid", "--grid", show_default=True,
               help="Grid points per axis, evenly spaced on [z-min, z-max], both ends "
                    "included (the default 80 on [-2, 2] excludes 0).")
+@options.allow_long_option
 @options.common("correlation.csv")
 def correlation(model, activation, depth, width, z_min, z_max, draws, sigma_w2, sigma_b2,
-                nodes, estimator, grid, seed, out, quiet):
+                nodes, estimator, grid, seed, out, quiet, allow_long):
     """Figure 5: the correlation rho[y(z1), y(z2)] of the output over a GRID x GRID
     lattice of inputs. Divergent draws are counted, reported and left out.
 
@@ -99,4 +102,4 @@ def correlation(model, activation, depth, width, z_min, z_max, draws, sigma_w2, 
     params = dict(model=model, activation=activation, depth=depth, width=width, grid=grid,
                   z_min=z_min, z_max=z_max, draws=draws, sigma_w2=sigma_w2,
                   sigma_b2=sigma_b2, nodes=nodes, estimator=estimator, seed=seed)
-    options.run_and_write("correlation", run, params, out, quiet)
+    options.run_and_write("correlation", run, params, out, quiet, allow_long)

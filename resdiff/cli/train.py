@@ -43,9 +43,11 @@ OPTIMIZER_HELP = ("gd: full-batch gradient descent; sgd: mini-batch (--batch-siz
 @click.option("--resume", is_flag=True,
               help="Continue from the checkpoint of an interrupted run with the same "
                    "parameters (starts afresh when there is none).")
+@options.allow_long_option
 @options.common("mnist-train.csv")
 def mnist_train(arch, size, optimizer, batch_size, epochs, lr, n_train, n_test, sigma_w2,
-                sigma_b2, device, precision, data_dir, checkpoint, resume, seed, out, quiet):
+                sigma_b2, device, precision, data_dir, checkpoint, resume, seed, out, quiet,
+                allow_long):
     """Figures 6-7: train the completed ResNet (D = L = SIZE, tanh, NTK
     parametrisation, all layers trained) on MNIST with mean-squared-error loss on
     one-hot targets; report the test accuracy after every epoch.
@@ -61,12 +63,12 @@ def mnist_train(arch, size, optimizer, batch_size, epochs, lr, n_train, n_test, 
     checkpoint = checkpoint or f"{out}.ckpt"
     params = dict(arch=arch, size=size, optimizer=optimizer, batch_size=batch_size,
                   epochs=epochs, lr=lr, n_train=n_train, n_test=n_test, sigma_w2=sigma_w2,
-                  sigma_b2=sigma_b2, seed=seed, device=device, precision=precision,
-                  data_dir=data_dir,
-                  checkpoint=checkpoint, resume=resume)
+                  sigma_b2=sigma_b2, seed=seed, device=device, precision=precision)
     from ..errors import UserError
     try:
-        options.run_and_write("mnist-train", exp.mnist_train, params, out, quiet)
+        options.run_and_write("mnist-train", exp.mnist_train, params, out, quiet,
+                              allow_long, dict(data_dir=data_dir, checkpoint=checkpoint,
+                                               resume=resume))
     except BaseException as exc:  # Ctrl-C, SIGTERM (exit 130) or a crash: say how to go on
         if not isinstance(exc, UserError) and os.path.exists(checkpoint):
             info(f"resdiff mnist-train: the last finished epoch is in {checkpoint}; "

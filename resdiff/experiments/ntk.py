@@ -15,7 +15,7 @@ from .. import limits, rng
 from ..constraints import NTK, checked
 from ..errors import AllDiverged
 from ..activations import activation as get_activation
-from ..ntk import K_B, K_W, memory_bytes, ntk_draws
+from ..ntk import K_B, K_W, memory_bytes, stepper
 from ..sampling import driver
 from ..sampling.cost import RNG_COST
 from ..sampling.resnet import resnet_inputs
@@ -99,14 +99,14 @@ def ntk_convergence(*, sizes: Sequence[int] = (10, 20, 50, 100, 200, 500), draws
         x0 = resnet_inputs(z, size)
         key = rng.stream_key(seed, f"ntk-convergence/{size}")
 
-        def kernel(start, count, x0=x0, size=size, key=key):
-            return ntk_draws(key, start, count, x0, size, sigma_w2, sigma_b2, act.code)
-
+        kernel = stepper(key, x0, size, sigma_w2, sigma_b2, act.code)
         t0 = time.time()
-        # forward and backward pass, two inputs, and the weights drawn twice
-        chunk, _ = driver.plan_chunks(draws, size, (4 + 2 * RNG_COST) * size * size,
-                                      memory_bytes(size, size, 1))
-        out = driver.run_chunked(kernel, draws, f"ntk L=D={size:<4d}", chunk)
+        # 2 L steps (forward, backward), each two inputs against one layer's weights, drawn
+        # anew; chunked over steps too, so that a signal stops a run within a chunk
+        chunk, steps = driver.plan_chunks(draws, 2 * size, (2 + RNG_COST) * size * size,
+                                          memory_bytes(size, size, 1, 0))
+        out = driver.run_chunked(kernel, draws, f"ntk L=D={size:<4d}", chunk, 2 * size,
+                                 steps)
         meta["seconds"][str(size)] = round(time.time() - t0, 3)
         bad = driver.mark_divergent(out, out[:, :2])
         meta["divergent"][str(size)] = int(bad.sum())

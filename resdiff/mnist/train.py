@@ -147,21 +147,40 @@ class TrainData:
                    put(x_test, torch.float32), put(test_labels, torch.int64))
 
 
-def bytes_per_sample(model):
-    """Activation memory autograd keeps per training sample (about 3 floats per unit)."""
+def _conv_stack(model, device):
+    """Whether ``model`` runs its residual stack as ``models.ConvResidualStack`` on
+    ``device`` (None: the CPU)."""
+    return (getattr(model, "arch", None) == "conv"
+            and (device is None or device.type == "cpu") and model.fused and not model.bf16)
+
+
+def bytes_per_sample(model, device=None):
+    """Activation memory kept per training sample on ``device`` (None: the CPU): about 3
+    floats per unit for autograd's per-layer graph and the FC stack; ``2 L + 3``
+    channels-last planes of ``D`` channels for the conv stack (``x_l`` and ``tanh(.)``
+    of every layer, ``x_0``, the gradient)."""
+    if _conv_stack(model, device):
+        return 4 * model.width * (2 * model.depth + 3) * 28 * 28 + 4 * 784
     pixels = 28 * 28 if getattr(model, "arch", None) == "conv" else 1
     return 4 * 3 * model.width * (model.depth + 2) * pixels + 4 * 784
 
 
 def chunk_size(model, device, grad=True):
-    """Samples per forward/backward chunk: a deterministic function of model and device."""
+    """Samples per forward/backward chunk: a deterministic function of model and device.
+    For the conv stack a multiple of its block (``models.CONV_BLOCK``) when one fits,
+    so that no chunk ends in a short block that leaves the other threads idle."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         budget = free // 3
     else:
         budget = CPU_MEMORY_BUDGET
-    per = bytes_per_sample(model) if grad else max(1, bytes_per_sample(model) // (model.depth + 2))
-    return int(max(1, min(budget // per, 1 << 16)))
+    per = bytes_per_sample(model, device)
+    if not grad:
+        per = max(1, per // (model.depth + 2))
+    chunk = int(max(1, min(budget // per, 1 << 16)))
+    if _conv_stack(model, device) and chunk > models.CONV_BLOCK:
+        chunk -= chunk % models.CONV_BLOCK
+    return chunk
 
 
 def make_optimizer(name, params, lr):

@@ -38,6 +38,27 @@ def draw_samples(ax, frame):
     ax.set_xlim(frame["z"].min(), frame["z"].max())
 
 
+def samples_legend(fig, frame):
+    """One legend above the panels: what blue and orange mean (the quantile levels of
+    ``frame``, a ``samples`` CSV: median solid, the others dashed)."""
+    from matplotlib.lines import Line2D
+    levels = sorted(frame.loc[frame["kind"] == "quantile", "id"].unique())
+    median = [q for q in levels if abs(q - 0.5) < 1e-9]
+    others = [q for q in levels if abs(q - 0.5) >= 1e-9]
+
+    def pct(qs):
+        return "/".join(f"{100 * q:g}" for q in qs) + "%"
+    handles = [Line2D([], [], color=BLUE, linewidth=0.7, label="draws")]
+    if median:
+        handles.append(Line2D([], [], color=ORANGE, linewidth=1.3,
+                              label="50% quantile (median)"))
+    if others:
+        handles.append(Line2D([], [], color=ORANGE, linewidth=1.3, linestyle="--",
+                              label=f"{pct(others)} quantiles"))
+    fig.legend(handles=handles, loc="outside upper center", ncol=len(handles),
+               frameon=False)
+
+
 def _estimate_note(meta):
     return "conditional" if meta.get("estimator") == "conditional" else "empirical"
 
@@ -56,6 +77,7 @@ def plot(frames, sidecars, preset):
         ax.set_ylabel(r"$x_{\mathrm{last},1}$")
         notes.append(f"{NAMES[name]}: {params['draws']} draws, {_estimate_note(meta)} "
                      "quantiles")
+    samples_legend(fig, frames["tanh"])
     n_in = frames["tanh"]["z"].nunique()
     caption(fig, wrapped(f"resdiff fig 1 ({preset} preset): feedforward at the edge of chaos, {n_in} "
                  f"inputs; blue: draws, orange: 5/50/95% quantiles; " + "; ".join(notes)

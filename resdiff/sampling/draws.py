@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .. import interrupt, rng
+from .. import rng
 from ..constraints import MODELS
 from ..errors import UserError
 from ..activations import activation as get_activation
@@ -104,11 +104,14 @@ def point_draws(model, activation, depth, width, sigma_w2, sigma_b2, points, dra
     if model == "feedforward" and sampler == "explicit" and m > 8 and draws > 1:
         # the worst-case rank favours explicit weights; the factor's actual rank is often
         # far smaller (deep networks at the edge of chaos): measure it on draw 0
+        # chunked over layers like any run, so that a signal stops it within a chunk
         stream = rng.stream_key(seed, f"{purpose}/{model}/gram")
-        with interrupt.shielded():
-            pilot = ff.gram_paths(stream, 0, 1, ff.as_inputs(points), depth, width, sigma_w2,
-                                  sigma_b2, act.code, np.zeros((0, 0)),
-                                  driver.DIVERGENCE_BOUND)[2]
+        kernel = ff.stepper("gram", stream, points, depth, width, sigma_w2, sigma_b2,
+                            act.code, np.zeros((0, 0)), driver.DIVERGENCE_BOUND)
+        _, layers = driver.plan_chunks(1, depth, layer_cost(model, "gram", m, width),
+                                       8 * m * width)
+        with np.errstate(over="ignore", invalid="ignore"):
+            pilot = ff.run_chunked(kernel, 1, f"{label} (rank pilot)", 1, depth, layers)[2]
         if np.isfinite(pilot[0]):
             sampler = choose_sampler(model, m, width, rank=float(pilot[0]))
     stream = rng.stream_key(seed, f"{purpose}/{model}/{sampler}")
