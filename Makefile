@@ -16,7 +16,7 @@ export MKL_NUM_THREADS ?= 1
 
 FIGS   := $(addprefix fig,1 2 3 4 5 6 7 8)
 
-.PHONY: install test test-slow test-slurm verify bench bench-train all-figures clean $(FIGS)
+.PHONY: install lint test test-slow test-slurm verify bench bench-train all-figures clean $(FIGS)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,12 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-test: install
+test: install lint
 	$(PY) -m pytest -q
+
+# pyflakes, pycodestyle and bugbear (pyproject.toml [tool.ruff])
+lint: install
+	$(VENV)/bin/ruff check resdiff tests bench scripts docs
 
 test-slow: install
 	$(PY) -m pytest -q -m slow

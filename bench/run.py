@@ -73,7 +73,7 @@ def rng_throughput(repeats=3):
     times = {name: [] for name in fills}
     for _ in range(repeats):  # alternate, so both see the same load on a shared machine
         for name, fill in fills.items():
-            times[name].append(_median_time(lambda: fill(key, out, reps), 1))
+            times[name].append(_median_time(lambda fill=fill: fill(key, out, reps), 1))
     for name in fills:
         rates[name] = out.size * reps / statistics.median(times[name])
     out = np.empty((64, 1_000_000))

@@ -175,7 +175,7 @@ def int_list(text):
     try:
         return [int(s) for s in text.split(",") if s]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not comma-separated integers: {text!r}")
+        raise argparse.ArgumentTypeError(f"not comma-separated integers: {text!r}") from None
 
 
 def precision_list(text):

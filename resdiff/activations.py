@@ -53,7 +53,7 @@ def activation(name):
     try:
         return ACTIVATIONS[name]
     except KeyError:
-        raise KeyError(f"unknown activation {name!r} (known: {', '.join(ACTIVATIONS)})")
+        raise KeyError(f"unknown activation {name!r} (known: {', '.join(ACTIVATIONS)})") from None
 
 
 _np_erf = np.vectorize(math.erf, otypes=[float])
@@ -321,8 +321,8 @@ def cos(x):
 
 @njit(inline="always")
 def swish(x):
-    """``x sigmoid(x)`` to 3 ulp (as with libm's exp), without libm or branch (SIMD): ``x / (1 + e)`` for
-    ``x >= 0`` and ``x e / (1 + e)`` below, ``e = exp(-|x|)`` by
+    """``x sigmoid(x)`` to 3 ulp (as with libm's exp), without libm or branch (SIMD):
+    ``x / (1 + e)`` for ``x >= 0`` and ``x e / (1 + e)`` below, ``e = exp(-|x|)`` by
     :func:`resdiff.fixedmath.exp_nonpositive`, so no ``exp`` overflows."""
     e, n = sigmoid_parts(x)
     return x * n / (1.0 + e)

@@ -144,8 +144,8 @@ def _fig2(data):
                         for m in ("resnet", "sde", "analytic"))
     smallest = min(pvalues)
     return [Claim(
-        2, f"At L = D = 500, the ResNet, the Euler scheme of its SDE and the analytic "
-           f"density (eq. 34) agree (10,000 draws, z = 0 and 1).",
+        2, "At L = D = 500, the ResNet, the Euler scheme of its SDE and the analytic "
+           "density (eq. 34) agree (10,000 draws, z = 0 and 1).",
         f"Paper preset (L = D = {p['depth']}, {p['draws']:,} draws per method). "
         f"Two-sample KS test of each method against the analytic draws: "
         f"{'; '.join(tests)}. Mean / standard deviation at z = {z:g}: {moments}.",
@@ -226,7 +226,7 @@ def _fig5(data):
     if not all(data.has(f"fig5-{n}") for n, _ in panels):
         return []
     stats = {}
-    for name, label in panels:
+    for name, _label in panels:
         rho = data.frame(f"fig5-{name}")["rho"].dropna().to_numpy()
         stats[name] = (rho.min(), np.median(rho))
     p = data.sidecar("fig5-resnet-tanh")["params"]

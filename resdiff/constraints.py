@@ -123,7 +123,8 @@ class OneOf:
 
     def check(self, name, value):
         if value not in self.values:
-            raise ParameterError(name, f"{value!r} is not one of {', '.join(map(str, self.values))}")
+            raise ParameterError(name, f"{value!r} is not one of "
+                                       f"{', '.join(map(str, self.values))}")
 
     def describe(self):
         return f"one of {', '.join(map(str, self.values))}"

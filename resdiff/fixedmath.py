@@ -4,11 +4,12 @@ libm's ``exp``, ``log``, ``sin`` and ``cos`` differ in their last bits between C
 libraries and builds (glibc's FMA and non-FMA paths among them), and they are calls that
 keep a loop from running in SIMD lanes. The forms here are plain IEEE arithmetic in a
 fixed order (with explicit fused multiply-adds, :func:`fma`, which every x86-64 CPU with
-FMA rounds identically), without branches (selects only), so Numba vectorises them (in a kernel compiled with
-``error_model="numpy"``: Python's model adds a zero-division branch to every ``/``) and their bits are
-the same on every x86-64 CPU: no fast-math, no implicit contraction, no libm. Their
-coefficients are fdlibm's (Sun Microsystems, 1993: ``e_log.c``, ``k_sin.c``,
-``k_cos.c``; exp is a Taylor polynomial after fdlibm's reduction), evaluated by Horner's rule with FMA; their error against
+FMA rounds identically), without branches (selects only), so Numba vectorises them (in
+a kernel compiled with ``error_model="numpy"``: Python's model adds a zero-division
+branch to every ``/``) and their bits are the same on every x86-64 CPU: no fast-math,
+no implicit contraction, no libm. Their coefficients are fdlibm's (Sun Microsystems,
+1993: ``e_log.c``, ``k_sin.c``, ``k_cos.c``; exp is a Taylor polynomial after fdlibm's
+reduction), evaluated by Horner's rule with FMA; their error against
 libm is a few ulp at most on the ranges used (tests/test_fixedmath.py measures it).
 """
 import math

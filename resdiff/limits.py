@@ -64,7 +64,7 @@ def moment_paths(start, sigma_w2, sigma_b2, d1, d2, T=1.0, steps=20000, closed_f
         return Moments(start.m.copy(), np.diag(lam).copy(), lam)
     m, lam = start.m.astype(float).copy(), start.lam.astype(float).copy()
     h = T / steps
-    for k in range(steps):
+    for _k in range(steps):
         k1 = _ode_rhs(m, lam, sigma_w2, sigma_b2, d1, d2)
         k2 = _ode_rhs(m + 0.5 * h * k1[0], lam + 0.5 * h * k1[1], sigma_w2, sigma_b2, d1, d2)
         k3 = _ode_rhs(m + 0.5 * h * k2[0], lam + 0.5 * h * k2[1], sigma_w2, sigma_b2, d1, d2)
@@ -101,7 +101,8 @@ def explosion_time(start, sigma_w2, sigma_b2, d1, d2, t_max=1e3):
                 break
             if dq <= 0 and dm <= 0:
                 break  # q decreasing with m decreasing: no explosion
-            h = 0.01 * min(1.0, (q + 1.0) / max(abs(dq), 1e-300), (abs(m) + 1.0) / max(abs(dm), 1e-300))
+            h = 0.01 * min(1.0, (q + 1.0) / max(abs(dq), 1e-300),
+                           (abs(m) + 1.0) / max(abs(dm), 1e-300))
             # RK2 (midpoint) is plenty for locating the blow-up
             sm, qm = m + 0.5 * h * dm, q + 0.5 * h * dq
             s2 = sigma_b2 + sigma_w2 * qm

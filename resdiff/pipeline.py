@@ -5,11 +5,11 @@ Figures go to ``OUT_DIR/PRESET/figN.pdf`` and ``.png``, their CSVs to
 writing before anything is computed (:func:`check_outputs`). Each dataset is computed
 under its own lock (:func:`resdiff.files.exclusive`) and reused when its sidecar records
 the same parameters, seed and numerical versions (:mod:`resdiff.numerics`) and the CSV
-matches the SHA-256 it recorded (:func:`resdiff.files.check_cached`); a damaged cache is recomputed with a
-warning. A figure is drawn under its own lock, written atomically, and carries the
-preset and the sidecars it was drawn from in its metadata; a figure whose PNG records
-the same data and drawing code is not drawn again. So identical runs started together
-compute each dataset once, and the later ones reuse it.
+matches the SHA-256 it recorded (:func:`resdiff.files.check_cached`); a damaged cache
+is recomputed with a warning. A figure is drawn under its own lock, written atomically,
+and carries the preset and the sidecars it was drawn from in its metadata; a figure
+whose PNG records the same data and drawing code is not drawn again. So identical runs
+started together compute each dataset once, and the later ones reuse it.
 
 The unit of work is one dataset (:class:`Unit`): :func:`make_figure` computes a
 figure's units one after another in this process; :func:`make_figures` hands them to

@@ -263,7 +263,7 @@ def verify_all(datasets, preset, data_dir=None, jobs=2, on_start=None):
         background = {label: pool.submit(timed, piece, check)
                       for _, (label, check, piece) in prepared
                       if not piece.skip and piece.experiment == TRAINING}
-        for (number, name, dataset, path), (label, check, piece) in prepared:
+        for (_number, _name, dataset, path), (label, check, piece) in prepared:
             if on_start is not None:
                 on_start(label)
             if piece.skip:

@@ -73,7 +73,7 @@ def test_estimates_are_cheap_and_follow_the_work():
     (once the modules the run needs anyway are imported), and the estimate scales with
     the draws and the depth."""
     from resdiff import pipeline
-    for repeat in range(2):  # the first imports the sampling modules
+    for _repeat in range(2):  # the first imports the sampling modules
         t0 = time.perf_counter()
         for n in (1, 2, 3, 4, 5, 8):
             assert pipeline.estimate([n], "paper", "/nonexistent", force=True).seconds > 0

@@ -30,7 +30,7 @@ import pandas as pd
 import pytest
 
 from resdiff import numerics
-from tests.conftest import HAVE_MNIST, HAVE_TORCH, needs_mnist
+from tests.conftest import HAVE_MNIST, HAVE_TORCH
 
 GOLDEN = Path(__file__).with_name("golden.json")
 TORCH_RTOL = 1e-6   # float32 training: last-bit differences between CPU vendors

@@ -79,7 +79,8 @@ def test_swish_ode_matches_the_papers_closed_form():
     for i, j in ((0, 1), (0, 2), (1, 2)):
         k = 0.25
         lam_T = (math.exp(k) * z[i] * z[j]
-                 + quad(lambda t: math.exp(k * (1 - t)) * a(t, i, j), 0, 1, epsabs=1e-13)[0])
+                 + quad(lambda t, k=k, i=i, j=j: math.exp(k * (1 - t)) * a(t, i, j), 0, 1,
+                        epsabs=1e-13)[0])
         assert end.lam[i, j] == pytest.approx(lam_T, rel=1e-8)
         assert end.lam[j, i] == pytest.approx(lam_T, rel=1e-8)
     # where the tan reaches pi/2 the ODE explodes: eq. (31)-(32) give the time

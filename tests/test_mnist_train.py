@@ -444,7 +444,8 @@ def test_small_fc_model_learns_mnist():
 
     The setting first asked for (2,000 images, 3 epochs = 30 Adam steps) cannot get
     there: 0.26-0.44 at the default rate and at most 0.61 at any rate, and PyTorch's
-    standard parametrisation of the same layers does no better (docs/training.md). So the check keeps one of its two numbers and changes the other:
+    standard parametrisation of the same layers does no better (docs/training.md). So
+    the check keeps one of its two numbers and changes the other:
     3 epochs on the default 20,000 images at 0.1 (the best rate for D = L = 10 in
     docs/lr_sweep.md; 0.855-0.867 over seeds 0-2), and the 2,000 images at the default
     rate for the paper's 120 epochs (0.84; above 0.80 from epoch 50).

@@ -155,7 +155,7 @@ def verify_md5(path, expected=None):
         st = path.stat()
         got = _md5_cached(str(path.resolve()), st.st_size, st.st_mtime_ns)
     except OSError as exc:
-        raise UserError(f"cannot read MNIST file {path}: {exc.strerror}")
+        raise UserError(f"cannot read MNIST file {path}: {exc.strerror}") from None
     if got != expected:
         raise UserError(f"MNIST file {path} is corrupted or truncated: MD5 {got}, expected "
                         f"{expected}; delete it and provide the standard file")
@@ -224,10 +224,10 @@ def read_idx(path, shape=None):
         with gzip.open(path, "rb") as fh:
             raw = fh.read()
     except FileNotFoundError:
-        raise UserError(f"MNIST file {path} does not exist")
+        raise UserError(f"MNIST file {path} does not exist") from None
     except (OSError, EOFError, zlib.error) as exc:
         # BadGzipFile is an OSError; a truncated stream raises EOFError
-        raise UserError(f"MNIST file {path} is corrupted or truncated (gzip: {exc})")
+        raise UserError(f"MNIST file {path} is corrupted or truncated (gzip: {exc})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
         raise UserError(f"MNIST file {path}: bad IDX magic number {raw[:4].hex() or '(empty)'}")
     dtype, ndim = _IDX_TYPES[raw[2]], raw[3]

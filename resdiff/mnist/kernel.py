@@ -55,7 +55,7 @@ def _cholesky(matrix, what):
         return np.linalg.cholesky(matrix)
     except np.linalg.LinAlgError:
         raise ParameterError("noise", f"the {what} system is not numerically positive "
-                             "definite; increase the noise variance")
+                             "definite; increase the noise variance") from None
 
 
 def affine_gram(z):

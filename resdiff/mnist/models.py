@@ -465,7 +465,7 @@ def build(arch, size, *, seed=0, sigma_w2=SIGMA_W2, sigma_b2=SIGMA_B2, precision
     try:
         cls = ARCHS[arch]
     except KeyError:
-        raise ValueError(f"unknown architecture {arch!r} (known: {', '.join(ARCHS)})")
+        raise ValueError(f"unknown architecture {arch!r} (known: {', '.join(ARCHS)})") from None
     return cls(size, size, seed=seed, sigma_w2=sigma_w2, sigma_b2=sigma_b2,
                precision=precision, **kwargs)
 

@@ -229,7 +229,7 @@ def load_checkpoint(path, device):
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # corrupt or foreign file
-        raise UserError(f"cannot read checkpoint {path}: {exc}; delete it to start over")
+        raise UserError(f"cannot read checkpoint {path}: {exc}; delete it to start over") from None
 
 
 def _format_eta(seconds):

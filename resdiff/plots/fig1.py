@@ -79,7 +79,8 @@ def plot(frames, sidecars, preset):
                      "quantiles")
     samples_legend(fig, frames["tanh"])
     n_in = frames["tanh"]["z"].nunique()
-    caption(fig, wrapped(f"resdiff fig 1 ({preset} preset): feedforward at the edge of chaos, {n_in} "
-                 f"inputs; blue: draws, orange: 5/50/95% quantiles; " + "; ".join(notes)
-                 + f"; seed {sidecars['tanh']['params']['seed']}"))
+    caption(fig, wrapped(f"resdiff fig 1 ({preset} preset): feedforward at the edge of "
+                         f"chaos, {n_in} inputs; blue: draws, orange: 5/50/95% quantiles; "
+                         + "; ".join(notes)
+                         + f"; seed {sidecars['tanh']['params']['seed']}"))
     return fig

@@ -13,7 +13,7 @@ DRAW_COLOURS = (BLUE, ORANGE, GREEN, VERMILLION, PURPLE)  # Okabe-Ito, one per d
 def _surfaces(frame):
     draws = frame[frame["kind"] == "draw"]
     out = []
-    for ident, d in draws.groupby("id", sort=True):
+    for _ident, d in draws.groupby("id", sort=True):
         z1 = np.sort(d["z"].unique())
         z2 = np.sort(d["z2"].unique())
         grid = d.pivot(index="z", columns="z2", values="value").reindex(index=z1, columns=z2)

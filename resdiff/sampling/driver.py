@@ -98,7 +98,10 @@ def run_chunked(kernel, n_draws, label, chunk, depth=None, layers=None):
                 with interrupt.shielded():
                     out = kernel(start, count, lo, hi, state)
                 took = time.perf_counter() - t0
-                layers = max(1, min(4 * layers, int(layers * CHUNK_SECONDS / max(took, 1e-6))))
+                # at most 4x per call and never beyond the depth (a chunk of draws that
+                # runs fast would otherwise grow it without bound, past a float's range)
+                layers = max(1, min(4 * layers, depth,
+                                    int(min(depth, layers * CHUNK_SECONDS / max(took, 1e-6)))))
                 bar.update(count * (hi - lo))
                 lo = hi
             parts.append(out)
