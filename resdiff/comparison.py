@@ -525,9 +525,10 @@ def _proposition51(data):
     return [Claim(
         "explosion", "Proposition 5.1 (ii), Remark 3.3: with phi''(0) != 0 the D -> infinity "
                      "limit explodes at a deterministic time.",
-        f"{first['activation']}, `x_0 = z 1_D` with z = {first['z']:g}, sigma_w^2 = {first['sigma_w2']:g}, "
-        f"sigma_b^2 = {first['sigma_b2']:g}: `t* = {t_star:.4f}` for `q_t = |x_t|^2/D` to "
-        f"reach Q = {first['threshold']:g}. First passage, {n} draws: SDE (L = "
+        f"{first['activation']}, `x_0 = z 1_D` with z = {first['z']:g}, sigma_w^2 = "
+        f"{first['sigma_w2']:g}, sigma_b^2 = {first['sigma_b2']:g}: `t* = {t_star:.4f}` "
+        f"for `q_t = |x_t|^2/D` to reach Q = {first['threshold']:g}. First passage, {n} "
+        f"draws: SDE (L = "
         f"{first['depth']}) mean {_series([sde[w].mean() for w in widths])} and sd "
         f"{_series([sde[w].std(ddof=1) for w in widths])} at D = "
         f"{', '.join(map(str, widths))} (sd x sqrt(D) = {_series(scaled, 2)}; the "

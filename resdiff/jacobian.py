@@ -86,7 +86,9 @@ def singular_values(A, norms):
     """The singular values of the square matrix ``A`` (overwritten) into ``norms``, by
     one-sided Jacobi rotations of its rows (cyclic order); returns the sweeps taken."""
     n = A.shape[0]
-    for sweep in range(JACOBI_SWEEPS):
+    sweeps = 0
+    for _ in range(JACOBI_SWEEPS):
+        sweeps += 1
         rotated = False
         for i in range(n):
             norms[i] = _dot(A[i], A[i])
@@ -115,7 +117,7 @@ def singular_values(A, norms):
             break
     for i in range(n):
         norms[i] = math.sqrt(_dot(A[i], A[i]))
-    return sweep + 1
+    return sweeps
 
 
 @njit(inline="always")
