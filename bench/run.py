@@ -131,6 +131,19 @@ def numpy_resnet_draw(rs, z, depth, width, sigma_w2=1.0, sigma_b2=1.0):
 
 
 # --- workloads -----------------------------------------------------------------------
+def jacobian_500(draws):
+    """Seconds for ``draws`` draws of `resdiff jacobian` at D = L = 500 (resnet, sde and
+    limit), after a compile at D = L = 4."""
+    from resdiff import progress
+    from resdiff.experiments.jacobian import jacobian
+    progress.set_quiet(True)
+    params = dict(model="resnet", activation="tanh", depth=500, width=500, draws=draws,
+                  z=1.0, sigma_w2=1.0, sigma_b2=1.0, methods=["resnet", "sde", "limit"],
+                  seed=0)
+    jacobian(**{**params, "depth": 4, "width": 4})
+    return _median_time(lambda: jacobian(**params), 1)
+
+
 def time_experiment(target, params, repeats):
     """``(median seconds, the last run's meta)`` of one experiment call."""
     import importlib
@@ -158,7 +171,7 @@ def figure_workloads(budget_draws):
     """(label, experiment, params actually run, factor to the paper preset)."""
     from resdiff.figures import FIGURES
     rows = []
-    for number in sorted(FIGURES):
+    for number in FIGURES:  # registry order: 1-8, then the figures beyond the paper
         if number in (6, 7):  # training: seconds per epoch are in docs/training.md
             continue
         fig = FIGURES[number]
@@ -225,8 +238,9 @@ def main():
     bound_rng = normals / ours
     print(f"fig 2 paper: {t_kde:.1f} s (RNG bound {bound_rng:.1f} s)", flush=True)
 
-    budget = {1: 500, 4: 500, 5: 500, 8: 10 ** 9, 3: 10 ** 9} if not args.quick else \
-        {1: 50, 4: 50, 5: 50, 8: 10 ** 9, 3: 10}
+    budget = {1: 500, 4: 500, 5: 500, 8: 10 ** 9, 3: 10 ** 9, "jacobian": 10 ** 9,
+              "explosion": 10 ** 9} if not args.quick else \
+        {1: 50, 4: 50, 5: 50, 8: 10 ** 9, 3: 10, "jacobian": 10, "explosion": 100}
     rows = []
     total = 0.0
     for label, target, params, factor in figure_workloads(budget):
@@ -246,6 +260,11 @@ def main():
         rows.append((label, t, run, bound))
         frac = "" if bound is None else f", {bound / t:.0%} of its RNG bound {bound:.1f} s"
         print(f"{label}: {t:.1f} s ({run}{frac})", flush=True)
+    # the Jacobian at the size asked of it: D = L = 500, resnet and sde, 100 draws
+    # (2 L D^3 multiply-adds per draw and method), from 2 draws (one per core)
+    label, t = "jacobian D = L = 500, 100 draws (resnet + sde)", jacobian_500(2) * 50
+    rows.append((label, t, "2 draws measured, x50 (linear in draws)", None))
+    print(f"{label}: {t:.1f} s", flush=True)
 
     lines = [
         "# Benchmarks", "",

@@ -25,6 +25,8 @@ API = {
     "mnist_kernel": "resdiff.experiments.mnist_kernel:mnist_kernel",
     "mnist_kernel_dynamics": "resdiff.experiments.mnist_kernel:mnist_kernel_dynamics",
     "mnist_train": "resdiff.experiments.mnist_train:mnist_train",
+    "jacobian": "resdiff.experiments.jacobian:jacobian",
+    "explosion": "resdiff.experiments.explosion:explosion",
     "figure_data": "resdiff.pipeline:figure_data",
     "Result": "resdiff.experiments:Result",
     "ParameterError": "resdiff.constraints:ParameterError",

@@ -1,5 +1,7 @@
-"""resdiff against the paper: each claim of its Section 6, and what the committed
-paper-preset data say about it, computed from the CSVs (never typed by hand).
+"""resdiff against the paper: each claim of its Section 6, and of Section 4 and
+Proposition 5.1 (the figures beyond the paper, ``jacobian`` and ``explosion``), and what
+the committed paper-preset data say about it, computed from the CSVs (never typed by
+hand).
 
 :func:`claims` reads the CSVs and sidecars of ``figures/data/paper/`` and returns one
 :class:`Claim` per row; :func:`markdown` renders them as docs/paper-comparison.md
@@ -25,7 +27,7 @@ OPTIMIZERS = ("gd", "sgd", "adam-full", "adam")
 
 @dataclass(frozen=True)
 class Claim:
-    figure: int
+    figure: object      # the figure's key (resdiff.figures): 2-8, "jacobian", ...
     paper: str          # what the paper says
     measured: str       # what resdiff measured, numbers from the CSVs
     agree: str          # the verdict, by the criterion it states
@@ -348,7 +350,210 @@ def _fig8(data):
         "not a quantitative claim; the figure is drawn for the eye.")]
 
 
-FIGURE_ROWS = {2: _fig2, 3: _fig3, 4: _fig4, 5: _fig5, 6: _fig6, 7: _fig7, 8: _fig8}
+# --- beyond Section 6: Section 4 and Proposition 5.1 (figures jacobian, explosion) ----
+def _jacobian_sizes(data):
+    """``[(size, frame)]`` of ``jacobian-size-*``, by size; [] unless all are there."""
+    from .figures import FIGURES
+    names = FIGURES["jacobian"].names("paper")
+    if not all(data.has(f"jacobian-{n}") for n in names):
+        return []
+    sizes = sorted(int(n.split("-")[1]) for n in names if n.startswith("size-"))
+    return [(s, data.frame(f"jacobian-size-{s}")) for s in sizes]
+
+
+def _statistic(frame, method, statistic):
+    f = frame[(frame["method"] == method) & (frame["statistic"] == statistic)]
+    return f["value"].dropna().to_numpy()
+
+
+def _limit(frame, statistic):
+    return float(frame[(frame["method"] == "limit")
+                       & (frame["statistic"] == statistic)]["value"].iloc[0])
+
+
+def _se(x):
+    return float(x.std(ddof=1) / math.sqrt(x.size))
+
+
+def _var_se(x):
+    """Standard error of the sample variance of (near-)Gaussian draws."""
+    return float(x.var(ddof=1) * math.sqrt(2.0 / (x.size - 1)))
+
+
+def _series(values, digits=3):
+    return ", ".join(_f(v, digits) for v in values)
+
+
+def _kappa(data, name):
+    """``kappa = phi'(0)^2 sigma_w^2 T`` (T = 1) of a jacobian dataset."""
+    from .activations import activation
+    side = data.sidecar(name)
+    return activation(side["params"]["activation"]).d1_at_0 ** 2 * side["meta"]["sigma_w2"]
+
+
+def _theorem41(data, by_size):
+    sizes = [s for s, _ in by_size]
+    kappa = _kappa(data, f"jacobian-size-{sizes[-1]}")
+    mean = {(m, st): [_statistic(f, m, st).mean() for _, f in by_size]
+            for m in ("resnet", "sde") for st in ("moment1", "moment2")}
+    last = by_size[-1][1]
+    se1, se2 = _se(_statistic(last, "sde", "moment1")), _se(_statistic(last, "sde", "moment2"))
+    euler = (1.0 + kappa / sizes[-1]) ** sizes[-1]  # E moment1 of the Euler scheme, dt = 1/L
+    m2_limit = [_limit(f, "moment2_mean") for _, f in by_size]
+    m2_inf = _limit(last, "moment2_mean_infinite_width")
+    gap = np.abs(np.array(mean["resnet", "moment1"]) - np.array(mean["sde", "moment1"]))
+    shrinks = bool(np.all(np.diff(gap) < 0))
+    sde_ok = abs(mean["sde", "moment1"][-1] - euler) < 3 * se1
+    n = int(data.sidecar(f"jacobian-size-{sizes[-1]}")["params"]["draws"])
+    return Claim(
+        "jacobian", "Theorem 4.1: the Jacobian `J(x_T, x_0)` of the ResNet (26) converges "
+                    "to the matrix SDE (27) as L grows.",
+        f"tanh, `x_0 = 1_D`, L = D in {{{', '.join(map(str, sizes))}}}, {n} draws each, "
+        f"the ResNet and the Euler scheme of (27) on the same weights. Mean "
+        f"`tr(J J^T)/D`: ResNet {_series(mean['resnet', 'moment1'])}; SDE "
+        f"{_series(mean['sde', 'moment1'])} (SE {_f(se1)} at {sizes[-1]}); limit "
+        f"`e^kappa = {_f(_limit(last, 'moment1_mean'))}` (Euler: `(1 + kappa/L)^L` = "
+        f"{_f(euler)} at {sizes[-1]}). Mean `tr((J J^T)^2)/D`: ResNet "
+        f"{_series(mean['resnet', 'moment2'], 2)}; SDE {_series(mean['sde', 'moment2'], 2)} "
+        f"(SE {_f(se2, 2)}); limit of the moment ODE at D: {_series(m2_limit, 2)}, tending "
+        f"to the free multiplicative Brownian motion's `e^2kappa (1 + 2 kappa)` = "
+        f"{_f(m2_inf, 2)}.",
+        ("yes" if shrinks and sde_ok else "**no**")
+        + f": the gap between the ResNet's and the SDE's mean moment1 "
+          f"({_series(gap)}; log-log slope {loglog_slope(sizes, gap):.2f}) "
+        + ("shrinks at every step" if shrinks else "does not shrink at every step")
+        + f", and the SDE's is {abs(mean['sde', 'moment1'][-1] - euler) / se1:.1f} SE from "
+          f"its Euler value at L = D = {sizes[-1]} (criterion: the gap shrinks, within 3 SE).")
+
+
+def _section4(data, by_size):
+    from .figures import FIGURES
+    size, last = by_size[-1]
+    kappa = _kappa(data, f"jacobian-size-{size}")
+    names = FIGURES["jacobian"].names("paper")
+    depths = sorted(int(n.split("-")[-1]) for n in names if n.startswith("resnet-depth-"))
+    var = {m: [_statistic(data.frame(f"jacobian-{m}-depth-{d}"), method, "logdet").var(ddof=1)
+               for d in depths] for m, method in (("resnet", "resnet"),
+                                                  ("feedforward", "network"))}
+    width = data.sidecar(f"jacobian-resnet-depth-{depths[0]}")["params"]["width"]
+    parts, ok = [], True
+    for method in ("resnet", "sde"):
+        x = _statistic(last, method, "logdet")
+        parts.append((method, x.mean(), _se(x), x.var(ddof=1), _var_se(x)))
+        ok &= abs(x.mean() + kappa / 2) < 3 * _se(x) and abs(x.var(ddof=1) - kappa) \
+            < 3 * _var_se(x)
+    spreads = bool(np.all(np.diff(var["feedforward"]) > 0))
+    bounded = max(var["resnet"]) < 2 * kappa
+    label = {"resnet": "ResNet", "sde": "SDE"}
+    return Claim(
+        "jacobian", "Section 4, consequence i): with phi''(0) = 0 the gradient does not "
+                    "explode: `log det g_T` is `N(-kappa/2, kappa)` at every D ([derivation]"
+                    "(jacobian.md#derivations-method--limit-resdifflimitsjacobian_limits)).",
+        f"tanh, `kappa = phi'(0)^2 sigma_w^2 T = {kappa:g}`. At L = D = {size}, log det "
+        "mean / variance: " + "; ".join(
+            f"{label[m]} {_f(mu)} (SE {_f(se)}) / {_f(v)} (SE {_f(vse)})"
+            for m, mu, se, v, vse in parts)
+        + f" (limit {-kappa / 2:g} / {kappa:g}). Var log det at D = {width} over depth "
+          f"L = {', '.join(map(str, depths))}: ResNet {_series(var['resnet'], 2)}; the "
+          f"feedforward network at its edge of chaos {_series(var['feedforward'], 0)}.",
+        ("yes" if ok and spreads and bounded else "**no**")
+        + ": the ResNet's and the SDE's log det are within 3 SE of `N(-kappa/2, kappa)`"
+          + ("" if ok else " **not**") + " at the largest size, the ResNet's variance "
+          + ("stays" if bounded else "does **not** stay") + " below `2 kappa` at every "
+          "depth, and the feedforward network's " + ("grows" if spreads else
+                                                    "does **not** grow")
+          + " at every depth step.")
+
+
+def _corollary41(data, by_size):
+    sizes = [s for s, _ in by_size]
+    err = {m: np.array([_statistic(f, m, "inverse_error").mean() for _, f in by_size])
+           for m in ("resnet", "sde")}
+    slope = {m: loglog_slope(sizes, err[m]) for m in err}
+    falls = all(bool(np.all(np.diff(e) < 0)) for e in err.values())
+    euler_rate = all(abs(v + 0.5) < 0.1 for v in slope.values())
+    const = err["sde"][-1] * math.sqrt(sizes[-1])
+    return Claim(
+        "jacobian", "Corollary 4.1: the limit is invertible; its inverse solves (28) on the "
+                    "same Brownian path.",
+        f"`||J G - I||_F / sqrt(D)`, G the Euler scheme of (28) on the same weights, mean "
+        f"at L = D = {', '.join(map(str, sizes))}: ResNet {_series(err['resnet'])}; SDE "
+        f"{_series(err['sde'])} (log-log slopes {slope['resnet']:.2f} and "
+        f"{slope['sde']:.2f}; SDE about `{const:.1f} L^(-1/2)` at {sizes[-1]}).",
+        ("yes" if falls and euler_rate else "**no**") + ": `J G -> I` as L grows"
+        + (", falling at every step" if falls else ", but not at every step")
+        + (", at" if euler_rate else ", **not** at")
+        + " the rate of an Euler scheme's strong error (criterion: both slopes within 0.1 "
+          "of -1/2).")
+
+
+def _proposition51(data):
+    from .figures import FIGURES
+    from .limits import euler_threshold_time
+    from .activations import activation
+    names = FIGURES["explosion"].names("paper")
+    if not all(data.has(f"explosion-{n}") for n in names):
+        return []
+    widths = sorted(int(n.split("-")[-1]) for n in names if n.startswith("sde-width-"))
+    depths = sorted(int(n.split("-")[-1]) for n in names if n.startswith("resnet-depth-"))
+    first = data.sidecar(f"explosion-sde-width-{widths[0]}")["params"]
+    act = activation(first["activation"])
+    frames = {w: data.frame(f"explosion-sde-width-{w}") for w in widths}
+    t_star = float(frames[widths[0]].query("method == 'limit'")["explosion_time"].iloc[0])
+    times = {w: f.query("method == 'sde'")["explosion_time"] for w, f in frames.items()}
+    missing = sum(int(t.isna().sum()) for t in times.values())
+    sde = {w: t.dropna().to_numpy() for w, t in times.items()}
+    scaled = [sde[w].std(ddof=1) * math.sqrt(w) for w in widths]
+    euler = euler_threshold_time(first["z"], first["z"] ** 2, first["sigma_w2"],
+                                 first["sigma_b2"], act.d1_at_0, act.d2_at_0,
+                                 first["threshold"], first["depth"], first["horizon"])
+    by_depth = {d: data.frame(f"explosion-resnet-depth-{d}") for d in depths}
+    res = {m: [by_depth[d].query(f"method == '{m}'")["explosion_time"].dropna().mean()
+               for d in depths] for m in ("resnet", "sde")}
+    missing += sum(int(f["explosion_time"].isna().sum()) for f in by_depth.values())
+    d_width = data.sidecar(f"explosion-resnet-depth-{depths[0]}")["params"]["width"]
+    gaps = [abs(r - t_star) for r in res["resnet"]]
+    top = sde[widths[-1]]
+    # passage times are grid times (l + 1) dt: a random time's rounding up to the grid
+    # averages dt/2, the fixed Euler limit's is anywhere in [0, dt), so their means may
+    # differ by dt/2 beyond the Monte Carlo error
+    half_step = 0.5 * first["horizon"] / first["depth"]
+    tolerance = 3 * _se(top) + half_step
+    concentrates = abs(top.mean() - euler) < tolerance and max(scaled) < 1.5 * min(scaled)
+    approaches = bool(np.all(np.diff(gaps) < 0))
+    n = first["draws"]
+    return [Claim(
+        "explosion", "Proposition 5.1 (ii), Remark 3.3: with phi''(0) != 0 the D -> infinity "
+                     "limit explodes at a deterministic time.",
+        f"{first['activation']}, `x_0 = z 1_D` with z = {first['z']:g}, sigma_w^2 = "
+        f"{first['sigma_w2']:g}, sigma_b^2 = {first['sigma_b2']:g}: `t* = {t_star:.4f}` "
+        f"for `q_t = |x_t|^2/D` to reach Q = {first['threshold']:g}. First passage, {n} "
+        f"draws: SDE (L = "
+        f"{first['depth']}) mean {_series([sde[w].mean() for w in widths])} and sd "
+        f"{_series([sde[w].std(ddof=1) for w in widths])} at D = "
+        f"{', '.join(map(str, widths))} (sd x sqrt(D) = {_series(scaled, 2)}; the "
+        f"D -> infinity limit of the same Euler scheme is {_f(euler)}). ResNet at D = "
+        f"{d_width}: mean {_series(res['resnet'])} at L = {', '.join(map(str, depths))} "
+        f"(SDE at the same L: {_series(res['sde'])}). Draws with no passage by T: {missing}.",
+        ("yes" if concentrates and approaches else "**no**")
+        + f": at D = {widths[-1]} the SDE's mean is {abs(top.mean() - euler):.4f} from its "
+          f"Euler limit (SE {_se(top):.4f}, dt/2 = {half_step:g}) and sd x sqrt(D) varies "
+          f"by a factor {max(scaled) / min(scaled):.2f} over D (criterion: within 3 SE + "
+          "dt/2, the grid's rounding of a random time against that of a fixed one, and a "
+          "factor below 1.5: a spread of order `D^(-1/2)`); the finite ResNet's gap to t* ("
+          f"{_series(gaps)}) " + ("shrinks" if approaches else "does **not** shrink")
+          + " as L grows.")]
+
+
+def _jacobian(data):
+    by_size = _jacobian_sizes(data)
+    if not by_size:
+        return []
+    return [_theorem41(data, by_size), _section4(data, by_size), _corollary41(data, by_size)]
+
+
+FIGURE_ROWS = {2: _fig2, 3: _fig3, 4: _fig4, 5: _fig5, 6: _fig6, 7: _fig7, 8: _fig8,
+               "jacobian": _jacobian, "explosion": _proposition51}
 
 
 def claims(folder=PAPER_DATA, figures=None):
@@ -385,17 +590,35 @@ PCG64, seed 0); a draw's linearity is the R^2 of a least-squares line over z; tr
 accuracies are those after the last epoch.
 """
 
+BEYOND = """
+## Beyond Section 6: Section 4 and Proposition 5.1
+
+The paper proves these results, but none of its figures checks them: `resdiff fig
+jacobian` and `resdiff fig explosion` do (`figures/paper/jacobian.png`, `explosion.png`;
+derivations of the limits in [jacobian.md](jacobian.md)). Every number is computed from
+the committed `figures/data/paper/jacobian-*.csv` and `explosion-*.csv` as above;
+standard errors (SE) are over the draws, that of a variance `s^2 sqrt(2 / (n - 1))`.
+
+| figure | the paper | resdiff | agree? |
+|---|---|---|---|
+"""
+
 
 def _cell(text):
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def markdown(rows=None):
-    """docs/paper-comparison.md."""
-    rows = claims() if rows is None else rows
-    body = "".join(f"| {r.figure} | {_cell(r.paper)} | {_cell(r.measured)} | "
+def _rows(rows):
+    return "".join(f"| {r.figure} | {_cell(r.paper)} | {_cell(r.measured)} | "
                    f"{_cell(r.agree)} |\n" for r in rows)
-    return HEADER + body + FOOTER
+
+
+def markdown(rows=None):
+    """docs/paper-comparison.md: Section 6's rows, then those beyond it (named figures)."""
+    rows = claims() if rows is None else rows
+    paper = [r for r in rows if isinstance(r.figure, int)]
+    beyond = [r for r in rows if not isinstance(r.figure, int)]
+    return HEADER + _rows(paper) + FOOTER + (BEYOND + _rows(beyond) if beyond else "")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from .errors import UserError
 
 INT64_MAX = 2**63 - 1
-ACTIVATIONS = ("tanh", "swish", "relu")
+# the activations, in the order of their kernel codes (resdiff.activations builds its
+# table from this tuple); every one has phi(0) = 0
+ACTIVATIONS = ("tanh", "swish", "relu", "gelu", "erf", "sin", "identity")
 # Bias variance of a non-ReLU feedforward network at the edge of chaos (the paper fixes
 # none; docs/figures.md, "[our reading]"). ReLU's edge of chaos needs sigma_b^2 = 0.
 EOC_SIGMA_B2 = 0.05
@@ -442,3 +444,60 @@ MNIST_TRAIN = Constraints(
 
 EOC = Constraints(params=dict(activation=OneOf(ACTIVATIONS), sigma_b2=Optional(VARIANCE),
                               seed=SEED), experiment="resdiff.experiments.eoc:eoc")
+
+
+# --- Section 4 and Proposition 5.1 (beyond the paper) ----------------------------------
+JACOBIAN_METHODS = ("resnet", "sde", "limit", "network")
+EXPLOSION_METHODS = ("resnet", "sde", "limit")
+# activations without phi''(0): no eq. (27) drift, no Proposition 5.1 (resdiff.activations)
+NOT_TWICE_DIFFERENTIABLE = ("relu",)
+
+
+def _jacobian_methods(p):
+    if p["methods"] is not None:
+        return p["methods"]
+    return ["network"] if p["model"] == "feedforward" else ["resnet", "sde", "limit"]
+
+
+def _jacobian_memory(p):
+    from .jacobian import memory_bytes
+    return memory_bytes(p["width"], _threads())
+
+
+JACOBIAN = Constraints(
+    params=dict(model=OneOf(MODELS), activation=OneOf(ACTIVATIONS), depth=POSITIVE,
+                width=POSITIVE, draws=DRAWS, z=FINITE, sigma_w2=Optional(VARIANCE),
+                sigma_b2=Optional(VARIANCE),
+                methods=Optional(ListOf(OneOf(JACOBIAN_METHODS))), seed=SEED),
+    experiment="resdiff.experiments.jacobian:jacobian",
+    rules=(
+        Rule("methods", lambda p: (p["model"] == "feedforward")
+             == ("network" in _jacobian_methods(p)),
+             "network is the method of {{model}} feedforward, and its only one; resnet, "
+             "sde and limit are those of {{model}} resnet"),
+        Rule("activation", lambda p: p["activation"] not in NOT_TWICE_DIFFERENTIABLE
+             or not {"sde", "limit"} & set(_jacobian_methods(p)),
+             "{activation} has no phi''(0): eq. (27) and its limits need one; use "
+             "{{methods}} resnet"),
+        Memory("width", _jacobian_memory, "the Jacobians (D x D per thread)"),
+        Work("depth", lambda p: 2 * p["draws"] * p["depth"] * p["width"] ** 3
+             * len(_jacobian_methods(p)), "jacobian"),
+    ))
+
+
+EXPLOSION = Constraints(
+    params=dict(activation=OneOf(ACTIVATIONS), z=FINITE, sigma_w2=VARIANCE, sigma_b2=VARIANCE,
+                horizon=Real(0.0, lo_open=True), threshold=Real(0.0, lo_open=True),
+                depth=POSITIVE, width=POSITIVE, draws=DRAWS,
+                methods=ListOf(OneOf(EXPLOSION_METHODS)), seed=SEED),
+    experiment="resdiff.experiments.explosion:explosion",
+    rules=(
+        Rule("activation", lambda p: p["activation"] not in NOT_TWICE_DIFFERENTIABLE,
+             "{activation} has no phi''(0), which decides explosion (Proposition 5.1)"),
+        Rule("threshold", lambda p: p["threshold"] > p["z"] ** 2,
+             "{threshold:g} must exceed q_0 = z^2 = {z:g}^2 (the passage would be at t = 0)"),
+        Memory("draws", lambda p: 8 * 4 * p["draws"] * len(p["methods"]), "the times"),
+        Memory("width", lambda p: 8 * 2 * p["width"] * _threads(), "the network states"),
+        Work("depth", lambda p: p["draws"] * p["depth"] * p["width"] * len(p["methods"]),
+             "explosion"),
+    ))

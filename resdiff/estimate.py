@@ -9,7 +9,9 @@ The estimate is the job's operation count over a speed:
   it is an overestimate (about 3x for Fig. 1 at the paper preset), and the Chebyshev
   node count, chosen by a pilot at run time, is taken as TYPICAL_NODES. Against the
   times measured on this project's 2-core machine (README), Figs. 2-4 at the paper
-  preset come within 0.6-1.5x.
+  preset come within 0.6-1.5x. ``jacobian``: ``2 L D^3`` per draw and method;
+  ``explosion``: ``RNG_COST + PHI_COST`` per coordinate and layer up to T (a passage
+  stops a draw earlier).
 * Training (``mnist-train``, Figs. 6-7): FLOPs of the forward pass per image
   (``flops_forward``; the backward pass counted as two forward passes) times the images
   of every epoch, at the speed of a 1024^3 float32 GEMM timed on the training device
@@ -68,8 +70,17 @@ def _draw_work(model, points, width, depth, draws):
 
 def monte_carlo_work(experiment, p):
     """Multiply-adds of a Monte Carlo experiment (``"samples"``, ``"correlation"``,
-    ``"kde"``, ``"ntk_convergence"``) with parameters ``p``; None for others."""
-    from .sampling.cost import RNG_COST
+    ``"kde"``, ``"ntk_convergence"``, ``"jacobian"``, ``"explosion"``) with parameters
+    ``p``; None for others."""
+    from .sampling.cost import PHI_COST, RNG_COST
+    if experiment == "jacobian":  # 2 L D^3 per draw and method (docs/jacobian.md, "Cost")
+        methods = p["methods"] or (["network"] if p["model"] == "feedforward"
+                                   else ["resnet", "sde"])
+        runs = sum(m != "limit" for m in methods)
+        return float(p["draws"]) * runs * 2.0 * p["depth"] * float(p["width"]) ** 3
+    if experiment == "explosion":  # D normals and D activations a layer, up to T at most
+        runs = sum(m != "limit" for m in p["methods"])
+        return float(p["draws"]) * runs * p["depth"] * p["width"] * (RNG_COST + PHI_COST)
     if experiment == "kde":
         runs = sum(m != "analytic" for m in p["methods"])
         return runs * _draw_work("resnet", len(p["z"]), p["width"], p["depth"], p["draws"])

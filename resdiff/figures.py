@@ -2,6 +2,9 @@
 preset, and the function that draws it. This is the one place where the paper's
 settings (and the [our reading] choices of docs/figures.md) live.
 
+The paper's figures are keyed by their numbers 1-8 (files ``figN.*``); the figures
+beyond the paper by their names (``jacobian``, ``explosion``; files ``NAME.*``).
+
 Presets: ``paper`` (the paper's scale), ``quick`` (default; fewer draws or inputs, and
 smaller networks, images and epochs for Figs. 2, 6 and 7), ``smoke`` (small sizes, for
 CI). Measured times: BENCHMARKS.md.
@@ -34,9 +37,24 @@ class Dataset:
     shares_draws: bool = False    # takes draw_store=... (not part of the cache key)
 
 
+def stem(key):
+    """The file stem of figure ``key``: ``figN`` for the paper's, the name otherwise."""
+    return f"fig{key}" if isinstance(key, int) else str(key)
+
+
+def parse_key(text):
+    """A figure key from the command line: ``"3"`` -> 3, ``"jacobian"`` -> "jacobian";
+    KeyError when there is no such figure."""
+    text = str(text).strip().lower()
+    key = int(text) if text.isdigit() else text
+    if key not in FIGURES:
+        raise KeyError(key)
+    return key
+
+
 @dataclass(frozen=True)
 class Figure:
-    number: int
+    number: object                # int (the paper's figures) or str (beyond the paper)
     title: str
     plot: str                     # "module:function": (frames, sidecars, preset) -> Figure
     datasets: dict = field(default_factory=dict)  # name -> Dataset
@@ -284,4 +302,79 @@ register(Figure(
         "quick": dict(depth=100, width=100, inputs=50, draws=10, keep_draws=3),
         "smoke": dict(depth=20, width=20, inputs=20, draws=4, keep_draws=3)},
         input_dim=2) for act in ("tanh", "swish")},
+))
+
+
+# --- Beyond the paper: Section 4's Jacobian, Proposition 5.1's explosion -----
+# Jacobian: an exact Jacobian costs 2 L D^3 multiply-adds per draw and method
+# (docs/jacobian.md, "Cost"), so the paper preset stops at L = D = 200 (~5 minutes on
+# 2 cores). Three groups: the ResNet, its SDE and the limits at L = D ("sizes"); the
+# feedforward network at its edge of chaos and the ResNet at a fixed D over depths.
+_JAC = dict(activation="tanh", z=1.0, seed=0)
+_JAC_SIZES = {"paper": ([10, 20, 50, 100, 200], 100), "quick": ([8, 16, 32, 64], 200),
+              "smoke": ([4, 8, 16], 50)}
+_JAC_DEPTHS = {"paper": (32, [4, 16, 64, 256], 100), "quick": (16, [4, 16, 64, 256], 100),
+               "smoke": (8, [4, 16, 64], 50)}
+
+
+def _jacobian_datasets():
+    datasets = {}
+    sizes = sorted({s for p in PRESETS for s in _JAC_SIZES[p][0]})
+    for size in sizes:
+        per = {p: dict(_JAC, model="resnet", depth=size, width=size, draws=_JAC_SIZES[p][1],
+                       sigma_w2=1.0, sigma_b2=1.0, methods=["resnet", "sde", "limit"])
+               for p in PRESETS if size in _JAC_SIZES[p][0]}
+        datasets[f"size-{size}"] = Dataset("resdiff.experiments.jacobian:jacobian", per,
+                                           group="sizes")
+    depths = sorted({d for p in PRESETS for d in _JAC_DEPTHS[p][1]})
+    for model, method in (("feedforward", "network"), ("resnet", "resnet")):
+        for depth in depths:
+            per = {}
+            for p in PRESETS:
+                width, ds, draws = _JAC_DEPTHS[p]
+                if depth in ds:
+                    sig = dict(sigma_w2=None, sigma_b2=None) if model == "feedforward" \
+                        else dict(sigma_w2=1.0, sigma_b2=1.0)
+                    per[p] = dict(_JAC, model=model, depth=depth, width=width, draws=draws,
+                                  methods=[method], **sig)
+            datasets[f"{model}-depth-{depth}"] = Dataset(
+                "resdiff.experiments.jacobian:jacobian", per, group=f"depth-{model}")
+    return datasets
+
+
+register(Figure(
+    "jacobian", "Beyond the paper: the Jacobian of Section 4 (Theorem 4.1, Corollary 4.1)",
+    "resdiff.plots.jacobian:plot", _jacobian_datasets(),
+))
+
+# Explosion: swish, x_0 = 1_D, Q = 100 over T = 4 (t* = 2.3747). The SDE at several D
+# (fixed L), the ResNet at several L (fixed D).
+_EXP = dict(activation="swish", z=1.0, sigma_w2=1.0, sigma_b2=1.0, horizon=4.0,
+            threshold=100.0, seed=0)
+_EXP_WIDTHS = {"paper": (1000, [100, 400, 1600], 1000), "quick": (1000, [50, 200, 800], 300),
+               "smoke": (200, [25, 100], 100)}
+_EXP_DEPTHS = {"paper": (400, [250, 1000, 4000], 1000), "quick": (200, [100, 400, 1600], 300),
+               "smoke": (50, [100, 400], 100)}
+
+
+def _explosion_datasets():
+    datasets = {}
+    for width in sorted({w for p in PRESETS for w in _EXP_WIDTHS[p][1]}):
+        per = {p: dict(_EXP, depth=_EXP_WIDTHS[p][0], width=width, draws=_EXP_WIDTHS[p][2],
+                       methods=["sde", "limit"])
+               for p in PRESETS if width in _EXP_WIDTHS[p][1]}
+        datasets[f"sde-width-{width}"] = Dataset("resdiff.experiments.explosion:explosion",
+                                                 per, group="widths")
+    for depth in sorted({d for p in PRESETS for d in _EXP_DEPTHS[p][1]}):
+        per = {p: dict(_EXP, depth=depth, width=_EXP_DEPTHS[p][0], draws=_EXP_DEPTHS[p][2],
+                       methods=["resnet", "sde"])
+               for p in PRESETS if depth in _EXP_DEPTHS[p][1]}
+        datasets[f"resnet-depth-{depth}"] = Dataset("resdiff.experiments.explosion:explosion",
+                                                    per, group="depths")
+    return datasets
+
+
+register(Figure(
+    "explosion", "Beyond the paper: the explosion time of Proposition 5.1 (swish)",
+    "resdiff.plots.explosion:plot", _explosion_datasets(),
 ))

@@ -40,6 +40,10 @@ FAMILIES = {
     "limits": (1, "resdiff.limits: the ODEs of Proposition 5.1, eq. 34, the NTK limits"),
     "eoc": (1, "resdiff.edge_of_chaos: the edge of chaos (Gauss-Hermite recursion)"),
     "ntk": (1, "resdiff.ntk: the finite NTK (eq. 30)"),
+    "jacobian": (1, "resdiff.jacobian: the Jacobians of eq. 26, 27, 28 and of the "
+                    "feedforward network, Jacobi singular values"),
+    "explosion": (1, "resdiff.explosion: first passage of q_t above a threshold (Gram "
+                     "sampler, N = 1)"),
     "mnist-data": (1, "resdiff.mnist.data: subsets, features, epoch permutations"),
     "mnist-kernel": (1, "resdiff.mnist.kernel: the NTK of the limit, kernel regression"),
     "mnist-dynamics": (1, "resdiff.mnist.dynamics: the limit trained by GD / SGD"),
@@ -67,6 +71,10 @@ EXPERIMENTS = {
     "resdiff.experiments.ntk:ntk_convergence": lambda p: ("rng", "activations", "ntk",
                                                           "limits"),
     "resdiff.experiments.eoc:eoc": lambda p: ("activations", "eoc"),
+    "resdiff.experiments.explosion:explosion": lambda p: _MONTE_CARLO + ("explosion",
+                                                                         "limits"),
+    "resdiff.experiments.jacobian:jacobian": lambda p: _MONTE_CARLO + ("jacobian", "limits") + (
+        ("eoc",) if p.get("model") == "feedforward" else ()),
     "resdiff.experiments.mnist_kernel:mnist_kernel": lambda p: ("mnist-data",
                                                                 "mnist-kernel", "limits"),
     "resdiff.experiments.mnist_kernel:mnist_kernel_dynamics": lambda p: (
@@ -103,6 +111,7 @@ def versions(experiment, params):
 def dependents(family, figures=None, preset="paper"):
     """``["figN-NAME", ...]``: the datasets of the figure registry at ``preset`` whose
     numbers family ``family`` computes (what to recompute after bumping it)."""
+    from .figures import stem
     if figures is None:
         from .figures import FIGURES as figures
     found = []
@@ -110,5 +119,5 @@ def dependents(family, figures=None, preset="paper"):
         for name in spec.names(preset):
             dataset = spec.datasets[name]
             if family in families(dataset.experiment, dataset.params[preset]):
-                found.append(f"fig{number}-{name}")
+                found.append(f"{stem(number)}-{name}")
     return found

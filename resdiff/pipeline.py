@@ -40,7 +40,7 @@ from pathlib import Path
 
 from . import __version__, files, numerics, sources
 from .errors import UserError
-from .figures import FIGURES, PRESETS
+from .figures import FIGURES, PRESETS, stem
 from .progress import info, warn
 from .sampling.store import DrawStore
 
@@ -160,7 +160,7 @@ def plot_digest(spec):
 
 def figure_spec(number):
     if number not in FIGURES:
-        known = ", ".join(str(n) for n in sorted(FIGURES))
+        known = ", ".join(str(n) for n in FIGURES)
         raise UserError(f"figure {number} is not available (available: {known})")
     return FIGURES[number]
 
@@ -186,7 +186,7 @@ def figure_paths(out_dir, preset, number, precision=None, max_size=None, partial
             tag += f"-max{spec.sizes(preset, max_size)[-1]}"
         if partial:
             tag += "-partial"
-    return [Path(out_dir) / preset / f"fig{number}{tag}.{ext}" for ext in ("pdf", "png")]
+    return [Path(out_dir) / preset / f"{stem(number)}{tag}.{ext}" for ext in ("pdf", "png")]
 
 
 def check_max_size(number, preset, max_size):
@@ -205,7 +205,7 @@ def data_path(out_dir, preset, number, name, seed=0, precision=None):
     tag = f"-seed{seed}" if seed else ""
     if figure_spec(number).datasets[name].takes_precision:
         tag += _precision_tag(precision)
-    return Path(out_dir) / "data" / preset / f"fig{number}-{name}{tag}.csv"
+    return Path(out_dir) / "data" / preset / f"{stem(number)}-{name}{tag}.csv"
 
 
 def show_params(number, preset, out_dir, seed=0, precision=None, max_size=None):
@@ -271,7 +271,7 @@ class Failure:
 class Unit:
     """One dataset of one figure: the unit of work an executor runs (this process, a
     worker process, a Slurm job). Plain values only, so it travels as JSON or a pickle."""
-    figure: int
+    figure: object  # a key of resdiff.figures.FIGURES (int or name)
     name: str
     preset: str
     out_dir: str

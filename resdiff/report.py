@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 from . import __version__
-from .figures import FIGURES
+from .figures import FIGURES, stem
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 62rem; margin: 2rem auto;
@@ -47,13 +47,14 @@ def data_uri(path):
 
 
 def figure_image(figures_dir, preset, number):
-    """The PNG of figure ``number``: ``figN.png`` when there is one, else a partial
-    figure (``figN-maxM.png``, ``figN-partial.png``); None when none was drawn."""
+    """The PNG of figure ``number``: ``figN.png`` (``NAME.png`` beyond the paper) when
+    there is one, else a partial figure (``figN-maxM.png``, ``figN-partial.png``); None
+    when none was drawn."""
     folder = Path(figures_dir) / preset
-    whole = folder / f"fig{number}.png"
+    whole = folder / f"{stem(number)}.png"
     if whole.is_file():
         return whole
-    partial = sorted(folder.glob(f"fig{number}-*.png"))
+    partial = sorted(folder.glob(f"{stem(number)}-*.png"))
     return partial[0] if partial else None
 
 
@@ -126,12 +127,13 @@ def figure_section(number, preset, figures_dir, claims):
     spec = FIGURES[number]
     data = Path(figures_dir) / "data" / preset
     image = figure_image(figures_dir, preset, number)
-    parts = [f"<section id='fig{number}'><h2>Figure {number}: {html.escape(spec.title)}</h2>"]
+    label = f"Figure {number}"  # Figure 2, Figure jacobian
+    parts = [f"<section id='{stem(number)}'><h2>{label}: {html.escape(spec.title)}</h2>"]
     if image is None:
         parts.append(f"<p class='missing'>Not drawn yet at the {preset} preset.</p>")
     else:
-        parts.append(f"<figure><img src='{data_uri(image)}' alt='Figure {number}'>"
-                     f"<figcaption>Figure {number} ({preset} preset, "
+        parts.append(f"<figure><img src='{data_uri(image)}' alt='{label}'>"
+                     f"<figcaption>{label} ({preset} preset, "
                      f"<code>{html.escape(image.name)}</code>): "
                      f"{html.escape(spec.title)}.</figcaption></figure>")
     rows = [c for c in claims if c.figure == number]
@@ -141,16 +143,16 @@ def figure_section(number, preset, figures_dir, claims):
             [(_inline(c.paper), _inline(c.measured), _inline(c.agree)) for c in rows]))
     sidecars, prov = {}, []
     for name in spec.names(preset):
-        path = data / f"fig{number}-{name}.csv.json"
+        path = data / f"{stem(number)}-{name}.csv.json"
         if path.is_file():
             sidecars[name] = json.loads(path.read_text())
     shared = shared_params(list(sidecars.values()))
     for name in spec.names(preset):
         if name in sidecars:
-            prov.append((f"<code>fig{number}-{html.escape(name)}.csv</code>",
+            prov.append((f"<code>{stem(number)}-{html.escape(name)}.csv</code>",
                          *(html.escape(x) for x in provenance_rows(sidecars[name], shared))))
         else:
-            prov.append((f"<code>fig{number}-{html.escape(name)}.csv</code>",
+            prov.append((f"<code>{stem(number)}-{html.escape(name)}.csv</code>",
                          "<span class='missing'>not computed</span>", "", "", "", "", ""))
     parts.append("<h3>Provenance</h3>")
     if shared:
@@ -169,8 +171,8 @@ def build(preset="paper", figures_dir="figures"):
     from . import comparison
     claims = (comparison.claims(Path(figures_dir) / "data" / "paper")
               if preset == "paper" else [])
-    numbers = sorted(FIGURES)
-    toc = " · ".join(f"<a href='#fig{n}'>Fig. {n}</a>" for n in numbers)
+    numbers = list(FIGURES)  # the registry's order: Figs. 1-8, then those beyond the paper
+    toc = " · ".join(f"<a href='#{stem(n)}'>Fig. {n}</a>" for n in numbers)
     note = ("" if preset == "paper" else
             "<p>The paper's claims are compared at the paper preset only "
             "(<code>resdiff report --preset paper</code>).</p>")

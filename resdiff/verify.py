@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import files, machine, numerics
-from .figures import FIGURES
+from .figures import FIGURES, stem
 
 REPRODUCED, ROUNDING, DIFFERS, NOT_CHECKED = ("reproduced", "reproduced within rounding",
                                              "differs", "not checked")
@@ -116,6 +116,10 @@ def plan(experiment, params, sidecar):
         return Slice(None, experiment, {**params, "draws": VERIFY_DRAWS},
                      lambda f: f[(f["kind"] == "limit") | (f["draw"] < VERIFY_DRAWS)],
                      f"draws 0-{VERIFY_DRAWS - 1} of each size, and the limits")
+    if name in ("jacobian", "explosion"):
+        return Slice(None, experiment, {**params, "draws": VERIFY_DRAWS},
+                     lambda f: f[f["draw"].fillna(-1) < VERIFY_DRAWS],
+                     f"draws 0-{VERIFY_DRAWS - 1} of each method, and the limits")
     if name == "correlation":
         return Slice(None, skip="its CSV holds only correlations over all "
                                 f"{params['draws']} draws, no single draw to recompute")
@@ -181,13 +185,14 @@ def compare(experiment, committed, recomputed, sidecar):
 
 def committed_datasets(preset, out_dir, only=None):
     """``[(figure, name, dataset, csv path)]`` of the registry at ``preset`` whose CSV is
-    in ``OUT_DIR/data/PRESET/``; ``only``: labels ``figN`` or ``figN-NAME`` to keep."""
+    in ``OUT_DIR/data/PRESET/``; ``only``: labels ``figN`` or ``figN-NAME`` (``NAME``,
+    ``NAME-DATASET`` for the named figures) to keep."""
     from .pipeline import data_path
     found = []
     for number, spec in FIGURES.items():
         for name in spec.names(preset):
-            label = f"fig{number}-{name}"
-            if only and not any(label == o or f"fig{number}" == o for o in only):
+            label = f"{stem(number)}-{name}"
+            if only and not any(label == o or stem(number) == o for o in only):
                 continue
             path = data_path(out_dir, preset, number, name)
             if path.is_file() or files.sidecar_path(path).is_file():
@@ -197,7 +202,7 @@ def committed_datasets(preset, out_dir, only=None):
 
 def _prepare(number, name, dataset, path, preset):
     """``(label, check, slice)``; the slice says why not when there is nothing to run."""
-    label = f"fig{number}-{name}"
+    label = f"{stem(number)}-{name}"
     params = dataset.params[preset]
     check = files.check_cached(path, params, numerics.versions(dataset.experiment, params))
     if not check.reusable:

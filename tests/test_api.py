@@ -19,7 +19,8 @@ from tests.conftest import ROOT
 # the functions of the API and the subcommand each stands for
 SUBCOMMANDS = {"kde": "kde", "samples": "samples", "correlation": "correlation",
                "ntk_convergence": "ntk-convergence", "eoc": "eoc",
-               "mnist_kernel": "mnist-kernel", "mnist_train": "mnist-train"}
+               "mnist_kernel": "mnist-kernel", "mnist_train": "mnist-train",
+               "jacobian": "jacobian", "explosion": "explosion"}
 EXPERIMENTS = [*SUBCOMMANDS, "mnist_kernel_dynamics"]
 
 
@@ -158,7 +159,7 @@ def test_numpydoc_sections(name):
 
 
 @pytest.mark.parametrize("name", ["kde", "samples", "correlation", "ntk_convergence",
-                                  "eoc"])
+                                  "eoc", "jacobian", "explosion"])
 def test_docstring_examples_run(name):
     fn = getattr(resdiff, name)
     finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner(

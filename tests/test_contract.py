@@ -80,10 +80,11 @@ def test_numerical_modules_name_parameters_not_options():
 
 # --- the constraint tables --------------------------------------------------------------
 def _experiments():
-    from resdiff.experiments import eoc, kde, mnist_kernel, mnist_train, ntk, samples
+    from resdiff.experiments import (eoc, explosion, jacobian, kde, mnist_kernel,
+                                     mnist_train, ntk, samples)
     return [kde.kde, samples.samples, samples.correlation, ntk.ntk_convergence,
             mnist_kernel.mnist_kernel, mnist_kernel.mnist_kernel_dynamics,
-            mnist_train.mnist_train, eoc.eoc]
+            mnist_train.mnist_train, eoc.eoc, jacobian.jacobian, explosion.explosion]
 
 
 # paths and flags, checked on use; the in-process draw store (no parameter: no number

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from resdiff.figures import FIGURES, PRESETS
+from resdiff.figures import FIGURES, PRESETS, stem
 from tests.conftest import HAVE_MNIST, HAVE_TORCH, run_cli
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -14,7 +14,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Figs. 6-7 train on MNIST with PyTorch: without either they are left to the MNIST tests'
 # skip messages, and the other six are still checked
 CAN_TRAIN = HAVE_MNIST and HAVE_TORCH
-SMOKE_FIGURES = list(range(1, 9)) if CAN_TRAIN else [1, 2, 3, 4, 5, 8]
+BEYOND = ["jacobian", "explosion"]  # the figures beyond the paper
+SMOKE_FIGURES = (list(range(1, 9)) if CAN_TRAIN else [1, 2, 3, 4, 5, 8]) + BEYOND
 needs_training = pytest.mark.skipif(not CAN_TRAIN, reason="Figs. 6-7 need MNIST and PyTorch")
 
 
@@ -28,7 +29,8 @@ def smoke_dir(tmp_path_factory):
 
 
 def test_registry_has_all_eight_figures_with_every_preset():
-    assert sorted(FIGURES) == list(range(1, 9))
+    assert [k for k in FIGURES if isinstance(k, int)] == list(range(1, 9))
+    assert [k for k in FIGURES if isinstance(k, str)] == ["jacobian", "explosion"]
     for fig in FIGURES.values():
         for dataset in fig.datasets.values():
             assert set(dataset.params) <= set(PRESETS) and dataset.params
@@ -50,11 +52,11 @@ def test_training_runs_are_one_dataset_each_grouped_by_optimizer():
 
 
 @pytest.mark.parametrize("number", [pytest.param(n, marks=needs_training) if n in (6, 7)
-                                    else n for n in range(1, 9)])
+                                    else n for n in [*range(1, 9), *BEYOND]])
 def test_smoke_figure_files_are_valid_images(smoke_dir, number):
     import matplotlib.image as mpimg
-    png = smoke_dir / "smoke" / f"fig{number}.png"
-    pdf = smoke_dir / "smoke" / f"fig{number}.pdf"
+    png = smoke_dir / "smoke" / f"{stem(number)}.png"
+    pdf = smoke_dir / "smoke" / f"{stem(number)}.pdf"
     assert png.read_bytes()[:8] == PNG_MAGIC
     img = mpimg.imread(png)
     assert img.shape[0] > 200 and img.shape[1] > 200
@@ -223,7 +225,22 @@ def test_list_of_figures_shows_each(tmp_path):
               if line.startswith("figure ")]
     assert titles == ["figure 3", "figure 2"]  # in the order given, once each
     from resdiff.cli.fig import FigureArg
-    assert FigureArg().convert("all", None, None) == list(range(1, 9))
+    assert FigureArg().convert("all", None, None) == list(range(1, 9)) + ["jacobian",
+                                                                          "explosion"]
+    assert FigureArg().convert("2,Jacobian,2", None, None) == [2, "jacobian"]
+
+
+def test_named_figures_write_name_files(tmp_path):
+    from resdiff import pipeline
+    assert pipeline.figure_paths(tmp_path, "smoke", "jacobian")[1].name == "jacobian.png"
+    assert pipeline.data_path(tmp_path, "smoke", "explosion", "sde-width-25").name == \
+        "explosion-sde-width-25.csv"
+    res = run_cli("fig", "explosion", "--preset", "smoke", "--out-dir", tmp_path,
+                  "--show-params")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("figure explosion:")
+    bad = run_cli("fig", "jacobians", "--out-dir", tmp_path)
+    assert bad.returncode == 2 and "jacobian, explosion" in bad.stderr
 
 
 def test_make_fign_runs_that_figure():

@@ -66,7 +66,11 @@ _TRAIN = dict(batch_size=50, epochs=2, n_train=200, n_test=200, seed=1, device="
 CASES = {
     # the generator and the linear algebra on their own (module-level functions below)
     "rng-normals": Case("rng", "tests.test_golden:rng_normals"),
-    "activations": Case("activations", "tests.test_golden:activation_values"),
+    "activations": Case("activations", "tests.test_golden:activation_values",
+                        dict(names=["relu", "swish", "tanh"])),
+    # the activations beyond the paper, a case of their own so the paper's stay recorded
+    "activations-beyond": Case("activations", "tests.test_golden:activation_values",
+                               dict(names=["erf", "gelu", "identity", "sin"])),
     "linalg": Case("linalg", "tests.test_golden:linalg_products"),
     "limits": Case("limits", "tests.test_golden:limit_values"),
     "mnist-data": Case("mnist-data", "tests.test_golden:mnist_data_values", mnist=True),
@@ -114,6 +118,18 @@ CASES = {
     "ntk": Case("ntk", "resdiff.experiments.ntk:ntk_convergence", dict(
         sizes=[4, 9], draws=4, z=[1.0, 2.0], sigma_w2=1.0, sigma_b2=1.0,
         activation="tanh", seed=5)),
+    # Section 4: the three Jacobians (ResNet, SDE with the phi''(0) drift, feedforward)
+    "jacobian-resnet": Case("jacobian", "resdiff.experiments.jacobian:jacobian", dict(
+        model="resnet", activation="gelu", depth=6, width=5, draws=3, z=0.5, sigma_w2=1.0,
+        sigma_b2=1.0, methods=["resnet", "sde", "limit"], seed=6)),
+    "jacobian-feedforward": Case("jacobian", "resdiff.experiments.jacobian:jacobian", dict(
+        model="feedforward", activation="tanh", depth=5, width=6, draws=3, z=1.0,
+        sigma_w2=None, sigma_b2=None, methods=["network"], seed=6)),
+    # Proposition 5.1: first passage of q_t, ResNet and SDE, and t*
+    "explosion": Case("explosion", "resdiff.experiments.explosion:explosion", dict(
+        activation="swish", z=1.0, sigma_w2=1.0, sigma_b2=1.0, horizon=4.0,
+        threshold=20.0, depth=100, width=10, draws=5, methods=["resnet", "sde", "limit"],
+        seed=7)),
     "eoc": Case("eoc", "resdiff.experiments.eoc:eoc", dict(activation="tanh",
                                                            sigma_b2=0.05)),
     "mnist-kernel": Case("mnist-kernel", "resdiff.experiments.mnist_kernel:mnist_kernel",
@@ -152,11 +168,12 @@ def rng_normals():
                                         for stream in (0, 1, 12345)]))
 
 
-def activation_values():
+def activation_values(names):
     from resdiff.activations import ACTIVATIONS, dphi, phi
     x = np.linspace(-6.0, 6.0, 241)
     rows = {}
-    for name, act in sorted(ACTIVATIONS.items()):
+    for name in sorted(names):
+        act = ACTIVATIONS[name]
         rows[f"{name}_phi"] = [phi(act.code, v) for v in x]
         rows[f"{name}_dphi"] = [dphi(act.code, v) for v in x]
     return _frame(x=x, **rows)

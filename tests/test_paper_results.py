@@ -20,12 +20,20 @@ from resdiff.figures import FIGURES
 from tests.conftest import ROOT
 
 DATA = ROOT / "figures" / "data" / "paper"
-COMMITTED = sorted(DATA.glob("fig*.csv")) if DATA.is_dir() else []
+NAMED = [key for key in FIGURES if isinstance(key, str)]  # the figures beyond the paper
+COMMITTED = sorted(p for p in DATA.glob("*.csv") if p.stem.startswith(("fig", *NAMED))) \
+    if DATA.is_dir() else []
+
+
+def _key_and_name(stem):
+    """``fig2-kde`` -> (2, "kde"); ``jacobian-size-10`` -> ("jacobian", "size-10")."""
+    head, name = stem.split("-", 1)
+    return (int(head[3:]) if head.startswith("fig") else head), name
 
 
 def _unit(csv):
-    number, name = csv.stem[3:].split("-", 1)
-    return pipeline.Unit(int(number), name, "paper", str(ROOT / "figures"))
+    number, name = _key_and_name(csv.stem)
+    return pipeline.Unit(number, name, "paper", str(ROOT / "figures"))
 
 
 @pytest.mark.skipif(not COMMITTED, reason="no paper-scale results committed")
@@ -40,13 +48,16 @@ def test_committed_csv_is_a_valid_cache_for_the_current_code(csv):
 
 
 FIGURE_DIR = ROOT / "figures" / "paper"
-PNGS = sorted(FIGURE_DIR.glob("fig*.png"))
+PNGS = sorted(FIGURE_DIR.glob("fig*.png")) + [FIGURE_DIR / f"{n}.png" for n in NAMED
+                                                if (FIGURE_DIR / f"{n}.png").is_file()]
 
 
 def _selection(png):
     """``fig6-max100.png`` -> (6, 100, False), drawn with ``resdiff fig --max-size 100``;
     ``fig6-partial.png`` -> (6, None, True), drawn with ``--partial``; ``fig2.png`` ->
-    (2, None, False)."""
+    (2, None, False); ``jacobian.png`` -> ("jacobian", None, False)."""
+    if png.stem in NAMED:
+        return png.stem, None, False
     number, *tags = png.stem[3:].split("-")
     max_size = next((int(t[3:]) for t in tags if t.startswith("max")), None)
     return int(number), max_size, "partial" in tags
@@ -79,13 +90,14 @@ def test_committed_figure_was_drawn_from_the_committed_csvs(png):
     assert provenance["data_digest"] == pipeline.data_digest(sidecars)
 
 
-@pytest.mark.parametrize("number", sorted({int(p.stem[3:].split("-")[0]) for p in COMMITTED}))
+@pytest.mark.parametrize("number", sorted({_key_and_name(p.stem)[0] for p in COMMITTED},
+                                           key=str))
 def test_a_figure_whose_data_is_all_committed_is_committed(number):
     names = FIGURES[number].names("paper")
     if not all(pipeline.data_path(ROOT / "figures", "paper", number, n).is_file()
                for n in names):
         pytest.skip(f"fig {number}: not every dataset of the paper preset is committed yet")
-    assert (FIGURE_DIR / f"fig{number}.png").is_file()
+    assert pipeline.figure_paths(ROOT / "figures", "paper", number)[1].is_file()
 
 
 UNUSED = "\n\ndef _unused_helper_added_by_a_refactor():\n    return 42\n"

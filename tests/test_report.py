@@ -11,6 +11,7 @@ import time
 import pytest
 
 from resdiff import report
+from resdiff.figures import FIGURES
 from tests.conftest import ROOT
 
 PAPER = ROOT / "figures" / "data" / "paper"
@@ -32,11 +33,13 @@ def test_the_page_is_built_from_committed_data_quickly_and_is_self_contained(pag
     text, seconds = page
     assert seconds < 30
     images = re.findall(r"<img src='([^']*)'", text)
-    assert len(images) == 8 and all(s.startswith("data:image/png;base64,") for s in images)
+    # Figs. 1-8, then those beyond the paper (jacobian, explosion), in the registry's order
+    assert len(images) == len(FIGURES) == 10
+    assert all(s.startswith("data:image/png;base64,") for s in images)
     # nothing to fetch: no external source, stylesheet, script or font
     assert not re.search(r"(src|href)=['\"](https?:|//|file:)", text)
     assert "<script" not in text and "<link" not in text and "@import" not in text
-    for number, src in zip(range(1, 9), images):  # each the whole committed PNG
+    for number, src in zip(FIGURES, images):  # each the whole committed PNG
         png = report.figure_image(ROOT / "figures", "paper", number)
         assert base64.b64decode(src.split(",", 1)[1]) == png.read_bytes()
         assert f"resdiff fig {number} --preset paper" in text
@@ -107,7 +110,7 @@ def test_the_page_renders_in_chromium_with_every_image(page, tmp_path):
     probe.write_text(text.replace("</body>", PROBE + "</body>"))
     res = _headless(_browser(), tmp_path / "profile-dom", "--dump-dom", probe.as_uri())
     marks = re.findall(r'data-images="(\d+)/(\d+)"', res.stdout)
-    assert marks == [("8", "8")], (marks, res.stderr[-2000:])
+    assert marks == [(str(len(FIGURES)),) * 2], (marks, res.stderr[-2000:])
     shot = tmp_path / "page.png"
     page_file = tmp_path / "report.html"
     page_file.write_text(text)

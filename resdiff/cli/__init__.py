@@ -22,6 +22,8 @@ COMMANDS = {
     "correlation": "resdiff.cli.samples:correlation",
     "eoc": "resdiff.cli.eoc:eoc",
     "ntk-convergence": "resdiff.cli.ntk:ntk_convergence",
+    "jacobian": "resdiff.cli.jacobian:jacobian",
+    "explosion": "resdiff.cli.jacobian:explosion",
     "mnist-kernel": "resdiff.cli.mnist:mnist_kernel",
     "mnist-train": "resdiff.cli.train:mnist_train",
     "verify": "resdiff.cli.verify:verify",

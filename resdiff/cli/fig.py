@@ -10,25 +10,27 @@ COMPUTING_OPTIONS = ("data_dir", "allow_long", "executor_kind", "jobs", "slurm_p
 
 
 class FigureArg(click.ParamType):
-    """``all``, one figure number, or a comma-separated list (``1,4,5``): a list of ints."""
+    """``all``, one figure (a number 1-8 or a name beyond the paper: jacobian,
+    explosion), or a comma-separated list (``1,4,jacobian``): a list of registry keys."""
     name = "N[,N...]|all"
 
     def convert(self, value, param, ctx):
+        from ..figures import FIGURES, parse_key
         if isinstance(value, list):
             return value
         if str(value).strip().lower() == "all":
-            return list(range(1, 9))
-        numbers = []
+            return list(FIGURES)
+        keys = []
+        names = ", ".join(k for k in FIGURES if isinstance(k, str))
         for item in str(value).split(","):
             try:
-                n = int(item)
-            except ValueError:
-                self.fail(f"{item.strip()!r} is not a figure number (1-8) or 'all'", param, ctx)
-            if not 1 <= n <= 8:
-                self.fail(f"{n} is not a figure of the paper (1-8)", param, ctx)
-            if n not in numbers:
-                numbers.append(n)
-        return numbers
+                key = parse_key(item)
+            except KeyError:
+                self.fail(f"{item.strip()!r} is not a figure: 1-8 (the paper's), {names}, "
+                          "or 'all'", param, ctx)
+            if key not in keys:
+                keys.append(key)
+        return keys
 
 
 @options.command("fig", short_help="Compute (or reuse) the data of a figure and draw it.")
@@ -89,8 +91,9 @@ class FigureArg(click.ParamType):
 def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, precision, max_size,
         partial, quiet, allow_long, executor_kind, jobs, slurm_partition, slurm_gpus,
         slurm_cpus, slurm_time, slurm_sbatch):
-    """Compute (or reuse) the data of figure NUMBERS (1-8, a comma-separated list such as
-    1,4,5, or all) and draw each as OUT_DIR/PRESET/figN.pdf and .png.
+    """Compute (or reuse) the data of figure NUMBERS (1-8, jacobian, explosion, a
+    comma-separated list such as 1,4,jacobian, or all) and draw each as
+    OUT_DIR/PRESET/figN.pdf and .png (NAME.pdf and .png for jacobian and explosion).
 
     By default the datasets are computed one after another in this process (training
     runs smallest network first), and figures run together share the simulations they

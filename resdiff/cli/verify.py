@@ -35,11 +35,12 @@ def verify(preset, out_dir, data_dir, only, jobs, quiet):
     input. About 3-5 minutes for the paper preset on 2 cores.
     """
     from .. import progress, verify as check
+    from ..figures import stem
     from ..errors import UserError
     progress.set_quiet(quiet)
     datasets = check.committed_datasets(preset, out_dir, only)
     if only:
-        known = {f"fig{n}" for n, *_ in datasets} | {f"fig{n}-{m}" for n, m, *_ in datasets}
+        known = {stem(n) for n, *_ in datasets} | {f"{stem(n)}-{m}" for n, m, *_ in datasets}
         unknown = [o for o in only if o not in known]
         if unknown:
             raise UserError(f"--only: no committed dataset {', '.join(unknown)} in "
@@ -48,7 +49,7 @@ def verify(preset, out_dir, data_dir, only, jobs, quiet):
         raise UserError(f"no committed dataset of the {preset} preset in "
                         f"{out_dir}/data/{preset}")
     started, outcomes = time.time(), []
-    width = max(len(f"fig{n}-{m}") for n, m, *_ in datasets)
+    width = max(len(f"{stem(n)}-{m}") for n, m, *_ in datasets)
 
     def starting(label):
         i, elapsed = len(outcomes) + 1, time.time() - started

@@ -45,6 +45,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
+from .. import constraints
 from .. import rng_xoshiro as rng  # the training runs' own, frozen streams
 from ..constraints import MNIST_SIGMA_B2 as SIGMA_B2
 from ..constraints import MNIST_SIGMA_W2 as SIGMA_W2
@@ -454,7 +455,8 @@ class CompletedConv(_Completed):
         return out.mul(self.c_y)
 
 
-ARCHS = {"fc": CompletedFC, "conv": CompletedConv}
+# the architectures' names are resdiff.constraints.ARCHS (the one list), in this order
+ARCHS = dict(zip(constraints.ARCHS, (CompletedFC, CompletedConv), strict=True))
 
 
 def build(arch, size, *, seed=0, sigma_w2=SIGMA_W2, sigma_b2=SIGMA_B2, precision="fp32",

@@ -50,9 +50,12 @@ def _add_phi(x, h, act, buf):
     elif act == SWISH:
         for d in range(x.size):
             x[d] += phi(SWISH, h[d])
-    else:
+    elif act == RELU:
         for d in range(x.size):
             x[d] += phi(RELU, h[d])
+    else:  # gelu, erf, sin, identity
+        for d in range(x.size):
+            x[d] += phi(act, h[d])
 
 
 @njit(inline="always")
