@@ -460,7 +460,7 @@ def _jacobian_methods(p):
 
 
 def _jacobian_memory(p):
-    from .jacobian import memory_bytes
+    from .sampling.jacobian import memory_bytes
     return memory_bytes(p["width"], _threads())
 
 

@@ -40,9 +40,9 @@ FAMILIES = {
     "limits": (1, "resdiff.limits: the ODEs of Proposition 5.1, eq. 34, the NTK limits"),
     "eoc": (1, "resdiff.edge_of_chaos: the edge of chaos (Gauss-Hermite recursion)"),
     "ntk": (1, "resdiff.ntk: the finite NTK (eq. 30)"),
-    "jacobian": (1, "resdiff.jacobian: the Jacobians of eq. 26, 27, 28 and of the "
+    "jacobian": (1, "resdiff.sampling.jacobian: the Jacobians of eq. 26, 27, 28 and of the "
                     "feedforward network, Jacobi singular values"),
-    "explosion": (1, "resdiff.explosion: first passage of q_t above a threshold (Gram "
+    "explosion": (1, "resdiff.sampling.explosion: first passage of q_t above a threshold (Gram "
                      "sampler, N = 1)"),
     "mnist-data": (1, "resdiff.mnist.data: subsets, features, epoch permutations"),
     "mnist-kernel": (1, "resdiff.mnist.kernel: the NTK of the limit, kernel regression"),

@@ -94,7 +94,7 @@ def test_a_bad_parameter_is_a_value_error_naming_it():
     assert isinstance(exc.value, resdiff.ParameterError)
     assert exc.value.parameter == "draws" and str(exc.value).startswith("draws: ")
     with pytest.raises(resdiff.ParameterError, match="^activation: "):
-        resdiff.eoc(activation="gelu")
+        resdiff.eoc(activation="no-such-activation")
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)

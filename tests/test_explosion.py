@@ -13,7 +13,7 @@ import pytest
 from resdiff import limits, rng
 from resdiff.activations import activation
 from resdiff.experiments.explosion import explosion
-from resdiff.explosion import RESNET, SDE, passage_times
+from resdiff.sampling.explosion import RESNET, SDE, passage_times
 from tests.conftest import Z_CRIT
 
 SWISH = activation("swish")

@@ -14,7 +14,7 @@ from scipy import stats
 from resdiff import limits, rng
 from resdiff.activations import activation, apply_numpy, derivative_numpy
 from resdiff.experiments.jacobian import jacobian
-from resdiff.jacobian import NETWORK, RESNET, SDE, jacobian_draws, stepper
+from resdiff.sampling.jacobian import NETWORK, RESNET, SDE, jacobian_draws, stepper
 from resdiff.rng import layer_noise
 from resdiff.sampling import driver
 from tests.conftest import Z_CRIT

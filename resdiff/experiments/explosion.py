@@ -11,7 +11,7 @@ import pandas as pd
 from .. import limits, rng
 from ..activations import activation as get_activation
 from ..constraints import EXPLOSION, checked
-from ..explosion import RESNET, SDE, passage_times
+from ..sampling.explosion import RESNET, SDE, passage_times
 from ..sampling import driver
 from . import Result
 

@@ -1,6 +1,6 @@
 """`resdiff jacobian`: the input-output Jacobian of Section 4 (Theorem 4.1, Corollary 4.1).
 
-Per draw, the statistics of ``J = J(x_T, x_0)`` (:data:`resdiff.jacobian.STATISTICS`)
+Per draw, the statistics of ``J = J(x_T, x_0)`` (:data:`resdiff.sampling.jacobian.STATISTICS`)
 for the finite ResNet (``resnet``, eq. 26), the Euler scheme of the matrix SDE
 (``sde``, eq. 27), both driven by the same weights, and the theory's predictions
 (``limit``, docs/jacobian.md); or, with ``model = feedforward``, for Fig. 1's network at
@@ -16,7 +16,7 @@ from .. import limits, rng
 from ..activations import activation as get_activation
 from ..constraints import JACOBIAN, checked
 from ..errors import AllDiverged
-from ..jacobian import NETWORK, RESNET, SDE, STATISTICS, memory_bytes, stepper
+from ..sampling.jacobian import NETWORK, RESNET, SDE, STATISTICS, memory_bytes, stepper
 from ..sampling import driver
 from . import Result
 from .samples import resolve_sigmas

@@ -11,10 +11,10 @@ import math
 
 import numpy as np
 
-from .activations import phi
-from .jit import njit, prange
-from .rng import fill_normal, new_state
-from .sampling.resnet import RESNET, SDE  # noqa: F401  (the modes, re-exported)
+from ..activations import phi
+from ..jit import njit, prange
+from ..rng import fill_normal, new_state
+from .resnet import RESNET, SDE  # noqa: F401  (the modes, re-exported)
 
 
 @njit(cache=True)

@@ -26,9 +26,9 @@ import math
 
 import numpy as np
 
-from .activations import dphi, phi
-from .jit import njit, prange
-from .rng import layer_noise
+from ..activations import dphi, phi
+from ..jit import njit, prange
+from ..rng import layer_noise
 
 RESNET, SDE, NETWORK = 0, 1, 2
 # columns of the statistics array returned by :func:`jacobian_draws`
