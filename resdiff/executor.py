@@ -24,7 +24,6 @@ its log and the command that reruns it while the others go on; an interrupt (Ctr
 SIGTERM) stops the running units, drops the queued ones and cancels submitted jobs.
 """
 import contextlib
-import dataclasses
 import io
 import json
 import logging
@@ -179,7 +178,7 @@ class LocalWorkers:
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=fh,
                                 env=env, text=True, start_new_session=True)
                         selector.register(proc.stdout, selectors.EVENT_READ, slot)
-                    proc.stdin.write(_to_json(unit) + "\n")
+                    proc.stdin.write(unit.to_json() + "\n")
                     proc.stdin.flush()
                     busy[slot] = (unit, proc, log, start)
                 progress.show(done, len(busy), len(queue), failed)
@@ -384,10 +383,6 @@ def from_options(kind, jobs=None, partition=None, gpus=0, cpus=1, time_min=240, 
 
 
 # --- the worker process of LocalWorkers -------------------------------------------------
-def _to_json(unit):
-    return json.dumps(dataclasses.asdict(unit), sort_keys=True)
-
-
 PARENT_PID_ENV = "RESDIFF_WORKER_PARENT"  # the pid of the process that started a worker
 PR_SET_PDEATHSIG = 1                     # <linux/prctl.h>
 PARENT_POLL_S = 0.5                      # without prctl: how often the parent is looked for
@@ -474,7 +469,7 @@ def _serve():
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     store = pipeline.DrawStore()
     for line in sys.stdin:
-        unit = pipeline.Unit(**json.loads(line))
+        unit = pipeline.Unit.from_json(line)
         _log_to(unit.path.with_suffix(".log"), unit.label)
         status = {"ok": True, "message": ""}
         try:

@@ -30,12 +30,12 @@ and 4) go through one :class:`resdiff.sampling.store.DrawStore`, created per ``r
 fig`` process (or worker) and handed to every experiment that ``shares_draws``; it is
 not a parameter, so it is neither in the sidecar nor in the cache key.
 """
+import dataclasses
 import hashlib
 import importlib
 import json
 import shlex
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__, files, numerics, sources
@@ -173,6 +173,37 @@ def _trains(spec):
     return any(d.takes_precision for d in spec.datasets.values())
 
 
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """What one ``resdiff fig`` run asks of every figure it makes: the preset, where the
+    figures and their data go, the seed, the training precision (None: fp32), the
+    largest training network (None: all), whether to recompute valid caches, and where
+    MNIST is. Plain values only, so that a :class:`Unit` travels as JSON."""
+    preset: str = "quick"
+    out_dir: str = "figures"
+    seed: int = 0
+    precision: str = None
+    max_size: int = None
+    force: bool = False
+    data_dir: str = None
+
+    def __post_init__(self):  # one spelling of each value, whatever the caller passed
+        object.__setattr__(self, "out_dir", str(self.out_dir))
+        object.__setattr__(self, "seed", int(self.seed))
+        object.__setattr__(self, "force", bool(self.force))
+        if self.data_dir is not None:
+            object.__setattr__(self, "data_dir", str(self.data_dir))
+
+    def data_path(self, number, name):
+        """:func:`data_path` of dataset ``name`` of figure ``number``."""
+        return data_path(self.out_dir, self.preset, number, name, self.seed, self.precision)
+
+    def figure_paths(self, number, partial=False):
+        """:func:`figure_paths` of figure ``number``."""
+        return figure_paths(self.out_dir, self.preset, number, self.precision,
+                            self.max_size, partial)
+
+
 def figure_paths(out_dir, preset, number, precision=None, max_size=None, partial=False):
     """``[OUT_DIR/PRESET/figN.pdf, OUT_DIR/PRESET/figN.png]``: each preset its own folder;
     a training figure at another precision than fp32 is ``figN-PRECISION``, one whose
@@ -208,8 +239,10 @@ def data_path(out_dir, preset, number, name, seed=0, precision=None):
     return Path(out_dir) / "data" / preset / f"{stem(number)}-{name}{tag}.csv"
 
 
-def show_params(number, preset, out_dir, seed=0, precision=None, max_size=None):
+def show_params(number, request):
     """The parameters of every dataset of a figure, and what its sidecars recorded."""
+    preset, seed, precision, max_size = (request.preset, request.seed, request.precision,
+                                         request.max_size)
     check_max_size(number, preset, max_size)
     spec = figure_spec(number)
     lines = [f"figure {number}: {spec.title} (preset {preset})"]
@@ -218,7 +251,7 @@ def show_params(number, preset, out_dir, seed=0, precision=None, max_size=None):
         lines.append(f"  partial: D = L = {', '.join(map(str, left_out))} left out")
     for name in spec.names(preset, max_size):
         params = spec.params(name, preset, seed, precision)
-        path = data_path(out_dir, preset, number, name, seed, precision)
+        path = request.data_path(number, name)
         lines.append(f"  {name}: {spec.datasets[name].experiment}")
         lines.append(f"    params: {json.dumps(params, sort_keys=True)}")
         side = files.read_sidecar(path)
@@ -234,19 +267,21 @@ def show_params(number, preset, out_dir, seed=0, precision=None, max_size=None):
     return "\n".join(lines)
 
 
-def check_outputs(numbers, preset, out_dir, seed=0, precision=None, max_size=None):
-    """Fail with one line, before anything is computed, if ``max_size`` leaves a figure
-    without training runs or any file that figures ``numbers`` would write (CSVs,
-    sidecars, locks, PDFs, PNGs) cannot be created."""
+def check_preset(preset):
     if preset not in PRESETS:
         raise UserError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
+
+
+def check_outputs(numbers, request):
+    """Fail with one line, before anything is computed, if ``request.max_size`` leaves a
+    figure without training runs or any file that figures ``numbers`` would write (CSVs,
+    sidecars, locks, PDFs, PNGs) cannot be created."""
+    check_preset(request.preset)
     for number in numbers:
-        check_max_size(number, preset, max_size)
-        spec = figure_spec(number)
-        for name in spec.names(preset, max_size):
-            files.check_writable(data_path(out_dir, preset, number, name, seed, precision),
-                              what="figure data")
-        for target in figure_paths(out_dir, preset, number, precision, max_size):
+        check_max_size(number, request.preset, request.max_size)
+        for name in figure_spec(number).names(request.preset, request.max_size):
+            files.check_writable(request.data_path(number, name), what="figure data")
+        for target in request.figure_paths(number):
             files.check_writable(target, what="figure")
 
 
@@ -259,7 +294,7 @@ def _waiting(path):
 CHECKPOINT_EVERY_S = 60.0
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Failure:
     """Why a unit did not produce its dataset, and where its log is (what an executor,
     :mod:`resdiff.executor`, reports)."""
@@ -267,19 +302,29 @@ class Failure:
     log: str
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Unit:
     """One dataset of one figure: the unit of work an executor runs (this process, a
     worker process, a Slurm job). Plain values only, so it travels as JSON or a pickle."""
     figure: object  # a key of resdiff.figures.FIGURES (int or name)
     name: str
-    preset: str
-    out_dir: str
-    seed: int = 0
-    data_dir: str = None
-    force: bool = False
-    precision: str = None
-    max_size: int = None           # only for the command that reruns it
+    request: Request  # its max_size only for the command that reruns it
+
+    def to_json(self):
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text):
+        fields = json.loads(text)
+        return cls(fields["figure"], fields["name"], Request(**fields["request"]))
+
+    @property
+    def preset(self):
+        return self.request.preset
+
+    @property
+    def out_dir(self):
+        return self.request.out_dir
 
     @property
     def label(self):
@@ -291,13 +336,12 @@ class Unit:
 
     @property
     def path(self):
-        return data_path(self.out_dir, self.preset, self.figure, self.name, self.seed,
-                         self.precision)
+        return self.request.data_path(self.figure, self.name)
 
     @property
     def params(self):
-        return FIGURES[self.figure].params(self.name, self.preset, self.seed,
-                                           self.precision)
+        return FIGURES[self.figure].params(self.name, self.preset, self.request.seed,
+                                           self.request.precision)
 
     def check_cached(self):
         """:func:`resdiff.files.check_cached` of this unit's CSV."""
@@ -306,27 +350,25 @@ class Unit:
 
     def rerun_command(self):
         """The serial command that computes this unit again (reusing what is cached)."""
-        words = ["resdiff", "fig", str(self.figure), "--preset", self.preset,
-                 "--out-dir", str(self.out_dir)]
-        if self.seed:
-            words += ["--seed", str(self.seed)]
-        if self.precision not in (None, "fp32"):
-            words += ["--precision", self.precision]
-        if self.max_size is not None:
-            words += ["--max-size", str(self.max_size)]
-        if self.data_dir:
-            words += ["--data-dir", str(self.data_dir)]
+        request = self.request
+        words = ["resdiff", "fig", str(self.figure), "--preset", request.preset,
+                 "--out-dir", request.out_dir]
+        if request.seed:
+            words += ["--seed", str(request.seed)]
+        if request.precision not in (None, "fp32"):
+            words += ["--precision", request.precision]
+        if request.max_size is not None:
+            words += ["--max-size", str(request.max_size)]
+        if request.data_dir:
+            words += ["--data-dir", request.data_dir]
         return shlex.join(words)
 
 
-def units(number, preset, out_dir, force=False, data_dir=None, seed=0, precision=None,
-          max_size=None):
-    """The units of figure ``number`` at ``preset`` (the networks up to ``max_size``), in
-    registry order."""
-    return [Unit(number, name, preset, str(out_dir), int(seed),
-                 None if data_dir is None else str(data_dir), bool(force), precision,
-                 max_size)
-            for name in figure_spec(number).names(preset, max_size)]
+def units(number, request):
+    """The units of figure ``number`` that ``request`` asks for (the networks up to its
+    ``max_size``), in registry order."""
+    return [Unit(number, name, request)
+            for name in figure_spec(number).names(request.preset, request.max_size)]
 
 
 def checkpoint_path(csv_path):
@@ -335,7 +377,7 @@ def checkpoint_path(csv_path):
 
 
 def compute(unit, draw_store=None):
-    """Compute ``unit``'s dataset unless a valid cache is there (or ``unit.force``);
+    """Compute ``unit``'s dataset unless a valid cache is there (or ``unit.request.force``);
     returns its sidecar. Every executor runs exactly this, in whatever process.
     ``draw_store``: the process's :class:`DrawStore`, for experiments that share draws.
 
@@ -349,7 +391,7 @@ def compute(unit, draw_store=None):
     versions = dataset_numerics(dataset, params)
     with files.exclusive(path, on_wait=_waiting(path)):
         check = files.check_cached(path, params, versions)
-        if check.reusable and not unit.force:
+        if check.reusable and not unit.request.force:
             info(f"fig {number}: reusing {path}")
             return check.sidecar
         if check.damaged:
@@ -358,7 +400,7 @@ def compute(unit, draw_store=None):
         t0 = time.time()
         kwargs = dict(params)
         if dataset.needs_mnist:
-            kwargs["data_dir"] = unit.data_dir
+            kwargs["data_dir"] = unit.request.data_dir
         if dataset.shares_draws and draw_store is not None:
             kwargs["draw_store"] = draw_store
         checkpoint = checkpoint_path(path) if dataset.resumable else None
@@ -377,14 +419,13 @@ def compute(unit, draw_store=None):
         return sidecar
 
 
-def estimate(numbers, preset, out_dir, force=False, seed=0, precision=None, max_size=None):
+def estimate(numbers, request):
     """The :class:`resdiff.estimate.Estimate` of computing what figures ``numbers`` need
-    and have no valid cache of (every dataset with ``force``)."""
+    and have no valid cache of (every dataset with ``request.force``)."""
     from .estimate import Estimate
     total = Estimate()
     for number in numbers:
-        todo = split_cached(units(number, preset, out_dir, force, None, seed, precision,
-                                  max_size), force)[1]
+        todo = split_cached(units(number, request), request.force)[1]
         for unit, _ in todo:
             total.add(unit.dataset.experiment.split(":")[1], unit.params)
     return total
@@ -403,28 +444,25 @@ def split_cached(units, force=False):
     return cached, rest
 
 
-def draw_partial(numbers, preset, out_dir, force=False, seed=0, precision=None,
-                 max_size=None):
+def draw_partial(numbers, request):
     """Draw training figures ``numbers`` from the datasets already computed, computing
     nothing: those without a valid cache are left out, named in the caption and the
     PNG's metadata, and the figure is ``figN[...]-partial`` (the whole ``figN`` when
     none is missing). For a look at a long preset while it is still training. Every
     figure is checked before any is drawn."""
-    plans = []
+    plans, preset = [], request.preset
     for number in numbers:
         spec = figure_spec(number)
         if not _trains(spec):
             raise UserError(f"fig {number}: --partial applies only to the training "
                             "figures (6, 7); the others are cheap to compute whole")
-        check_max_size(number, preset, max_size)
-        sidecars, missing = split_cached(units(number, preset, out_dir, seed=seed,
-                                               precision=precision, max_size=max_size))
+        check_max_size(number, preset, request.max_size)
+        sidecars, missing = split_cached(units(number, request))
         if not any(spec.datasets[name].takes_precision for name in sidecars):
             raise UserError(f"fig {number}: none of its training runs at the {preset} "
-                            f"preset is computed yet in {Path(out_dir) / 'data' / preset}; "
-                            "nothing to draw")
-        for target in figure_paths(out_dir, preset, number, precision, max_size,
-                                   bool(missing)):
+                            f"preset is computed yet in "
+                            f"{Path(request.out_dir) / 'data' / preset}; nothing to draw")
+        for target in request.figure_paths(number, bool(missing)):
             files.check_writable(target, what="figure")
         plans.append((number, sidecars, missing))
     drawn = []
@@ -432,8 +470,8 @@ def draw_partial(numbers, preset, out_dir, force=False, seed=0, precision=None,
         for unit, check in missing:   # a damaged cache is worth a warning
             (warn if check.damaged else info)(f"fig {number}: left out {unit.name} "
                                               f"({check.reason})")
-        drawn.append(draw(number, preset, out_dir, sidecars, force, seed, None, precision,
-                          max_size, [unit.name for unit, _ in missing]))
+        drawn.append(draw(number, request, sidecars,
+                          missing=[unit.name for unit, _ in missing]))
     return drawn
 
 
@@ -447,35 +485,29 @@ def _group_sidecar(sidecars):
     return {"params": common, "members": sidecars}
 
 
-def make_figure(number, preset, out_dir, force=False, data_dir=None, seed=0,
-                precision=None, draw_store=None, max_size=None):
+def make_figure(number, request, draw_store=None):
     """Compute what figure ``number`` needs in this process, one dataset after another
     (reusing valid caches; the smaller networks first, as :func:`smallest_first`), and
     save it; the first failure stops it. Figures made in one process pass the same
-    ``draw_store`` (default: a new one) to share draws. ``max_size`` leaves out the
-    training runs of larger networks (a partial figure)."""
-    check_outputs([number], preset, out_dir, seed, precision, max_size)
+    ``draw_store`` (default: a new one) to share draws. ``request.max_size`` leaves out
+    the training runs of larger networks (a partial figure)."""
+    check_outputs([number], request)
     started = time.time()
     store = DrawStore() if draw_store is None else draw_store
-    todo = smallest_first(units(number, preset, out_dir, force, data_dir, seed, precision,
-                                max_size))
-    sidecars = {u.name: compute(u, store) for u in todo}
-    return draw(number, preset, out_dir, sidecars, force, seed, started, precision,
-                max_size)
+    sidecars = {u.name: compute(u, store) for u in smallest_first(units(number, request))}
+    return draw(number, request, sidecars, started)
 
 
-def draw(number, preset, out_dir, sidecars, force=False, seed=0, started=None,
-         precision=None, max_size=None, missing=()):
+def draw(number, request, sidecars, started=None, missing=()):
     """Draw figure ``number`` from its CSVs, checked against ``sidecars`` (name ->
     sidecar), and save it; datasets of one group reach the plot as one frame. A
-    partial figure tells its plot the sizes that ``max_size`` leaves out and the
+    partial figure tells its plot the sizes that ``request.max_size`` leaves out and the
     datasets ``missing`` (not computed yet)."""
-    spec = figure_spec(number)
+    spec, preset, max_size = figure_spec(number), request.preset, request.max_size
     started = time.time() if started is None else started
     names = spec.names(preset, max_size, missing)  # registry order, however they came
     left_out = spec.left_out(preset, max_size)
-    paths = {name: data_path(out_dir, preset, number, name, seed, precision)
-             for name in names}
+    paths = {name: request.data_path(number, name) for name in names}
     sidecars = files.normalise({name: sidecars[name] for name in names})  # as read from disk
     provenance = {
         "resdiff": __version__, "figure": number, "preset": preset,
@@ -490,9 +522,9 @@ def draw(number, preset, out_dir, sidecars, force=False, seed=0, started=None,
         provenance["left_out_sizes"] = left_out
     if missing:
         provenance["missing"] = list(missing)
-    targets = figure_paths(out_dir, preset, number, precision, max_size, bool(missing))
+    targets = request.figure_paths(number, bool(missing))
     with files.exclusive(targets[0].with_suffix(""), on_wait=_waiting(targets[0])):
-        if not force and _drawn_from(targets, provenance):
+        if not request.force and _drawn_from(targets, provenance):
             info(f"fig {number}: {targets[0]} and .png are up to date (same data, same code)")
             return targets
         groups = spec.groups(preset, max_size, missing)
@@ -525,8 +557,7 @@ def _concat(frames):
     return pd.concat(frames, ignore_index=True)
 
 
-def make_figures(numbers, preset, out_dir, executor, force=False, data_dir=None, seed=0,
-                 precision=None, max_size=None):
+def make_figures(numbers, request, executor):
     """Every figure of ``numbers`` with its units run by ``executor`` (a
     :mod:`resdiff.executor` pool); each figure is drawn as soon as its last unit is in.
 
@@ -534,11 +565,11 @@ def make_figures(numbers, preset, out_dir, executor, force=False, data_dir=None,
     reported at once, with its log and the command that reruns it, and does not stop
     the others. Returns the numbers of the figures that could not be made.
     """
-    check_outputs(numbers, preset, out_dir, seed, precision, max_size)
+    check_outputs(numbers, request)
     started, sidecars, todo, failed = time.time(), {}, {}, []
     for n in numbers:
-        figure_units = units(n, preset, out_dir, force, data_dir, seed, precision, max_size)
-        sidecars[n], rest = split_cached(figure_units, force)
+        figure_units = units(n, request)
+        sidecars[n], rest = split_cached(figure_units, request.force)
         todo[n] = [unit for unit, _ in rest]
         for unit in figure_units:
             if unit.name in sidecars[n]:
@@ -546,7 +577,7 @@ def make_figures(numbers, preset, out_dir, executor, force=False, data_dir=None,
 
     def draw_or_fail(n):
         try:
-            draw(n, preset, out_dir, sidecars[n], force, seed, started, precision, max_size)
+            draw(n, request, sidecars[n], started)
         except UserError as exc:
             warn(f"fig {n}: {exc}")
             failed.append(n)
@@ -627,18 +658,15 @@ def figure_data(number, preset="quick", out_dir="figures", data_dir=None, seed=0
     >>> frames = resdiff.figure_data(2, preset="smoke", out_dir="/tmp/rd")  # doctest: +SKIP
     >>> frames["kde"].groupby(["method", "z"])["value"].std()  # doctest: +SKIP
     """
-    if preset not in PRESETS:
-        raise UserError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
+    request = Request(preset, out_dir, seed, precision, max_size, data_dir=data_dir)
+    check_preset(preset)
     check_max_size(number, preset, max_size)
     spec = figure_spec(number)
-    names = spec.names(preset, max_size)
-    paths = {name: data_path(out_dir, preset, number, name, seed, precision)
-             for name in names}
+    paths = {name: request.data_path(number, name) for name in spec.names(preset, max_size)}
     for path in paths.values():
         files.check_writable(path, what="figure data")
     store = DrawStore()
-    todo = smallest_first(units(number, preset, out_dir, False, data_dir, seed, precision,
-                                max_size))
-    sidecars = files.normalise({u.name: compute(u, store) for u in todo})
+    sidecars = files.normalise({u.name: compute(u, store)
+                                for u in smallest_first(units(number, request))})
     return {group: _concat([files.read_result(paths[n], sidecars[n]) for n in members])
             for group, members in spec.groups(preset, max_size).items()}

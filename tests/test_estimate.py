@@ -76,7 +76,8 @@ def test_estimates_are_cheap_and_follow_the_work():
     for _repeat in range(2):  # the first imports the sampling modules
         t0 = time.perf_counter()
         for n in (1, 2, 3, 4, 5, 8):
-            assert pipeline.estimate([n], "paper", "/nonexistent", force=True).seconds > 0
+            request = pipeline.Request("paper", "/nonexistent", force=True)
+            assert pipeline.estimate([n], request).seconds > 0
     assert time.perf_counter() - t0 < 0.2
     p = dict(depth=50, width=50, draws=1000, z=[0.0, 1.0], methods=["resnet", "sde"])
     one = estimate.monte_carlo_work("kde", p)

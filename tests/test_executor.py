@@ -134,10 +134,10 @@ def test_a_unit_started_again_appends_to_its_log(tmp_path, monkeypatch, capsys):
     """A unit's log keeps every start (a training run resumed over several sittings
     keeps its earlier epochs), and what the parent reports (the error, the warnings)
     comes from the latest start only."""
-    from resdiff.pipeline import Unit
+    from resdiff.pipeline import Request, Unit
     monkeypatch.setenv("RESDIFF_NO_DOWNLOAD", "1")
-    unit = Unit(figure=6, name="sgd-4", preset="smoke", out_dir=str(tmp_path / "figs"),
-                data_dir=str(tmp_path / "no-mnist"))
+    unit = Unit(6, "sgd-4", Request("smoke", tmp_path / "figs",
+                                    data_dir=tmp_path / "no-mnist"))
     log = unit.path.with_suffix(".log")
     log.parent.mkdir(parents=True)
     earlier = "fc sgd D=L=4: epoch 3/4  (an earlier sitting)\nresdiff: warning: earlier\r"
@@ -298,9 +298,9 @@ def test_a_preempted_training_run_is_requeued_and_resumes(slurm_cluster, tmp_pat
     assert f"resuming from {ckpt} after epoch" in (logs / f"{job}_0_log.err").read_text()
     # the uninterrupted run, on one thread as the job (--slurm-cpus 1): PyTorch's CPU
     # convolutions need not give the same bits for another thread count
-    unit = pipeline.Unit(7, name, "quick", str(tmp_path / "local"))
-    code = (f"from resdiff import pipeline; pipeline.compute(pipeline.Unit(7, {name!r}, "
-            f"'quick', {unit.out_dir!r}))")
+    unit = pipeline.Unit(7, name, pipeline.Request("quick", tmp_path / "local"))
+    code = ("from resdiff import pipeline; "
+            f"pipeline.compute(pipeline.Unit.from_json({unit.to_json()!r}))")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=900,
                    env=dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1"))
     assert (data / f"{ckpt.stem}.csv").read_bytes() == unit.path.read_bytes()
@@ -357,14 +357,14 @@ def test_sigterm_to_a_worker_in_a_monte_carlo_kernel_is_shielded(tmp_path):
     warm = run_cli("kde", "--depth", "3", "--width", "3", "--draws", "4", "--out",
                    tmp_path / "warm.csv", "--quiet")
     assert warm.returncode == 0, warm.stderr
-    from resdiff.pipeline import Unit
-    unit = Unit(figure=2, name="kde", preset="quick", out_dir=str(tmp_path / "figs"))
+    from resdiff.pipeline import Request, Unit
+    unit = Unit(2, "kde", Request("quick", tmp_path / "figs"))
     unit.path.parent.mkdir(parents=True)
     worker = subprocess.Popen([sys.executable, "-m", "resdiff.executor"], cwd=ROOT,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL, text=True)
     try:
-        worker.stdin.write(executor._to_json(unit) + "\n")
+        worker.stdin.write(unit.to_json() + "\n")
         worker.stdin.flush()
         deadline = time.time() + 120
         while _cpu_seconds(worker.pid) < 3.0 and time.time() < deadline:

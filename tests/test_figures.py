@@ -101,7 +101,7 @@ def test_no_text_is_cut_off_at_the_figure_edge(smoke_dir, tmp_path, monkeypatch,
         return save(fig, *args, **kwargs)
 
     monkeypatch.setattr(Figure, "savefig", checked_save)
-    pipeline.make_figure(number, "smoke", tmp_path)
+    pipeline.make_figure(number, pipeline.Request("smoke", tmp_path))
     assert cut == []
 
 
@@ -128,11 +128,11 @@ def test_redrawn_figure_has_the_same_bytes(smoke_dir, tmp_path):
 
     from resdiff import pipeline
     shutil.copytree(smoke_dir / "data", tmp_path / "data")
-    targets = pipeline.make_figure(3, "smoke", tmp_path)
+    targets = pipeline.make_figure(3, pipeline.Request("smoke", tmp_path))
     first = [t.read_bytes() for t in targets]
     for t in targets:
         t.unlink()
-    assert pipeline.make_figure(3, "smoke", tmp_path) == targets
+    assert pipeline.make_figure(3, pipeline.Request("smoke", tmp_path)) == targets
     assert [t.read_bytes() for t in targets] == first
 
 

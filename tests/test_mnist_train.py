@@ -547,8 +547,8 @@ def test_figure_training_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     the CSV; computing it again resumes there and gives the uninterrupted bytes."""
     from resdiff import pipeline
     monkeypatch.setenv("RESDIFF_DATA_DIR", DATA_DIR)
-    whole = pipeline.Unit(6, "sgd-8", "smoke", str(tmp_path / "whole"))
-    unit = pipeline.Unit(6, "sgd-8", "smoke", str(tmp_path / "cut"))
+    whole = pipeline.Unit(6, "sgd-8", pipeline.Request("smoke", tmp_path / "whole"))
+    unit = pipeline.Unit(6, "sgd-8", pipeline.Request("smoke", tmp_path / "cut"))
     pipeline.compute(whole)
     real_step, calls = train._step, {"n": 0}
     steps = -(-unit.params["n_train"] // unit.params["batch_size"])
@@ -588,4 +588,5 @@ def test_fig_precision_is_a_parameter_of_the_training_datasets_only(tmp_path):
         "fig6-kernel.csv"
     assert pipeline.figure_paths(tmp_path, "smoke", 6, "bf16")[1].name == "fig6-bf16.png"
     assert pipeline.figure_paths(tmp_path, "smoke", 2, "bf16")[1].name == "fig2.png"
-    assert "precision" in pipeline.show_params(7, "smoke", tmp_path, precision="tf32")
+    request = pipeline.Request("smoke", tmp_path, precision="tf32")
+    assert "precision" in pipeline.show_params(7, request)

@@ -33,7 +33,7 @@ def _key_and_name(stem):
 
 def _unit(csv):
     number, name = _key_and_name(csv.stem)
-    return pipeline.Unit(number, name, "paper", str(ROOT / "figures"))
+    return pipeline.Unit(number, name, pipeline.Request("paper", ROOT / "figures"))
 
 
 @pytest.mark.skipif(not COMMITTED, reason="no paper-scale results committed")

@@ -56,7 +56,7 @@ def figure(monkeypatch):
 
 
 def _make(out, **kwargs):
-    return pipeline.make_figure(NUMBER, "smoke", out, **kwargs)
+    return pipeline.make_figure(NUMBER, pipeline.Request("smoke", out, **kwargs))
 
 
 def test_computes_once_then_reuses_and_does_not_redraw(figure, tmp_path, capsys):
@@ -134,12 +134,12 @@ def test_one_draw_store_per_process_reaches_only_the_experiments_that_share_draw
                           {p: dict(n=n + 1, seed=0) for p in PRESETS})}))
     store = pipeline.DrawStore()
     for number in (NUMBER, NUMBER + 1):
-        pipeline.make_figure(number, "smoke", tmp_path, draw_store=store)
+        pipeline.make_figure(number, pipeline.Request("smoke", tmp_path), draw_store=store)
     assert STORES == [store, store] and len(CALLS) == 4
     side = pipeline.files.read_sidecar(tmp_path / "data" / "smoke" / f"fig{NUMBER}-a.csv")
     assert side["params"] == {"n": 20, "seed": 0}
     # without one, each figure gets a store of its own
-    pipeline.make_figure(NUMBER, "smoke", tmp_path, force=True)
+    pipeline.make_figure(NUMBER, pipeline.Request("smoke", tmp_path, force=True))
     assert isinstance(STORES[-1], pipeline.DrawStore) and STORES[-1] is not store
 
 
@@ -274,14 +274,14 @@ def test_max_size_below_every_size_fails_before_computing(training_figure, tmp_p
 
 
 def test_max_size_is_in_the_command_that_reruns_a_unit(training_figure):
-    unit = pipeline.units(NUMBER, "smoke", "out", max_size=8)[0]
+    unit = pipeline.units(NUMBER, pipeline.Request("smoke", "out", max_size=8))[0]
     assert unit.rerun_command().endswith("--max-size 8")
 
 
 def test_partial_draws_what_is_computed_and_computes_nothing(training_figure, tmp_path):
     _make(tmp_path, max_size=4)                   # the line and D = L = 4 are computed
     CALLS.clear()
-    targets = pipeline.draw_partial([NUMBER], "smoke", tmp_path)[0]
+    targets = pipeline.draw_partial([NUMBER], pipeline.Request("smoke", tmp_path))[0]
     assert [t.name for t in targets] == [f"fig{NUMBER}-partial.pdf", f"fig{NUMBER}-partial.png"]
     assert CALLS == []
     assert PLOTTED[-1] == ([4], [], ["run-16", "run-8"], True)   # registry order
@@ -291,7 +291,7 @@ def test_partial_draws_what_is_computed_and_computes_nothing(training_figure, tm
     # once everything is computed, --partial is the whole figure, already drawn
     whole = _make(tmp_path)
     plotted = len(PLOTTED)
-    assert pipeline.draw_partial([NUMBER], "smoke", tmp_path) == [whole]
+    assert pipeline.draw_partial([NUMBER], pipeline.Request("smoke", tmp_path)) == [whole]
     assert len(PLOTTED) == plotted and "missing" not in _provenance(whole[1])
 
 
@@ -299,7 +299,7 @@ def test_partial_leaves_out_a_damaged_cache(training_figure, tmp_path):
     _make(tmp_path)
     csv = pipeline.data_path(tmp_path, "smoke", NUMBER, "run-8")
     csv.write_text(csv.read_text()[:-3])          # truncated
-    targets = pipeline.draw_partial([NUMBER], "smoke", tmp_path)[0]
+    targets = pipeline.draw_partial([NUMBER], pipeline.Request("smoke", tmp_path))[0]
     assert _provenance(targets[1])["missing"] == ["run-8"]
     assert PLOTTED[-1] == ([4, 16], [], ["run-8"], True)
 
@@ -307,13 +307,13 @@ def test_partial_leaves_out_a_damaged_cache(training_figure, tmp_path):
 def test_partial_without_any_training_run_fails_and_writes_nothing(training_figure,
                                                                    tmp_path):
     with pytest.raises(UserError, match="none of its training runs .* is computed yet"):
-        pipeline.draw_partial([NUMBER], "smoke", tmp_path)
+        pipeline.draw_partial([NUMBER], pipeline.Request("smoke", tmp_path))
     assert CALLS == [] and list(tmp_path.iterdir()) == []
 
 
 def test_partial_refuses_a_figure_that_trains_nothing(figure, tmp_path):
     with pytest.raises(UserError, match="only to the training figures"):
-        pipeline.draw_partial([NUMBER], "smoke", tmp_path)
+        pipeline.draw_partial([NUMBER], pipeline.Request("smoke", tmp_path))
 
 
 def test_one_process_trains_the_smaller_networks_first(training_figure, tmp_path):
@@ -324,7 +324,7 @@ def test_one_process_trains_the_smaller_networks_first(training_figure, tmp_path
 def test_executors_get_the_smaller_training_runs_first():
     """Fig. 6's paper preset goes out smallest D = L first, in registry order within a
     size (GD, SGD, full-batch Adam, Adam), the datasets without a size first."""
-    units = pipeline.units(6, "paper", "figures")
+    units = pipeline.units(6, pipeline.Request("paper", "figures"))
     order = pipeline.smallest_first(units)
     assert sorted(map(id, order)) == sorted(map(id, units))   # a permutation
     sizes = [u.params.get("size", 0) for u in order]

@@ -118,24 +118,22 @@ def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, precision,
                                    "local it would do nothing)")
     pool = executor.from_options(executor_kind, jobs, slurm_partition, slurm_gpus,
                                  slurm_cpus, slurm_time, slurm_sbatch)
+    request = pipeline.Request(preset, out_dir, seed, precision, max_size, force, data_dir)
     if show_params:
         for n in numbers:
-            click.echo(pipeline.show_params(n, preset, out_dir, seed, precision, max_size))
+            click.echo(pipeline.show_params(n, request))
         return
     if partial:
-        pipeline.draw_partial(numbers, preset, out_dir, force, seed, precision, max_size)
+        pipeline.draw_partial(numbers, request)
         return
-    pipeline.check_outputs(numbers, preset, out_dir, seed, precision, max_size)  # first
+    pipeline.check_outputs(numbers, request)  # before anything is computed
     from .. import estimate
     if executor_kind == "local":  # Slurm's nodes (and GPUs) are not this machine
         estimate.check(f"fig {','.join(map(str, numbers))} --preset {preset}",
-                       pipeline.estimate(numbers, preset, out_dir, force, seed, precision,
-                                         max_size), allow_long,
+                       pipeline.estimate(numbers, request), allow_long,
                        "--max-size N for Figs. 6-7, or a smaller --preset", progress.info)
     if pool is not None:
-        failed = pipeline.make_figures(numbers, preset, out_dir, pool, force=force,
-                                       data_dir=data_dir, seed=seed, precision=precision,
-                                       max_size=max_size)
+        failed = pipeline.make_figures(numbers, request, pool)
         if failed:
             raise UserError(f"figure(s) {', '.join(map(str, failed))} could not be made "
                             "(see the warnings above); the others were written")
@@ -143,9 +141,7 @@ def fig(numbers, preset, out_dir, data_dir, force, show_params, seed, precision,
     failed, store = [], pipeline.DrawStore()  # draws shared by the figures of this run
     for n in numbers:
         try:
-            pipeline.make_figure(n, preset, out_dir, force=force, data_dir=data_dir,
-                                 seed=seed, precision=precision, draw_store=store,
-                                 max_size=max_size)
+            pipeline.make_figure(n, request, draw_store=store)
         except UserError as exc:
             if len(numbers) == 1:
                 raise
