@@ -31,9 +31,11 @@ install: $(VENV)/.installed
 test: install lint
 	$(PY) -m pytest -q
 
-# pyflakes, pycodestyle and bugbear (pyproject.toml [tool.ruff])
+# pyflakes, pycodestyle and bugbear (pyproject.toml [tool.ruff]), and the layout that
+# `ruff format` gives (run it to mend a failing check)
 lint: install
 	$(VENV)/bin/ruff check resdiff tests bench scripts docs
+	$(VENV)/bin/ruff format --check resdiff tests bench scripts docs
 
 test-slow: install
 	$(PY) -m pytest -q -m slow

@@ -14,6 +14,7 @@ steps and scales to 20 (every step does the same work); the output says so.
 
     python -m bench.acceptance --size 500 --plain-steps 5 --plain-threads all,1
 """
+
 import argparse
 import os
 import platform
@@ -28,6 +29,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as resdiff does
 def plain_seconds(size, steps, threads):
     import torch
     from torch import nn
+
     torch.set_num_threads(threads)
     torch.manual_seed(0)
 
@@ -58,9 +60,31 @@ def plain_seconds(size, steps, threads):
 
 def cli_seconds(size, precision, out_dir):
     out = os.path.join(out_dir, f"acceptance-{precision}.csv")
-    cmd = [sys.executable, "-m", "resdiff", "mnist-train", "--arch", "fc", "--size",
-           str(size), "--optimizer", "sgd", "--lr", "1", "--epochs", "1", "--n-train",
-           "4000", "--n-test", "200", "--precision", precision, "--out", out, "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "resdiff",
+        "mnist-train",
+        "--arch",
+        "fc",
+        "--size",
+        str(size),
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1",
+        "--epochs",
+        "1",
+        "--n-train",
+        "4000",
+        "--n-test",
+        "200",
+        "--precision",
+        precision,
+        "--out",
+        out,
+        "--quiet",
+    ]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
     return time.perf_counter() - t0
@@ -71,12 +95,18 @@ def main(argv=None):
     p.add_argument("--size", type=int, default=500)
     p.add_argument("--precisions", default="fp32,bf16")
     p.add_argument("--plain-steps", type=int, default=20)
-    p.add_argument("--plain-threads", default="all",
-                   help="'all' (the cores this process may use), or a list such as all,1")
+    p.add_argument(
+        "--plain-threads",
+        default="all",
+        help="'all' (the cores this process may use), or a list such as all,1",
+    )
     args = p.parse_args(argv)
     from bench.run import machine
-    print(f"cpu: {machine()['cpu']}, {os.cpu_count()} cores, python "
-          f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}")
+
+    print(
+        f"cpu: {machine()['cpu']}, {os.cpu_count()} cores, python "
+        f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}"
+    )
     scale = 20 / args.plain_steps
     with tempfile.TemporaryDirectory() as tmp:
         cli = {prec: cli_seconds(args.size, prec, tmp) for prec in args.precisions.split(",")}
@@ -86,8 +116,10 @@ def main(argv=None):
         how = "" if scale == 1 else f" ({args.plain_steps} steps timed, x{scale:g})"
         print(f"plain eager float32, {n} threads: {plain:.1f} s for 20 steps{how}")
         for prec, seconds in cli.items():
-            print(f"  resdiff mnist-train --precision {prec}: {seconds:.1f} s whole process"
-                  f" -> {plain / seconds:.2f}x faster")
+            print(
+                f"  resdiff mnist-train --precision {prec}: {seconds:.1f} s whole process"
+                f" -> {plain / seconds:.2f}x faster"
+            )
     return 0
 
 

@@ -8,6 +8,7 @@ draws) with its fraction of the bound set by the normals it draws, and the plain
 baseline (explicit weights, numpy RNG) that the speed-ups are measured against.
 Benchmarks never gate tests.
 """
+
 import argparse
 import math
 import os
@@ -38,9 +39,15 @@ def machine():
     except OSError:
         pass
     import numba
-    return {"cpu": model, "cores": os.cpu_count(), "threads": numba.get_num_threads(),
-            "python": platform.python_version(), "numpy": np.__version__,
-            "numba": numba.__version__}
+
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "threads": numba.get_num_threads(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+    }
 
 
 # --- machine limits -------------------------------------------------------------------
@@ -61,6 +68,7 @@ def rng_throughput(repeats=3):
                 s = module.new_state(key, b, 0)
                 for _ in range(reps):
                     module.fill_normal(s, out[b])
+
         return fill
 
     out = np.empty((64, 32768))
@@ -89,6 +97,7 @@ def normals_needed(target, params, meta):
     sampler draws rank x D per layer (rank: the factors' mean, else the number of
     points), explicit weights D^2 + D; the node pilot's draws are included."""
     from resdiff.sampling import plan
+
     L, D = params.get("depth"), params.get("width")
     if target.endswith("kde:kde"):
         simulated = [m for m in params["methods"] if m in ("resnet", "sde")]
@@ -115,7 +124,7 @@ def normals_needed(target, params, meta):
 def blas_flops(n=2000, repeats=3):
     a = np.random.default_rng(0).standard_normal((n, n))
     a @ a
-    return 2 * n ** 3 / _median_time(lambda: a @ a, repeats)
+    return 2 * n**3 / _median_time(lambda: a @ a, repeats)
 
 
 # --- plain-numpy baseline (explicit weights, numpy RNG) --------------------------------
@@ -136,10 +145,20 @@ def jacobian_500(draws):
     limit), after a compile at D = L = 4."""
     from resdiff import progress
     from resdiff.experiments.jacobian import jacobian
+
     progress.set_quiet(True)
-    params = dict(model="resnet", activation="tanh", depth=500, width=500, draws=draws,
-                  z=1.0, sigma_w2=1.0, sigma_b2=1.0, methods=["resnet", "sde", "limit"],
-                  seed=0)
+    params = dict(
+        model="resnet",
+        activation="tanh",
+        depth=500,
+        width=500,
+        draws=draws,
+        z=1.0,
+        sigma_w2=1.0,
+        sigma_b2=1.0,
+        methods=["resnet", "sde", "limit"],
+        seed=0,
+    )
     jacobian(**{**params, "depth": 4, "width": 4})
     return _median_time(lambda: jacobian(**params), 1)
 
@@ -147,9 +166,11 @@ def jacobian_500(draws):
 def time_experiment(target, params, repeats):
     """``(median seconds, the last run's meta)`` of one experiment call."""
     import importlib
+
     module, attr = target.split(":")
     fn = getattr(importlib.import_module(module), attr)
     from resdiff import progress
+
     progress.set_quiet(True)
     small = dict(params)
     for key in ("draws",):
@@ -170,6 +191,7 @@ def time_experiment(target, params, repeats):
 def figure_workloads(budget_draws):
     """(label, experiment, params actually run, factor to the paper preset)."""
     from resdiff.figures import FIGURES
+
     rows = []
     for number in FIGURES:  # registry order: 1-8, then the figures beyond the paper
         if number in (6, 7):  # training: seconds per epoch are in docs/training.md
@@ -178,7 +200,7 @@ def figure_workloads(budget_draws):
         for name, ds in fig.datasets.items():
             params = dict(ds.params["paper"])
             factor = 1.0
-            if "draws" in params and params["draws"] > budget_draws.get(number, 10 ** 9):
+            if "draws" in params and params["draws"] > budget_draws.get(number, 10**9):
                 factor = params["draws"] / budget_draws[number]
                 params["draws"] = budget_draws[number]
             rows.append((f"fig {number} {name}", ds.experiment, params, factor))
@@ -211,25 +233,38 @@ def main():
     print(f"machine: {info}", flush=True)
     ours, earlier, numpy_rate = rng_throughput()
     flops = blas_flops()
-    print(f"normals/s: resdiff {ours:.3g} (Philox + Box-Muller), earlier {earlier:.3g} "
-          f"(xoshiro256** + ziggurat; {ours / earlier:.2f}x), numpy {numpy_rate:.3g}; "
-          f"BLAS {flops / 1e9:.1f} GFLOP/s", flush=True)
+    print(
+        f"normals/s: resdiff {ours:.3g} (Philox + Box-Muller), earlier {earlier:.3g} "
+        f"(xoshiro256** + ziggurat; {ours / earlier:.2f}x), numpy {numpy_rate:.3g}; "
+        f"BLAS {flops / 1e9:.1f} GFLOP/s",
+        flush=True,
+    )
 
     # plain numpy baseline at the Fig. 2 scale, extrapolated from a few draws
     rs = np.random.default_rng(0)
     n_base = 2 if args.quick else 4
     t_draw = _median_time(lambda: numpy_resnet_draw(rs, [0.0, 1.0], 500, 500), n_base)
     baseline_fig2 = t_draw * 10000  # resnet method only; sde costs the same in numpy
-    print(f"numpy baseline: {t_draw:.3f} s/draw -> {baseline_fig2:.0f} s for 10,000 draws",
-          flush=True)
+    print(
+        f"numpy baseline: {t_draw:.3f} s/draw -> {baseline_fig2:.0f} s for 10,000 draws", flush=True
+    )
 
     # Fig. 2 at paper scale, all three methods (the headline target: <= 45 s)
     from resdiff.experiments.kde import kde
     from resdiff import progress
+
     progress.set_quiet(True)
-    kde_params = dict(depth=500, width=500, draws=1000 if args.quick else 10000,
-                      z=[0.0, 1.0], sigma_w2=1.0, sigma_b2=1.0, activation="tanh",
-                      methods=["resnet", "sde", "analytic"], seed=0)
+    kde_params = dict(
+        depth=500,
+        width=500,
+        draws=1000 if args.quick else 10000,
+        z=[0.0, 1.0],
+        sigma_w2=1.0,
+        sigma_b2=1.0,
+        activation="tanh",
+        methods=["resnet", "sde", "analytic"],
+        seed=0,
+    )
     kde(**{**kde_params, "draws": 4})
     reps = 1 if not args.quick else args.repeats
     t_kde = _median_time(lambda: kde(**kde_params), reps)
@@ -238,9 +273,11 @@ def main():
     bound_rng = normals / ours
     print(f"fig 2 paper: {t_kde:.1f} s (RNG bound {bound_rng:.1f} s)", flush=True)
 
-    budget = {1: 500, 4: 500, 5: 500, 8: 10 ** 9, 3: 10 ** 9, "jacobian": 10 ** 9,
-              "explosion": 10 ** 9} if not args.quick else \
-        {1: 50, 4: 50, 5: 50, 8: 10 ** 9, 3: 10, "jacobian": 10, "explosion": 100}
+    budget = (
+        {1: 500, 4: 500, 5: 500, 8: 10**9, 3: 10**9, "jacobian": 10**9, "explosion": 10**9}
+        if not args.quick
+        else {1: 50, 4: 50, 5: 50, 8: 10**9, 3: 10, "jacobian": 10, "explosion": 100}
+    )
     rows = []
     total = 0.0
     for label, target, params, factor in figure_workloads(budget):
@@ -252,8 +289,11 @@ def main():
             # standalone cost: no draw_store, so nothing is shared with Figs. 1 and 4
             t, meta = time_experiment(target, params, 1)
             t *= factor
-            run = ("measured" if factor == 1 else
-                   f"{params.get('draws')} draws measured, x{factor:g} (linear in draws)")
+            run = (
+                "measured"
+                if factor == 1
+                else f"{params.get('draws')} draws measured, x{factor:g} (linear in draws)"
+            )
             n = normals_needed(target, params, meta)
             bound = None if n is None else n * factor / ours
         total += t
@@ -267,58 +307,82 @@ def main():
     print(f"{label}: {t:.1f} s", flush=True)
 
     lines = [
-        "# Benchmarks", "",
+        "# Benchmarks",
+        "",
         f"Generated by `make bench` (`python -m bench.run`) on {time.strftime('%Y-%m-%d')}.",
-        "Timings never gate tests.", "",
-        "## Machine", "",
+        "Timings never gate tests.",
+        "",
+        "## Machine",
+        "",
         "| cpu | cores | numba threads | python | numpy | numba |",
         "|---|---|---|---|---|---|",
         f"| {info['cpu']} | {info['cores']} | {info['threads']} | {info['python']} | "
-        f"{info['numpy']} | {info['numba']} |", "",
-        "## Limits measured by the suite", "",
-        "| what | throughput |", "|---|---|",
+        f"{info['numpy']} | {info['numba']} |",
+        "",
+        "## Limits measured by the suite",
+        "",
+        "| what | throughput |",
+        "|---|---|",
         f"| resdiff normals (Philox4x32-10 + Box-Muller, all threads) | {ours / 1e9:.2f} G/s |",
         f"| earlier generator, kept for training (xoshiro256** + ziggurat, all threads) | "
         f"{earlier / 1e9:.2f} G/s |",
         f"| ratio ours / earlier (timed alternately in this run) | {ours / earlier:.2f}x |",
         f"| numpy `default_rng().standard_normal` (1 thread) | {numpy_rate / 1e9:.2f} G/s |",
-        f"| BLAS dgemm 2000x2000 | {flops / 1e9:.1f} GFLOP/s |", "",
-        "## Figure 2 at paper scale (L = D = 500, 10,000 draws, resnet + sde + analytic)", "",
-        "| what | seconds |", "|---|---|",
+        f"| BLAS dgemm 2000x2000 | {flops / 1e9:.1f} GFLOP/s |",
+        "",
+        "## Figure 2 at paper scale (L = D = 500, 10,000 draws, resnet + sde + analytic)",
+        "",
+        "| what | seconds |",
+        "|---|---|",
         f"| resdiff (Gram sampler, all methods) | {t_kde:.1f} |",
         f"| plain numpy, explicit weights, resnet only ({t_draw:.3f} s/draw x 10,000) | "
         f"{baseline_fig2:.0f} |",
         f"| speed-up over plain numpy (resnet + sde vs 2 x baseline) | "
         f"{2 * baseline_fig2 / t_kde:.0f}x |",
         f"| RNG lower bound ({normals:.2g} normals at the measured rate) | {bound_rng:.1f} |",
-        f"| fraction of the RNG limit reached | {bound_rng / t_kde:.0%} |", "",
-        "## Paper preset per figure (1, 2, 3, 4, 5, 8)", "",
+        f"| fraction of the RNG limit reached | {bound_rng / t_kde:.0%} |",
+        "",
+        "## Paper preset per figure (1, 2, 3, 4, 5, 8)",
+        "",
         "Each workload timed alone (in `resdiff fig all` Fig. 5 reuses the L = D = 500 "
-        "ResNet and ReLU simulations of Figs. 4 and 1, so the pipeline costs less).", "",
+        "ResNet and ReLU simulations of Figs. 4 and 1, so the pipeline costs less).",
+        "",
         "The RNG bound is the time the normals a workload draws take at the generator's "
-        "rate measured above (`bench.run.normals_needed`); the fraction is bound / time.", "",
+        "rate measured above (`bench.run.normals_needed`); the fraction is bound / time.",
+        "",
         "| workload | seconds | how | RNG bound (s) | fraction of bound |",
         "|---|---|---|---|---|",
     ]
-    lines += [f"| {label} | {t:.0f} | {run} | "
-              + ("" if b is None else f"{b:.1f}") + " | "
-              + ("" if b is None else f"{b / t:.0%}") + " |" for label, t, run, b in rows]
+    lines += [
+        f"| {label} | {t:.0f} | {run} | "
+        + ("" if b is None else f"{b:.1f}")
+        + " | "
+        + ("" if b is None else f"{b / t:.0%}")
+        + " |"
+        for label, t, run, b in rows
+    ]
     lines += [f"| **total** | **{total:.0f}** ({total / 60:.1f} min) | | | |", ""]
     fig3 = next((t for label, t, _, _ in rows if label.startswith("fig 3")), None)
     if fig3:
         from resdiff.figures import FIGURES
+
         p3 = FIGURES[3].params("ntk", "paper")
         # each layer's D^2 + D normals drawn going forward and again going back (not layer 0)
         n3 = sum(p3["draws"] * (2 * s - 1) * (s * s + s) for s in p3["sizes"])
-        lines += ["", f"Fig. 3 lower bound: {n3:.3g} normals (weights regenerated in the "
-                  f"backward pass) at the measured rate = {n3 / ours:.1f} s; measured "
-                  f"{fig3:.1f} s ({n3 / ours / fig3:.0%} of the RNG limit)."]
+        lines += [
+            "",
+            f"Fig. 3 lower bound: {n3:.3g} normals (weights regenerated in the "
+            f"backward pass) at the measured rate = {n3 / ours:.1f} s; measured "
+            f"{fig3:.1f} s ({n3 / ours / fig3:.0%} of the RNG limit).",
+        ]
 
     from bench.time_epochs import bench_tables
+
     lines += [""] + bench_tables()
     lines += kept_section(args.out)
 
     from resdiff.files import atomic_write
+
     with atomic_write(args.out) as fh:
         fh.write("\n".join(lines))
     print(f"wrote {args.out}")

@@ -16,6 +16,7 @@ large to run here are estimated from the largest measured size by the FLOP count
     python -m bench.time_epochs --arch fc --sizes 20,100,500 --precisions fp32,bf16
     python -m bench.time_epochs --arch conv --sizes 4,10,25 --estimate 50,100,150
 """
+
 import argparse
 import os
 import statistics
@@ -69,7 +70,7 @@ def gemm_peak(device, dtype, repeats=3, tf32=False):
         times.append(time.perf_counter() - t0)
     if device.type == "cpu":
         models.set_cpu_threads(threads)  # back to training's setting
-    return 2 * n ** 3 / statistics.median(times[1:])
+    return 2 * n**3 / statistics.median(times[1:])
 
 
 def measure(arch, size, device, steps, repeats, n_eval, precision="fp32", conv_stack=False):
@@ -86,7 +87,7 @@ def measure(arch, size, device, steps, repeats, n_eval, precision="fp32", conv_s
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    train._step(model, opt, x, y, chunk)   # warm-up
+    train._step(model, opt, x, y, chunk)  # warm-up
     sync()
     times, cpu_times = [], []
     for _ in range(repeats):
@@ -98,8 +99,9 @@ def measure(arch, size, device, steps, repeats, n_eval, precision="fp32", conv_s
         cpu_times.append((time.process_time() - c0) / steps)
     step, cpu_step = statistics.median(times), statistics.median(cpu_times)
     eshape = (n_eval, 784) if arch == "fc" else (n_eval, 1, 28, 28)
-    data = train.TrainData(x, y, torch.rand(eshape, device=device),
-                           torch.randint(0, 10, (n_eval,), device=device))
+    data = train.TrainData(
+        x, y, torch.rand(eshape, device=device), torch.randint(0, 10, (n_eval,), device=device)
+    )
     echunk = train.chunk_size(model, device, grad=False)
     train.test_accuracy(model, data, echunk)
     sync()
@@ -110,10 +112,11 @@ def measure(arch, size, device, steps, repeats, n_eval, precision="fp32", conv_s
     return step, per_image, cpu_step
 
 
-def table(arch, sizes, precisions, device, steps=3, repeats=3, n_eval=1000, estimate=(),
-          conv_stack=False):
+def table(
+    arch, sizes, precisions, device, steps=3, repeats=3, n_eval=1000, estimate=(), conv_stack=False
+):
     """Markdown lines of the training table; printed as they are measured."""
-    progress.set_quiet(True)   # the bf16 warning is the table's business, not stderr's
+    progress.set_quiet(True)  # the bf16 warning is the table's business, not stderr's
     native = train.native_bf16(device)
     peaks = {"fp32": gemm_peak(device, torch.float32)}
     if "tf32" in precisions and device.type == "cuda":
@@ -121,36 +124,47 @@ def table(arch, sizes, precisions, device, steps=3, repeats=3, n_eval=1000, esti
     if "bf16" in precisions and native:
         peaks["bf16"] = gemm_peak(device, torch.bfloat16)
     n = gemm_size(device)
-    lines = [f"{arch}, device {device}, {train.cpu_threads()} threads, torch "
-             f"{torch.__version__}; GEMM peak ({n}^3, same run): "
-             + ", ".join(f"{name} {peak / 1e9:.1f} GFLOP/s" for name, peak in peaks.items())
-             + ("" if "bf16" in peaks else
-                "; no native bf16: bf16 rows multiply in float32 (peak: fp32's)"), "",
-             "| arch | D = L | precision | s / step (batch 200) | CPU s / step | s / epoch | "
-             "GFLOP/s | fraction of GEMM peak | 120 epochs |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"{arch}, device {device}, {train.cpu_threads()} threads, torch "
+        f"{torch.__version__}; GEMM peak ({n}^3, same run): "
+        + ", ".join(f"{name} {peak / 1e9:.1f} GFLOP/s" for name, peak in peaks.items())
+        + (
+            ""
+            if "bf16" in peaks
+            else "; no native bf16: bf16 rows multiply in float32 (peak: fp32's)"
+        ),
+        "",
+        "| arch | D = L | precision | s / step (batch 200) | CPU s / step | s / epoch | "
+        "GFLOP/s | fraction of GEMM peak | 120 epochs |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for line in lines:
         print(line, flush=True)
     last = None
     for size in sizes:
         for precision in precisions:
             peak = peaks.get(precision, peaks["fp32"])
-            step, img, cpu_step = measure(arch, size, device, steps, repeats, n_eval,
-                                          precision, conv_stack)
+            step, img, cpu_step = measure(
+                arch, size, device, steps, repeats, n_eval, precision, conv_stack
+            )
             epoch = N_TRAIN / BATCH * step + N_TEST * img
             rate = flops_epoch(arch, size) / epoch
             if precision == "fp32":
                 last = (size, rate)
-            lines.append(f"| {arch} | {size} | {precision} | {step:.4f} | {cpu_step:.4f} | "
-                         f"{epoch:.1f} | "
-                         f"{rate / 1e9:.1f} | {rate / peak:.0%} | "
-                         f"{epoch * EPOCHS / 3600:.2f} h |")
+            lines.append(
+                f"| {arch} | {size} | {precision} | {step:.4f} | {cpu_step:.4f} | "
+                f"{epoch:.1f} | "
+                f"{rate / 1e9:.1f} | {rate / peak:.0%} | "
+                f"{epoch * EPOCHS / 3600:.2f} h |"
+            )
             print(lines[-1], flush=True)
     for size in estimate:
         epoch = flops_epoch(arch, size) / last[1]
-        lines.append(f"| {arch} | {size} | fp32 | (est.) | | {epoch:.0f} (est.) | "
-                     f"{last[1] / 1e9:.1f} (as D = L = {last[0]}) | | "
-                     f"{epoch * EPOCHS / 3600:.1f} h (est.) |")
+        lines.append(
+            f"| {arch} | {size} | fp32 | (est.) | | {epoch:.0f} (est.) | "
+            f"{last[1] / 1e9:.1f} (as D = L = {last[0]}) | | "
+            f"{epoch * EPOCHS / 3600:.1f} h (est.) |"
+        )
         print(lines[-1], flush=True)
     return lines
 
@@ -161,12 +175,16 @@ BENCH = (("fc", (20, 100, 500)), ("conv", (4, 10)))
 
 def bench_tables(device=torch.device("cpu")):
     """The training section of BENCHMARKS.md (markdown lines)."""
-    lines = ["## Training (Figs. 6-7): seconds per epoch, 20,000 training + 10,000 test "
-             "images", "", "From `python -m bench.time_epochs --bench` (`make bench-train`).",
-             ""]
+    lines = [
+        "## Training (Figs. 6-7): seconds per epoch, 20,000 training + 10,000 test images",
+        "",
+        "From `python -m bench.time_epochs --bench` (`make bench-train`).",
+        "",
+    ]
     for arch, sizes in BENCH:
-        lines += table(arch, sizes, ["fp32", "bf16"], device, n_eval=1000 if arch == "fc"
-                       else 200) + [""]
+        lines += table(
+            arch, sizes, ["fp32", "bf16"], device, n_eval=1000 if arch == "fc" else 200
+        ) + [""]
     return lines
 
 
@@ -184,27 +202,35 @@ def precision_list(text):
     unknown = [n for n in names if n not in PRECISIONS]
     if unknown:
         raise argparse.ArgumentTypeError(
-            f"{', '.join(unknown)}: not one of {', '.join(PRECISIONS)}")
+            f"{', '.join(unknown)}: not one of {', '.join(PRECISIONS)}"
+        )
     return names
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--bench", action="store_true",
-                   help="the table of `make bench` (%s)" % "; ".join(
-                       f"{a} D = L in {', '.join(map(str, s))}" for a, s in BENCH))
+    p.add_argument(
+        "--bench",
+        action="store_true",
+        help="the table of `make bench` (%s)"
+        % "; ".join(f"{a} D = L in {', '.join(map(str, s))}" for a, s in BENCH),
+    )
     p.add_argument("--arch", choices=["fc", "conv"], default="fc")
     p.add_argument("--sizes", type=int_list, default="10,20,50,100,200,500")
     p.add_argument("--precisions", type=precision_list, default="fp32")
-    p.add_argument("--estimate", type=int_list, default="",
-                   help="sizes to extrapolate by FLOPs only")
+    p.add_argument(
+        "--estimate", type=int_list, default="", help="sizes to extrapolate by FLOPs only"
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--n-eval", type=int, default=1000)
-    p.add_argument("--conv-stack", action="store_true",
-                   help="conv: time the residual stack as one node (models.ConvResidualStack, "
-                        "not yet the default: docs/training.md)")
+    p.add_argument(
+        "--conv-stack",
+        action="store_true",
+        help="conv: time the residual stack as one node (models.ConvResidualStack, "
+        "not yet the default: docs/training.md)",
+    )
     args = p.parse_args(argv)
     try:
         device = train.pick_device(args.device)
@@ -213,8 +239,17 @@ def main(argv=None):
     if args.bench:
         bench_tables(device)
         return 0
-    table(args.arch, args.sizes, args.precisions, device, args.steps, args.repeats,
-          args.n_eval, args.estimate, args.conv_stack)
+    table(
+        args.arch,
+        args.sizes,
+        args.precisions,
+        device,
+        args.steps,
+        args.repeats,
+        args.n_eval,
+        args.estimate,
+        args.conv_stack,
+    )
     return 0
 
 

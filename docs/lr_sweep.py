@@ -16,6 +16,7 @@ resdiff/experiments/mnist_train.py (TUNED_LR).
 Runs already in --csv (same arch, optimizer, lr, size, scale) are reused, so the sweep
 can be interrupted and restarted.
 """
+
 import argparse
 import math
 import os
@@ -35,11 +36,20 @@ GRIDS = {
 }
 # reduced scale: (sizes D = L, n_train, n_test, epochs per optimizer)
 SCALES = {
-    "fc": dict(sizes=[10, 20, 50], n_train=5000, n_test=2000,
-               epochs={"gd": 120, "adam-full": 120, "sgd": 20, "adam": 20},
-               optimizers=["gd", "sgd", "adam-full", "adam"]),
-    "conv": dict(sizes=[4, 8], n_train=2000, n_test=2000,
-                 epochs={"sgd": 20, "adam": 20}, optimizers=["sgd", "adam"]),
+    "fc": dict(
+        sizes=[10, 20, 50],
+        n_train=5000,
+        n_test=2000,
+        epochs={"gd": 120, "adam-full": 120, "sgd": 20, "adam": 20},
+        optimizers=["gd", "sgd", "adam-full", "adam"],
+    ),
+    "conv": dict(
+        sizes=[4, 8],
+        n_train=2000,
+        n_test=2000,
+        epochs={"sgd": 20, "adam": 20},
+        optimizers=["sgd", "adam"],
+    ),
 }
 # extra (size: {optimizer: rates}) runs: Adam's best rate is the one expected to fall
 # with the size (its steps move every parameter by about lr), so the plausible rates are
@@ -56,32 +66,57 @@ def run(args):
     for arch in args.arch:
         scale = SCALES[arch]
         for optimizer in scale["optimizers"]:
-            extra = [(lr, size) for size, rates in EXTRA.get(arch, {}).items()
-                     for lr in rates.get(optimizer, [])]
-            for lr, size in [(lr, size) for lr in GRIDS[optimizer]
-                             for size in scale["sizes"]] + extra:
+            extra = [
+                (lr, size)
+                for size, rates in EXTRA.get(arch, {}).items()
+                for lr in rates.get(optimizer, [])
+            ]
+            for lr, size in [
+                (lr, size) for lr in GRIDS[optimizer] for size in scale["sizes"]
+            ] + extra:
                 epochs = scale["epochs"][optimizer]
-                key = (arch, optimizer, lr, size, scale["n_train"], scale["n_test"],
-                       epochs, args.seed)
+                key = (
+                    arch,
+                    optimizer,
+                    lr,
+                    size,
+                    scale["n_train"],
+                    scale["n_test"],
+                    epochs,
+                    args.seed,
+                )
                 if key in have:
                     continue
                 t0 = time.time()
-                res = mnist_train(arch=arch, size=size, optimizer=optimizer, lr=lr,
-                                  epochs=epochs, n_train=scale["n_train"],
-                                  n_test=scale["n_test"], seed=args.seed, device="cpu",
-                                  data_dir=args.data_dir)
+                res = mnist_train(
+                    arch=arch,
+                    size=size,
+                    optimizer=optimizer,
+                    lr=lr,
+                    epochs=epochs,
+                    n_train=scale["n_train"],
+                    n_test=scale["n_test"],
+                    seed=args.seed,
+                    device="cpu",
+                    data_dir=args.data_dir,
+                )
                 last = res.frame.iloc[-1]
                 row = dict(zip(KEY, key))
-                row.update(final_accuracy=float(last["test_accuracy"]),
-                           best_accuracy=float(res.frame["test_accuracy"].max()),
-                           final_loss=float(last["train_loss"]),
-                           diverged=bool(res.frame["diverged"].any()),
-                           seconds=round(time.time() - t0, 1))
+                row.update(
+                    final_accuracy=float(last["test_accuracy"]),
+                    best_accuracy=float(res.frame["test_accuracy"].max()),
+                    final_loss=float(last["train_loss"]),
+                    diverged=bool(res.frame["diverged"].any()),
+                    seconds=round(time.time() - t0, 1),
+                )
                 rows.append(row)
                 pd.DataFrame(rows).to_csv(args.csv, index=False)
-                print(f"{arch} {optimizer:9s} lr={lr:<7g} D=L={size:<3d} final acc "
-                      f"{row['final_accuracy']:.4f}{' DIVERGED' if row['diverged'] else ''}"
-                      f" ({row['seconds']} s)", flush=True)
+                print(
+                    f"{arch} {optimizer:9s} lr={lr:<7g} D=L={size:<3d} final acc "
+                    f"{row['final_accuracy']:.4f}{' DIVERGED' if row['diverged'] else ''}"
+                    f" ({row['seconds']} s)",
+                    flush=True,
+                )
     return pd.DataFrame(rows)
 
 
@@ -105,23 +140,29 @@ def choose(frame):
 
 def markdown(frame, machine):
     chosen = choose(frame)
-    out = ["# Learning-rate sweep ([`lr_sweep.py`](lr_sweep.py))", "",
-           "Final test accuracy after the last epoch; one column per learning rate, one row",
-           "per (architecture, optimizer, D = L). **Reduced scale**, not the paper's "
-           "(20,000 images, 120 epochs, D = L up to 500 / 150): the CPU budget here allows",
-           "no more. Among the rates that diverged (`div`) at no size, the one with the best",
-           "final accuracy at the largest size swept (bold; ties: the best mean over the",
-           "sizes) is the default of `resdiff mnist-train` (`TUNED_LR`): the paper uses one",
-           "rate for all sizes, its sizes are mostly larger than ours, and a rate at the",
-           "edge of stability diverges at some sizes and not others.", ""]
+    out = [
+        "# Learning-rate sweep ([`lr_sweep.py`](lr_sweep.py))",
+        "",
+        "Final test accuracy after the last epoch; one column per learning rate, one row",
+        "per (architecture, optimizer, D = L). **Reduced scale**, not the paper's "
+        "(20,000 images, 120 epochs, D = L up to 500 / 150): the CPU budget here allows",
+        "no more. Among the rates that diverged (`div`) at no size, the one with the best",
+        "final accuracy at the largest size swept (bold; ties: the best mean over the",
+        "sizes) is the default of `resdiff mnist-train` (`TUNED_LR`): the paper uses one",
+        "rate for all sizes, its sizes are mostly larger than ours, and a rate at the",
+        "edge of stability diverges at some sizes and not others.",
+        "",
+    ]
     for arch in ("fc", "conv"):
         sub = frame[frame["arch"] == arch]
         if sub.empty:
             continue
         s = SCALES[arch]
-        out.append(f"## {arch}: D = L in {s['sizes']}, {s['n_train']} training images, "
-                   f"{s['n_test']} test images (seeded subset), seed "
-                   f"{int(sub['seed'].iloc[0])}")
+        out.append(
+            f"## {arch}: D = L in {s['sizes']}, {s['n_train']} training images, "
+            f"{s['n_test']} test images (seeded subset), seed "
+            f"{int(sub['seed'].iloc[0])}"
+        )
         out.append("")
         for optimizer in s["optimizers"]:
             o = sub[sub["optimizer"] == optimizer]
@@ -130,12 +171,16 @@ def markdown(frame, machine):
             lrs = sorted(o["lr"].unique())
             best = chosen.get((arch, optimizer), (None,))[0]
             epochs = int(o["epochs"].iloc[0])
-            steps = epochs * (1 if optimizer in ("gd", "adam-full")
-                              else math.ceil(s["n_train"] / 200))
+            steps = epochs * (
+                1 if optimizer in ("gd", "adam-full") else math.ceil(s["n_train"] / 200)
+            )
             out.append(f"**{optimizer}** ({epochs} epochs = {steps} steps)")
             out.append("")
-            out.append("| D = L | " + " | ".join(
-                f"**{lr:g}**" if lr == best else f"{lr:g}" for lr in lrs) + " |")
+            out.append(
+                "| D = L | "
+                + " | ".join(f"**{lr:g}**" if lr == best else f"{lr:g}" for lr in lrs)
+                + " |"
+            )
             out.append("|---|" + "---|" * len(lrs))
             for size in sorted(o["size"].unique()):
                 cells = []
@@ -156,8 +201,10 @@ def markdown(frame, machine):
     for (arch, optimizer), (lr, score, size) in sorted(chosen.items()):
         out.append(f"| {arch} | {optimizer} | {lr:g} | {score:.4f} (D = L = {size}) |")
     out.append("")
-    out.append("Full-batch training of the conv model (`gd`, `adam-full`) is not in the paper "
-               "and was not swept;")
+    out.append(
+        "Full-batch training of the conv model (`gd`, `adam-full`) is not in the paper "
+        "and was not swept;"
+    )
     out.append("its defaults are the conv `sgd` and `adam` rates.")
     out.append("")
     out.append(f"Machine: {machine}. Total sweep time {frame['seconds'].sum() / 60:.1f} min.")
@@ -178,8 +225,9 @@ def main(argv=None):
     with open(args.md, "w") as fh:
         fh.write(markdown(frame, args.machine))
     for (arch, optimizer), (lr, score, size) in sorted(choose(frame).items()):
-        print(f"chosen: {arch} {optimizer} lr={lr:g} (final accuracy {score:.4f} at "
-              f"D = L = {size})")
+        print(
+            f"chosen: {arch} {optimizer} lr={lr:g} (final accuracy {score:.4f} at D = L = {size})"
+        )
     return 0
 
 

@@ -13,6 +13,7 @@ Importing the package has no side effects and is fast: the functions are importe
 first use, Numba is configured by :mod:`resdiff.jit` when the first kernel module is
 imported, and matplotlib's backend is left as the user has it.
 """
+
 __version__ = "0.1.0"
 
 # public name -> "module:attribute", imported on first use
@@ -41,6 +42,7 @@ def __getattr__(name):
     if target is None:
         raise AttributeError(f"module 'resdiff' has no attribute {name!r}")
     import importlib
+
     module, attr = target.split(":")
     value = getattr(importlib.import_module(module), attr)
     globals()[name] = value  # later look-ups skip this function

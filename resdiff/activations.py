@@ -9,6 +9,7 @@ same bits on any x86-64 CPU; libm is called only for ``tanh`` beyond ``|x| > 1.5
 ``exp`` (swish, gelu, erf) is :func:`resdiff.fixedmath.exp_nonpositive`; ``erf`` and
 ``sin`` are resdiff's own (:func:`erf`, :func:`sin`), not libm's.
 """
+
 import math
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
@@ -121,6 +122,7 @@ def _tanh_pade_coefficients(n=9):
     after 2n+1: tanh x ~ x Q(y) / P(y). For n = 9 the relative error is below 5e-16
     (2 ulp) on |x| <= 1.5 (tests/test_models.py)."""
     from numpy.polynomial import polynomial as poly
+
     a_prev, a, b_prev, b = np.array([1.0]), np.array([1.0]), np.array([0.0]), np.array([1.0])
     for k in range(1, n + 1):
         a_prev, a = a, poly.polyadd((2 * k + 1) * a, poly.polymul([0.0, 1.0], a_prev))
@@ -165,19 +167,20 @@ def tanh_into(h, out):
 
 
 # --- erf: Taylor series and continued fraction, exp by resdiff.fixedmath ----------------
-ERF_SERIES_MAX = 1.5   # |x| below: Taylor series; above: the continued fraction of erfc
-ERF_ONE = 6.0          # erfc(6) = 2.2e-17 is below half an ulp of 1: erf = +-1 beyond
-ERFC_CF_DEPTH = 100    # relative error of the fraction below 1e-16 from x = 1.25 on
+ERF_SERIES_MAX = 1.5  # |x| below: Taylor series; above: the continued fraction of erfc
+ERF_ONE = 6.0  # erfc(6) = 2.2e-17 is below half an ulp of 1: erf = +-1 beyond
+ERFC_CF_DEPTH = 100  # relative error of the fraction below 1e-16 from x = 1.25 on
 VELTKAMP = 134217729.0  # 2^27 + 1: splits a double into two 26-bit halves
-EXP_SMALL_MAX = 2.0 ** -15  # the bound on exp(a)'s argument in _exp_minus_square
+EXP_SMALL_MAX = 2.0**-15  # the bound on exp(a)'s argument in _exp_minus_square
 TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
 INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 # erf x = x E(x^2), E(y) = 2/sqrt(pi) sum_n (-y)^n / (n! (2n + 1)), highest degree first;
 # at |x| = 1.5 the first omitted term is 4e-19
-ERF_TAYLOR = tuple(TWO_OVER_SQRT_PI * (-1.0) ** n / (math.factorial(n) * (2 * n + 1))
-                   for n in range(30, -1, -1))
+ERF_TAYLOR = tuple(
+    TWO_OVER_SQRT_PI * (-1.0) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(30, -1, -1)
+)
 
 
 @njit(inline="always")

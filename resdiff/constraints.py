@@ -13,6 +13,7 @@ line turns parameter names into option names in one place
 (:class:`resdiff.cli.options.Command`). This module imports nothing heavy: the CLI
 reads it to build ``--help``.
 """
+
 import functools
 import inspect
 import math
@@ -73,6 +74,7 @@ _FORMATTER = string.Formatter()
 class Integer:
     """An integer in ``[lo, hi]`` (``hi`` defaults to the int64 maximum: every count is
     passed to compiled kernels as int64)."""
+
     lo: int = None
     hi: int = INT64_MAX
 
@@ -92,13 +94,17 @@ class Integer:
 @dataclass(frozen=True)
 class Real:
     """A finite real in ``[lo, hi]`` (``(lo, hi]`` when ``lo_open``); None: unbounded."""
+
     lo: float = None
     hi: float = None
     lo_open: bool = False
 
     def check(self, name, value):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                and not _is_numpy_real(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            and not _is_numpy_real(value)
+        ):
             raise ParameterError(name, f"must be a number, got {value!r}")
         value = float(value)
         if not math.isfinite(value):
@@ -123,8 +129,9 @@ class OneOf:
 
     def check(self, name, value):
         if value not in self.values:
-            raise ParameterError(name, f"{value!r} is not one of "
-                                       f"{', '.join(map(str, self.values))}")
+            raise ParameterError(
+                name, f"{value!r} is not one of {', '.join(map(str, self.values))}"
+            )
 
     def describe(self):
         return f"one of {', '.join(map(str, self.values))}"
@@ -135,6 +142,7 @@ class ListOf:
     """A non-empty list (at most ``most`` items) each meeting ``item``; with
     ``distinct``, no item twice (a repeated quantile or method would be computed and
     written twice)."""
+
     item: object
     least: int = 1
     most: int = None
@@ -144,9 +152,13 @@ class ListOf:
         if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
             raise ParameterError(name, f"must be a list, got {value!r}")
         if len(value) < self.least or (self.most is not None and len(value) > self.most):
-            count = (f"exactly {self.least}" if self.least == self.most else
-                     f"at least {self.least}" if self.most is None else
-                     f"{self.least} to {self.most}")
+            count = (
+                f"exactly {self.least}"
+                if self.least == self.most
+                else f"at least {self.least}"
+                if self.most is None
+                else f"{self.least} to {self.most}"
+            )
             raise ParameterError(name, f"needs {count} value(s), got {len(value)}")
         for v in value:
             self.item.check(name, v)
@@ -165,6 +177,7 @@ class ListOf:
 class Optional:
     """None, or a value meeting ``inner`` (None means "the default": see the docstring
     of the experiment)."""
+
     inner: object
 
     def check(self, name, value):
@@ -176,19 +189,22 @@ class Optional:
 
 
 def _is_numpy_int(value):
-    return type(value).__module__ == "numpy" and hasattr(value, "dtype") \
-        and value.dtype.kind in "iu"
+    return (
+        type(value).__module__ == "numpy" and hasattr(value, "dtype") and value.dtype.kind in "iu"
+    )
 
 
 def _is_numpy_real(value):
-    return type(value).__module__ == "numpy" and hasattr(value, "dtype") \
-        and value.dtype.kind in "iuf"
+    return (
+        type(value).__module__ == "numpy" and hasattr(value, "dtype") and value.dtype.kind in "iuf"
+    )
 
 
 # --- rules on several parameters ------------------------------------------------------
 @dataclass(frozen=True)
 class Rule:
     """``test(params)`` must hold; else a :class:`ParameterError` on ``parameter``."""
+
     parameter: str
     test: object
     message: str
@@ -209,23 +225,29 @@ class _Keep(dict):
 class Memory:
     """The bytes ``estimate(params)`` must fit in the memory available now; a lower
     bound of what the run holds at once, so a refusal is never wrong."""
+
     parameter: str
     estimate: object
     what: str
 
     def check(self, params):
         from .sampling.driver import MEMORY_FRACTION, available_memory_bytes
+
         need = self.estimate(params)
         limit = MEMORY_FRACTION * available_memory_bytes()
         if need > limit:
-            raise ParameterError(self.parameter, f"needs at least {_bytes(need)} of memory "
-                                 f"for {self.what}, more than the {_bytes(limit)} available")
+            raise ParameterError(
+                self.parameter,
+                f"needs at least {_bytes(need)} of memory "
+                f"for {self.what}, more than the {_bytes(limit)} available",
+            )
 
 
 @dataclass(frozen=True)
 class Work:
     """``estimate(params)``, a lower bound of the multiply-adds of the run, must fit
     int64: beyond 9.2e18 (centuries of CPU time) a run is refused, not started."""
+
     parameter: str
     estimate: object
     what: str
@@ -233,9 +255,12 @@ class Work:
     def check(self, params):
         need = self.estimate(params)
         if need > INT64_MAX:
-            raise ParameterError(self.parameter, f"{self.what} needs more than {need:.1e} "
-                                 f"multiply-adds, more than int64 counts ({INT64_MAX:.1e}); "
-                                 "reduce the sizes or draws")
+            raise ParameterError(
+                self.parameter,
+                f"{self.what} needs more than {need:.1e} "
+                f"multiply-adds, more than int64 counts ({INT64_MAX:.1e}); "
+                "reduce the sizes or draws",
+            )
 
 
 def _bytes(n):
@@ -247,8 +272,8 @@ def _bytes(n):
 
 @dataclass(frozen=True)
 class Constraints:
-    params: dict                  # parameter name -> constraint
-    rules: tuple = ()             # checked in order, after every parameter is valid
+    params: dict  # parameter name -> constraint
+    rules: tuple = ()  # checked in order, after every parameter is valid
     # "module:function" of the experiment: the command line reads its options' defaults
     # from that function's signature (resdiff.cli.options.experiment_defaults)
     experiment: str = None
@@ -264,6 +289,7 @@ class Constraints:
 def checked(table):
     """Decorate an experiment so that its keyword parameters (defaults included) are
     checked against ``table`` before it runs."""
+
     def decorate(func):
         signature = inspect.signature(func)
 
@@ -273,8 +299,10 @@ def checked(table):
             bound.apply_defaults()
             table.check(bound.arguments)
             return func(*args, **kwargs)
+
         wrapper.constraints = table
         return wrapper
+
     return decorate
 
 
@@ -303,22 +331,36 @@ STATE_ARRAYS = 4
 
 def _threads():
     import numba
+
     return numba.get_num_threads()
 
 
 KDE = Constraints(
     experiment="resdiff.experiments.kde:kde",
-    params=dict(depth=POSITIVE, width=POSITIVE, draws=DRAWS, z=ListOf(FINITE),
-                sigma_w2=VARIANCE, sigma_b2=VARIANCE, activation=OneOf(ACTIVATIONS),
-                methods=ListOf(OneOf(KDE_METHODS), distinct=True), seed=SEED),
+    params=dict(
+        depth=POSITIVE,
+        width=POSITIVE,
+        draws=DRAWS,
+        z=ListOf(FINITE),
+        sigma_w2=VARIANCE,
+        sigma_b2=VARIANCE,
+        activation=OneOf(ACTIVATIONS),
+        methods=ListOf(OneOf(KDE_METHODS), distinct=True),
+        seed=SEED,
+    ),
     rules=(
         # outputs (float64), ~6 copies per method through concat and the DataFrame
-        Memory("draws", lambda p: 8 * 6 * p["draws"] * len(p["z"]) * len(p["methods"]),
-               "the draws"),
-        Memory("width", lambda p: 8 * STATE_ARRAYS * len(p["z"]) * p["width"] * _threads(),
-               "the network states"),
+        Memory(
+            "draws", lambda p: 8 * 6 * p["draws"] * len(p["z"]) * len(p["methods"]), "the draws"
+        ),
+        Memory(
+            "width",
+            lambda p: 8 * STATE_ARRAYS * len(p["z"]) * p["width"] * _threads(),
+            "the network states",
+        ),
         Work("depth", lambda p: p["draws"] * p["depth"] * p["width"] * len(p["z"]), "kde"),
-    ))
+    ),
+)
 
 
 def _function_space_rules(out_param, n_out, n_out_bytes, input_dim):
@@ -326,38 +368,66 @@ def _function_space_rules(out_param, n_out, n_out_bytes, input_dim):
     outputs (set by parameter ``out_param``), ``n_out_bytes(params)`` what they need at
     least."""
     return (
-        Rule("z_min", lambda p: p["z_min"] < p["z_max"],
-             "{z_min:g} must be smaller than {{z_max}} ({z_max:g})"),
-        Rule("z_min", lambda p: math.isfinite(p["z_max"] - p["z_min"]),
-             "the inputs [{z_min:g}, {z_max:g}] ({{z_min}}, {{z_max}}) span more than a "
-             "float holds (z_max - z_min overflows); give a narrower range"),
-        Rule("nodes", lambda p: p["nodes"] != 1,
-             "use 0 (every input) or at least 2 Chebyshev nodes"),
-        Rule("estimator", lambda p: p["estimator"] != "conditional"
-             or p["model"] == "feedforward",
-             "conditional needs {{model}} feedforward (the ResNet output is not "
-             "conditionally Gaussian)"),
-        Rule("estimator", lambda p: p["estimator"] != "conditional" or not p["nodes"],
-             "conditional cannot be combined with Chebyshev interpolation ({{nodes}} K); "
-             "use {{nodes}} 0"),
+        Rule(
+            "z_min",
+            lambda p: p["z_min"] < p["z_max"],
+            "{z_min:g} must be smaller than {{z_max}} ({z_max:g})",
+        ),
+        Rule(
+            "z_min",
+            lambda p: math.isfinite(p["z_max"] - p["z_min"]),
+            "the inputs [{z_min:g}, {z_max:g}] ({{z_min}}, {{z_max}}) span more than a "
+            "float holds (z_max - z_min overflows); give a narrower range",
+        ),
+        Rule(
+            "nodes", lambda p: p["nodes"] != 1, "use 0 (every input) or at least 2 Chebyshev nodes"
+        ),
+        Rule(
+            "estimator",
+            lambda p: p["estimator"] != "conditional" or p["model"] == "feedforward",
+            "conditional needs {{model}} feedforward (the ResNet output is not "
+            "conditionally Gaussian)",
+        ),
+        Rule(
+            "estimator",
+            lambda p: p["estimator"] != "conditional" or not p["nodes"],
+            "conditional cannot be combined with Chebyshev interpolation ({{nodes}} K); "
+            "use {{nodes}} 0",
+        ),
         Memory(out_param, n_out_bytes, "the outputs"),
         # explicit Chebyshev nodes: their values per draw and the map to the outputs
-        Memory("nodes", lambda p: 8 * (p["nodes"] or 0) ** input_dim(p)
-               * (n_out(p) + p["draws"]), "the Chebyshev nodes"),
+        Memory(
+            "nodes",
+            lambda p: 8 * (p["nodes"] or 0) ** input_dim(p) * (n_out(p) + p["draws"]),
+            "the Chebyshev nodes",
+        ),
         # two simulated points per draw at least, and the per-thread states
         Memory("draws", lambda p: 8 * 2 * p["draws"], "the draws"),
-        Memory("width", lambda p: 8 * STATE_ARRAYS * 2 * p["width"] * _threads(),
-               "the network states"),
-        Work("depth", lambda p: p["draws"] * p["depth"] * p["width"]
-             * min(n_out(p), p["width"] + 1), "this run"),
+        Memory(
+            "width", lambda p: 8 * STATE_ARRAYS * 2 * p["width"] * _threads(), "the network states"
+        ),
+        Work(
+            "depth",
+            lambda p: p["draws"] * p["depth"] * p["width"] * min(n_out(p), p["width"] + 1),
+            "this run",
+        ),
     )
 
 
 _FUNCTION_SPACE = dict(
-    model=OneOf(MODELS), activation=OneOf(ACTIVATIONS), depth=POSITIVE, width=POSITIVE,
-    z_min=FINITE, z_max=FINITE, draws=DRAWS, sigma_w2=Optional(VARIANCE),
-    sigma_b2=Optional(VARIANCE), nodes=Optional(Integer(0)), estimator=OneOf(ESTIMATORS),
-    seed=SEED)
+    model=OneOf(MODELS),
+    activation=OneOf(ACTIVATIONS),
+    depth=POSITIVE,
+    width=POSITIVE,
+    z_min=FINITE,
+    z_max=FINITE,
+    draws=DRAWS,
+    sigma_w2=Optional(VARIANCE),
+    sigma_b2=Optional(VARIANCE),
+    nodes=Optional(Integer(0)),
+    estimator=OneOf(ESTIMATORS),
+    seed=SEED,
+)
 
 
 def _samples_outputs(p):
@@ -366,57 +436,99 @@ def _samples_outputs(p):
 
 SAMPLES = Constraints(
     experiment="resdiff.experiments.samples:samples",
-    params=dict(_FUNCTION_SPACE, inputs=Integer(2), input_dim=OneOf((1, 2)),
-                keep_draws=Integer(0),
-                quantiles=ListOf(Real(0.0, 1.0), least=0, distinct=True)),
+    params=dict(
+        _FUNCTION_SPACE,
+        inputs=Integer(2),
+        input_dim=OneOf((1, 2)),
+        keep_draws=Integer(0),
+        quantiles=ListOf(Real(0.0, 1.0), least=0, distinct=True),
+    ),
     # per output: its coordinates and, in the CSV, one row of 5 values per kept draw
     # and quantile level
-    rules=_function_space_rules("inputs", _samples_outputs, lambda p: 8 * _samples_outputs(p) * (
-        p["input_dim"] + 5 * (min(p["keep_draws"], p["draws"]) + len(p["quantiles"]))),
-        lambda p: p["input_dim"]))
+    rules=_function_space_rules(
+        "inputs",
+        _samples_outputs,
+        lambda p: (
+            8
+            * _samples_outputs(p)
+            * (p["input_dim"] + 5 * (min(p["keep_draws"], p["draws"]) + len(p["quantiles"])))
+        ),
+        lambda p: p["input_dim"],
+    ),
+)
 
 CORRELATION = Constraints(
     experiment="resdiff.experiments.samples:correlation",
     params=dict(_FUNCTION_SPACE, grid=Integer(2)),
     # the GRID x GRID covariance, correlation and CSV columns (z1, z2, rho)
-    rules=_function_space_rules("grid", lambda p: p["grid"], lambda p: 8 * 5 * p["grid"] ** 2,
-                                lambda p: 1))
+    rules=_function_space_rules(
+        "grid", lambda p: p["grid"], lambda p: 8 * 5 * p["grid"] ** 2, lambda p: 1
+    ),
+)
 
 NTK = Constraints(
     experiment="resdiff.experiments.ntk:ntk_convergence",
-    params=dict(sizes=ListOf(POSITIVE), draws=DRAWS, z=ListOf(FINITE, least=2, most=2),
-                sigma_w2=VARIANCE, sigma_b2=VARIANCE, activation=OneOf(("tanh", "swish")),
-                seed=SEED),
+    params=dict(
+        sizes=ListOf(POSITIVE),
+        draws=DRAWS,
+        z=ListOf(FINITE, least=2, most=2),
+        sigma_w2=VARIANCE,
+        sigma_b2=VARIANCE,
+        activation=OneOf(("tanh", "swish")),
+        seed=SEED,
+    ),
     rules=(
-        Memory("sizes", lambda p: _ntk_memory(max(p["sizes"])) + 64 * p["draws"]
-               * len(p["sizes"]), "ntk-convergence"),
-        Work("sizes", lambda p: p["draws"] * sum(s ** 3 for s in p["sizes"]),
-             "ntk-convergence"),
-    ))
+        Memory(
+            "sizes",
+            lambda p: _ntk_memory(max(p["sizes"])) + 64 * p["draws"] * len(p["sizes"]),
+            "ntk-convergence",
+        ),
+        Work("sizes", lambda p: p["draws"] * sum(s**3 for s in p["sizes"]), "ntk-convergence"),
+    ),
+)
+
 
 def _ntk_memory(size):
     from .ntk import memory_bytes
+
     return memory_bytes(size, size, _threads(), _threads())  # a chunk: a draw per thread
 
 
 MNIST_KERNEL = Constraints(
     experiment="resdiff.experiments.mnist_kernel:mnist_kernel",
-    params=dict(n_train=Integer(1, MNIST_TRAIN_IMAGES), noise=Optional(Real(0.0, lo_open=True)),
-                sigma_w2=VARIANCE, sigma_b2=VARIANCE, kernel=OneOf(("ntk", "nngp")),
-                seed=SEED))
+    params=dict(
+        n_train=Integer(1, MNIST_TRAIN_IMAGES),
+        noise=Optional(Real(0.0, lo_open=True)),
+        sigma_w2=VARIANCE,
+        sigma_b2=VARIANCE,
+        kernel=OneOf(("ntk", "nngp")),
+        seed=SEED,
+    ),
+)
 
 MNIST_KERNEL_DYNAMICS = Constraints(
     experiment="resdiff.experiments.mnist_kernel:mnist_kernel_dynamics",
-    params=dict(n_train=Integer(1, MNIST_TRAIN_IMAGES), dynamics=OneOf(("gd", "sgd")),
-                init=OneOf(("random", "zero")), epochs=POSITIVE,
-                lr=Optional(Real(0.0, lo_open=True)), batch_size=Optional(POSITIVE),
-                draws=POSITIVE, sigma_w2=VARIANCE, sigma_b2=VARIANCE,
-                kernel=OneOf(("ntk", "nngp")), seed=SEED),
+    params=dict(
+        n_train=Integer(1, MNIST_TRAIN_IMAGES),
+        dynamics=OneOf(("gd", "sgd")),
+        init=OneOf(("random", "zero")),
+        epochs=POSITIVE,
+        lr=Optional(Real(0.0, lo_open=True)),
+        batch_size=Optional(POSITIVE),
+        draws=POSITIVE,
+        sigma_w2=VARIANCE,
+        sigma_b2=VARIANCE,
+        kernel=OneOf(("ntk", "nngp")),
+        seed=SEED,
+    ),
     rules=(
-        Rule("batch_size", lambda p: (p["batch_size"] is not None) == (p["dynamics"] == "sgd"),
-             "is the mini-batch of sgd: required with sgd, not accepted with gd (full "
-             "batch)"),
-    ))
+        Rule(
+            "batch_size",
+            lambda p: (p["batch_size"] is not None) == (p["dynamics"] == "sgd"),
+            "is the mini-batch of sgd: required with sgd, not accepted with gd (full batch)",
+        ),
+    ),
+)
 
 
 def _network_parameters(p, size):
@@ -428,22 +540,38 @@ def _network_parameters(p, size):
 
 MNIST_TRAIN = Constraints(
     experiment="resdiff.experiments.mnist_train:mnist_train",
-    params=dict(arch=OneOf(ARCHS), optimizer=OneOf(OPTIMIZERS), size=POSITIVE,
-                batch_size=POSITIVE, epochs=POSITIVE, lr=Optional(Real(0.0, lo_open=True)),
-                n_train=Integer(1, MNIST_TRAIN_IMAGES),
-                n_test=Optional(Integer(1, MNIST_TEST_IMAGES)), sigma_w2=VARIANCE,
-                sigma_b2=VARIANCE, seed=SEED, device=OneOf(DEVICES),
-                checkpoint_every=Real(0.0), precision=OneOf(PRECISIONS)),
+    params=dict(
+        arch=OneOf(ARCHS),
+        optimizer=OneOf(OPTIMIZERS),
+        size=POSITIVE,
+        batch_size=POSITIVE,
+        epochs=POSITIVE,
+        lr=Optional(Real(0.0, lo_open=True)),
+        n_train=Integer(1, MNIST_TRAIN_IMAGES),
+        n_test=Optional(Integer(1, MNIST_TEST_IMAGES)),
+        sigma_w2=VARIANCE,
+        sigma_b2=VARIANCE,
+        seed=SEED,
+        device=OneOf(DEVICES),
+        checkpoint_every=Real(0.0),
+        precision=OneOf(PRECISIONS),
+    ),
     rules=(
         # float32 parameters, gradients and (Adam) two moments; activations not counted
         Memory("size", lambda p: 4 * 4 * _network_parameters(p, p["size"]), "training"),
-        Work("size", lambda p: p["epochs"] * p["n_train"] * _network_parameters(p, p["size"]),
-             "training"),
-    ))
+        Work(
+            "size",
+            lambda p: p["epochs"] * p["n_train"] * _network_parameters(p, p["size"]),
+            "training",
+        ),
+    ),
+)
 
 
-EOC = Constraints(params=dict(activation=OneOf(ACTIVATIONS), sigma_b2=Optional(VARIANCE),
-                              seed=SEED), experiment="resdiff.experiments.eoc:eoc")
+EOC = Constraints(
+    params=dict(activation=OneOf(ACTIVATIONS), sigma_b2=Optional(VARIANCE), seed=SEED),
+    experiment="resdiff.experiments.eoc:eoc",
+)
 
 
 # --- Section 4 and Proposition 5.1 (beyond the paper) ----------------------------------
@@ -461,43 +589,80 @@ def _jacobian_methods(p):
 
 def _jacobian_memory(p):
     from .sampling.jacobian import memory_bytes
+
     return memory_bytes(p["width"], _threads())
 
 
 JACOBIAN = Constraints(
-    params=dict(model=OneOf(MODELS), activation=OneOf(ACTIVATIONS), depth=POSITIVE,
-                width=POSITIVE, draws=DRAWS, z=FINITE, sigma_w2=Optional(VARIANCE),
-                sigma_b2=Optional(VARIANCE),
-                methods=Optional(ListOf(OneOf(JACOBIAN_METHODS))), seed=SEED),
+    params=dict(
+        model=OneOf(MODELS),
+        activation=OneOf(ACTIVATIONS),
+        depth=POSITIVE,
+        width=POSITIVE,
+        draws=DRAWS,
+        z=FINITE,
+        sigma_w2=Optional(VARIANCE),
+        sigma_b2=Optional(VARIANCE),
+        methods=Optional(ListOf(OneOf(JACOBIAN_METHODS))),
+        seed=SEED,
+    ),
     experiment="resdiff.experiments.jacobian:jacobian",
     rules=(
-        Rule("methods", lambda p: (p["model"] == "feedforward")
-             == ("network" in _jacobian_methods(p)),
-             "network is the method of {{model}} feedforward, and its only one; resnet, "
-             "sde and limit are those of {{model}} resnet"),
-        Rule("activation", lambda p: p["activation"] not in NOT_TWICE_DIFFERENTIABLE
-             or not {"sde", "limit"} & set(_jacobian_methods(p)),
-             "{activation} has no phi''(0): eq. (27) and its limits need one; use "
-             "{{methods}} resnet"),
+        Rule(
+            "methods",
+            lambda p: (p["model"] == "feedforward") == ("network" in _jacobian_methods(p)),
+            "network is the method of {{model}} feedforward, and its only one; resnet, "
+            "sde and limit are those of {{model}} resnet",
+        ),
+        Rule(
+            "activation",
+            lambda p: (
+                p["activation"] not in NOT_TWICE_DIFFERENTIABLE
+                or not {"sde", "limit"} & set(_jacobian_methods(p))
+            ),
+            "{activation} has no phi''(0): eq. (27) and its limits need one; use "
+            "{{methods}} resnet",
+        ),
         Memory("width", _jacobian_memory, "the Jacobians (D x D per thread)"),
-        Work("depth", lambda p: 2 * p["draws"] * p["depth"] * p["width"] ** 3
-             * len(_jacobian_methods(p)), "jacobian"),
-    ))
+        Work(
+            "depth",
+            lambda p: 2 * p["draws"] * p["depth"] * p["width"] ** 3 * len(_jacobian_methods(p)),
+            "jacobian",
+        ),
+    ),
+)
 
 
 EXPLOSION = Constraints(
-    params=dict(activation=OneOf(ACTIVATIONS), z=FINITE, sigma_w2=VARIANCE, sigma_b2=VARIANCE,
-                horizon=Real(0.0, lo_open=True), threshold=Real(0.0, lo_open=True),
-                depth=POSITIVE, width=POSITIVE, draws=DRAWS,
-                methods=ListOf(OneOf(EXPLOSION_METHODS)), seed=SEED),
+    params=dict(
+        activation=OneOf(ACTIVATIONS),
+        z=FINITE,
+        sigma_w2=VARIANCE,
+        sigma_b2=VARIANCE,
+        horizon=Real(0.0, lo_open=True),
+        threshold=Real(0.0, lo_open=True),
+        depth=POSITIVE,
+        width=POSITIVE,
+        draws=DRAWS,
+        methods=ListOf(OneOf(EXPLOSION_METHODS)),
+        seed=SEED,
+    ),
     experiment="resdiff.experiments.explosion:explosion",
     rules=(
-        Rule("activation", lambda p: p["activation"] not in NOT_TWICE_DIFFERENTIABLE,
-             "{activation} has no phi''(0), which decides explosion (Proposition 5.1)"),
-        Rule("threshold", lambda p: p["threshold"] > p["z"] ** 2,
-             "{threshold:g} must exceed q_0 = z^2 = {z:g}^2 (the passage would be at t = 0)"),
+        Rule(
+            "activation",
+            lambda p: p["activation"] not in NOT_TWICE_DIFFERENTIABLE,
+            "{activation} has no phi''(0), which decides explosion (Proposition 5.1)",
+        ),
+        Rule(
+            "threshold",
+            lambda p: p["threshold"] > p["z"] ** 2,
+            "{threshold:g} must exceed q_0 = z^2 = {z:g}^2 (the passage would be at t = 0)",
+        ),
         Memory("draws", lambda p: 8 * 4 * p["draws"] * len(p["methods"]), "the times"),
         Memory("width", lambda p: 8 * 2 * p["width"] * _threads(), "the network states"),
-        Work("depth", lambda p: p["draws"] * p["depth"] * p["width"] * len(p["methods"]),
-             "explosion"),
-    ))
+        Work(
+            "depth", lambda p: p["draws"] * p["depth"] * p["width"] * len(p["methods"]), "explosion"
+        ),
+    ),
+)

@@ -10,6 +10,7 @@ Gaussian expectations use Gauss-Hermite quadrature (exact for polynomials up to 
 ``E[relu'(Z)^2] = 1/2`` and ``E[relu(sqrt(q) Z)^2] = q / 2``). Roots are found by
 bracketing and bisection, so no SciPy is needed at run time.
 """
+
 import math
 from dataclasses import dataclass
 
@@ -40,7 +41,7 @@ def hermite_gauss(n):
         else:  # a quarter of the local spacing pi / sqrt(2n + 1 - z^2) below the last root
             z -= 0.25 * math.pi / math.sqrt(max(2 * n + 1 - z * z, 1.0))
         for _ in range(100):
-            p1, p2 = math.pi ** -0.25, 0.0
+            p1, p2 = math.pi**-0.25, 0.0
             for j in range(1, n + 1):
                 p3, p2 = p2, p1
                 p1 = z * math.sqrt(2.0 / j) * p2 - math.sqrt((j - 1) / j) * p3
@@ -59,7 +60,7 @@ def hermite_gauss(n):
 
 
 _X, _W = hermite_gauss(GH_NODES)
-_X = math.sqrt(2.0) * _X          # E[f(Z)] = sum_i w_i f(sqrt(2) x_i) / sqrt(pi)
+_X = math.sqrt(2.0) * _X  # E[f(Z)] = sum_i w_i f(sqrt(2) x_i) / sqrt(pi)
 _W = _W / math.sqrt(math.pi)
 Q_MAX = 1e8
 
@@ -132,7 +133,7 @@ class EdgeOfChaos:
     activation: str
     sigma_b2: float
     sigma_w2: float
-    q_star: float        # NaN when every q is a fixed point (ReLU without bias)
+    q_star: float  # NaN when every q is a fixed point (ReLU without bias)
     chi_1: float
 
 
@@ -149,9 +150,12 @@ def edge_of_chaos(activation, sigma_b2):
         raise ParameterError("sigma_b2", f"must be non-negative, got {sigma_b2!r}")
     if activation == "relu":
         if sigma_b2 > 0:
-            raise ParameterError("sigma_b2", f"relu has no edge of chaos with sigma_b2 = "
-                                 f"{sigma_b2:g} > 0: at chi_1 = 1 (sigma_w2 = 2) the variance "
-                                 "grows by sigma_b2 per layer")
+            raise ParameterError(
+                "sigma_b2",
+                f"relu has no edge of chaos with sigma_b2 = "
+                f"{sigma_b2:g} > 0: at chi_1 = 1 (sigma_w2 = 2) the variance "
+                "grows by sigma_b2 per layer",
+            )
         return EdgeOfChaos(activation, 0.0, 2.0, math.nan, chi1(code, 1.0, 2.0))
 
     def excess(log_sw2):
@@ -168,13 +172,18 @@ def edge_of_chaos(activation, sigma_b2):
         if math.isinf(values[i + 1]):
             # the fixed point disappeared before chi_1 reached 1 (swish, for instance)
             raise ParameterError(
-                "sigma_b2", f"no edge of chaos for {activation} with sigma_b2 = "
+                "sigma_b2",
+                f"no edge of chaos for {activation} with sigma_b2 = "
                 f"{sigma_b2:g}: the variance explodes for sigma_w2 >= "
-                f"{math.exp(grid[i + 1]):.3g} while chi_1 < 1 at the fixed point")
+                f"{math.exp(grid[i + 1]):.3g} while chi_1 < 1 at the fixed point",
+            )
         if values[i] < 0.0 <= values[i + 1]:
             sw2 = math.exp(bisect(excess, grid[i], grid[i + 1]))
             q = fixed_point(code, sw2, sigma_b2)
             return EdgeOfChaos(activation, float(sigma_b2), sw2, q, chi1(code, q, sw2))
-    raise ParameterError("sigma_b2", f"no edge of chaos found for {activation} with "
-                         f"sigma_b2 = {sigma_b2:g} (chi_1 - 1 does not change sign for "
-                         "sigma_w2 in [0.01, 100])")
+    raise ParameterError(
+        "sigma_b2",
+        f"no edge of chaos found for {activation} with "
+        f"sigma_b2 = {sigma_b2:g} (chi_1 - 1 does not change sign for "
+        "sigma_w2 in [0.01, 100])",
+    )

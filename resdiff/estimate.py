@@ -20,6 +20,7 @@ The estimate is the job's operation count over a speed:
 
 No estimate costs more than the GEMM timing (and PyTorch's import for training jobs).
 """
+
 import os
 import time
 
@@ -44,26 +45,30 @@ def _threads():
     except ValueError:
         pass
     from .executor import available_cores
+
     return available_cores()
 
 
 def _points(model, activation, sigma_b2, input_dim, nodes, n_out):
     """Points a draw is simulated at, as the evaluation plan chooses them."""
     from .sampling.plan import evaluation_plan
+
     if sigma_b2 is None:
         from .constraints import default_eoc_sigma_b2
+
         sigma_b2 = 1.0 if model == "resnet" else default_eoc_sigma_b2(activation)
     plan, k = evaluation_plan(model, activation, float(sigma_b2), input_dim, nodes, n_out)
     if plan == "homogeneous":
         return 2
     if plan == "chebyshev":
         k = TYPICAL_NODES if k is None else k
-        return k ** input_dim
+        return k**input_dim
     return n_out
 
 
 def _draw_work(model, points, width, depth, draws):
     from .sampling.cost import layer_cost
+
     per_layer = min(layer_cost(model, s, points, width) for s in ("gram", "explicit"))
     return float(draws) * depth * per_layer
 
@@ -73,9 +78,11 @@ def monte_carlo_work(experiment, p):
     ``"kde"``, ``"ntk_convergence"``, ``"jacobian"``, ``"explosion"``) with parameters
     ``p``; None for others."""
     from .sampling.cost import PHI_COST, RNG_COST
+
     if experiment == "jacobian":  # 2 L D^3 per draw and method (docs/jacobian.md, "Cost")
-        methods = p["methods"] or (["network"] if p["model"] == "feedforward"
-                                   else ["resnet", "sde"])
+        methods = p["methods"] or (
+            ["network"] if p["model"] == "feedforward" else ["resnet", "sde"]
+        )
         runs = sum(m != "limit" for m in methods)
         return float(p["draws"]) * runs * 2.0 * p["depth"] * float(p["width"]) ** 3
     if experiment == "explosion":  # D normals and D activations a layer, up to T at most
@@ -90,8 +97,9 @@ def monte_carlo_work(experiment, p):
         dim = p.get("input_dim", 1)
         n = p["inputs"] if experiment == "samples" else p["grid"]
         n_out = n ** int(dim)
-        points = _points(p["model"], p["activation"], p.get("sigma_b2"), int(dim),
-                         p.get("nodes"), n_out)
+        points = _points(
+            p["model"], p["activation"], p.get("sigma_b2"), int(dim), p.get("nodes"), n_out
+        )
         return _draw_work(p["model"], points, p["width"], p["depth"], p["draws"])
     return None
 
@@ -115,8 +123,12 @@ def training_speed(device="auto"):
     """``(FLOP/s, device name)``: a 1024^3 float32 GEMM timed on the device training
     would use (the best of three, after one warm-up)."""
     import torch
-    name = "cuda" if device == "auto" and torch.cuda.is_available() else (
-        "cpu" if device == "auto" else device)
+
+    name = (
+        "cuda"
+        if device == "auto" and torch.cuda.is_available()
+        else ("cpu" if device == "auto" else device)
+    )
     dev = torch.device(name)
     n = 1024
     a = torch.ones(n, n, device=dev)
@@ -127,7 +139,7 @@ def training_speed(device="auto"):
         if dev.type == "cuda":
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - t0)
-    return 2.0 * n ** 3 / max(best, 1e-9), name
+    return 2.0 * n**3 / max(best, 1e-9), name
 
 
 def _hours(seconds):
@@ -166,12 +178,16 @@ class Estimate:
     def describe(self):
         parts = []
         if self.mc_work:
-            parts.append(f"{self.mc_work:.1e} multiply-adds at {MC_RATE:.0e}/s on each of "
-                         f"{_threads()} threads")
+            parts.append(
+                f"{self.mc_work:.1e} multiply-adds at {MC_RATE:.0e}/s on each of "
+                f"{_threads()} threads"
+            )
         if self.train_flops:
-            parts.append(f"{self.train_flops:.1e} training FLOPs at the "
-                         f"{self.speed / 1e9:,.0f} GFLOP/s of a GEMM on {self.device}, "
-                         "which training does not reach")
+            parts.append(
+                f"{self.train_flops:.1e} training FLOPs at the "
+                f"{self.speed / 1e9:,.0f} GFLOP/s of a GEMM on {self.device}, "
+                "which training does not reach"
+            )
         return "; ".join(parts)
 
 
@@ -180,6 +196,7 @@ def experiment_work(experiment, params):
     :func:`resdiff.constraints.checked`) run with ``params``, after checking them
     against its table (a bad value is its ParameterError, not a crash here)."""
     import inspect
+
     bound = inspect.signature(experiment).bind(**params)
     bound.apply_defaults()
     experiment.constraints.check(bound.arguments)
@@ -196,9 +213,11 @@ def check(what, estimate, allow_long, size_hint=None, info=None):
         return seconds
     text = f"{what}: estimated {_hours(seconds)} ({estimate.describe()})"
     if seconds > LIMIT_HOURS * 3600 and not allow_long:
-        raise LongJob(f"{text}, more than the {LIMIT_HOURS:g} h limit: not started; "
-                      f"reduce it ({size_hint or 'smaller sizes or draws'}) or pass "
-                      "--allow-long")
+        raise LongJob(
+            f"{text}, more than the {LIMIT_HOURS:g} h limit: not started; "
+            f"reduce it ({size_hint or 'smaller sizes or draws'}) or pass "
+            "--allow-long"
+        )
     if info is not None and seconds >= SAY_SECONDS:
         info(f"{text}; an estimate, not a promise")
     return seconds
@@ -206,4 +225,3 @@ def check(what, estimate, allow_long, size_hint=None, info=None):
 
 class LongJob(UserError):
     """A job estimated beyond LIMIT_HOURS and not allowed to be long."""
-

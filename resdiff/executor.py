@@ -23,6 +23,7 @@ Both report how many units are done, running and queued; a failed unit is report
 its log and the command that reruns it while the others go on; an interrupt (Ctrl-C,
 SIGTERM) stops the running units, drops the queued ones and cancels submitted jobs.
 """
+
 import contextlib
 import io
 import json
@@ -45,9 +46,10 @@ from .pipeline import Failure
 from .progress import info, warn
 
 KINDS = ("local", "slurm")
-SLURM_POLL_S = 2.0      # slurm: how often the queue is read
-SLURM_INSTALL_HINT = ("the Slurm executor needs submitit, the optional extra 'slurm': "
-                      "pip install 'resdiff[slurm]'")
+SLURM_POLL_S = 2.0  # slurm: how often the queue is read
+SLURM_INSTALL_HINT = (
+    "the Slurm executor needs submitit, the optional extra 'slurm': pip install 'resdiff[slurm]'"
+)
 
 
 def package_root():
@@ -75,8 +77,9 @@ def visible_gpus():
         out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.SubprocessError):
         return []
-    return [str(i) for i, line in enumerate(l for l in out.stdout.splitlines()
-                                            if l.startswith("GPU "))]
+    return [
+        str(i) for i, line in enumerate(l for l in out.stdout.splitlines() if l.startswith("GPU "))
+    ]
 
 
 def _log_size(path):
@@ -138,9 +141,11 @@ class LocalWorkers:
         with GPUs, one GPU (``slot`` modulo their number)."""
         env = dict(os.environ)
         threads = str(max(1, self.cores // workers))
-        env.update(NUMBA_NUM_THREADS=threads, OMP_NUM_THREADS=threads,
-                   PYTHONPATH=os.pathsep.join(
-                       p for p in (package_root(), env.get("PYTHONPATH")) if p))
+        env.update(
+            NUMBA_NUM_THREADS=threads,
+            OMP_NUM_THREADS=threads,
+            PYTHONPATH=os.pathsep.join(p for p in (package_root(), env.get("PYTHONPATH")) if p),
+        )
         if self.gpus:
             env["CUDA_VISIBLE_DEVICES"] = self.gpus[slot % len(self.gpus)]
         return env
@@ -154,9 +159,11 @@ class LocalWorkers:
         queue, busy, idle = deque(units), {}, {}
         progress, done, failed = _Progress(len(units)), 0, 0
         threads = max(1, self.cores // workers)
-        info(f"fig: {len(units)} units on {workers} local workers, {threads} "
-             f"thread{'s' if threads > 1 else ''} each"
-             + (f", GPUs {','.join(self.gpus)}" if self.gpus else ""))
+        info(
+            f"fig: {len(units)} units on {workers} local workers, {threads} "
+            f"thread{'s' if threads > 1 else ''} each"
+            + (f", GPUs {','.join(self.gpus)}" if self.gpus else "")
+        )
         selector = selectors.DefaultSelector()
         try:
             free = list(range(workers))
@@ -175,8 +182,13 @@ class LocalWorkers:
                         with open(log, "a") as fh:
                             proc = subprocess.Popen(
                                 [sys.executable, "-m", "resdiff.executor"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=fh,
-                                env=env, text=True, start_new_session=True)
+                                stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE,
+                                stderr=fh,
+                                env=env,
+                                text=True,
+                                start_new_session=True,
+                            )
                         selector.register(proc.stdout, selectors.EVENT_READ, slot)
                     proc.stdin.write(unit.to_json() + "\n")
                     proc.stdin.flush()
@@ -192,9 +204,11 @@ class LocalWorkers:
                     else:  # the worker died: its slot starts a new one if needed
                         selector.unregister(proc.stdout)
                         code = proc.wait()
-                        status = {"ok": False,
-                                  "message": f"the worker exited with code {code}: "
-                                             f"{_last_line(log, start)}"}
+                        status = {
+                            "ok": False,
+                            "message": f"the worker exited with code {code}: "
+                            f"{_last_line(log, start)}",
+                        }
                         free.append(slot)
                     for text in _warnings_in(log, start):
                         print(text, file=sys.stderr)
@@ -235,19 +249,21 @@ def parse_sbatch_flag(text):
     body = text.strip().lstrip("-")
     key, sep, value = body.partition("=")
     if not key or not all(c.isalnum() or c in "-_" for c in key):
-        raise ParameterError("slurm_sbatch", f"{text!r}: expected --FLAG=VALUE or --FLAG "
-                             "(an sbatch option)")
+        raise ParameterError(
+            "slurm_sbatch", f"{text!r}: expected --FLAG=VALUE or --FLAG (an sbatch option)"
+        )
     return key.replace("_", "-"), (value if sep else True)
 
 
 class SlurmJobs:
     """The units as one Slurm job array, submitted and watched through submitit."""
 
-    def __init__(self, partition=None, gpus=0, cpus=1, time_min=240, sbatch=(),
-                 max_running=None):
+    def __init__(self, partition=None, gpus=0, cpus=1, time_min=240, sbatch=(), max_running=None):
         if shutil.which("sbatch") is None:
-            raise ParameterError("executor_kind", "slurm: no sbatch on the PATH (run on a "
-                                 "Slurm login node, or use local)")
+            raise ParameterError(
+                "executor_kind",
+                "slurm: no sbatch on the PATH (run on a Slurm login node, or use local)",
+            )
         self.extra = dict(parse_sbatch_flag(f) for f in sbatch)  # the options first
         try:
             import submitit  # noqa: F401
@@ -260,11 +276,17 @@ class SlurmJobs:
         """The keyword parameters of ``submitit.SlurmExecutor.update_parameters``."""
         threads = "${SLURM_CPUS_PER_TASK:-1}"
         params = dict(
-            job_name="resdiff", time=self.time_min, cpus_per_task=self.cpus, nodes=1,
-            ntasks_per_node=1, additional_parameters=dict(self.extra),
-            setup=[f"export NUMBA_NUM_THREADS={threads} OMP_NUM_THREADS={threads}",
-                   f"export PYTHONPATH={shlex.quote(package_root())}"
-                   "${PYTHONPATH:+:$PYTHONPATH}"])
+            job_name="resdiff",
+            time=self.time_min,
+            cpus_per_task=self.cpus,
+            nodes=1,
+            ntasks_per_node=1,
+            additional_parameters=dict(self.extra),
+            setup=[
+                f"export NUMBA_NUM_THREADS={threads} OMP_NUM_THREADS={threads}",
+                f"export PYTHONPATH={shlex.quote(package_root())}${{PYTHONPATH:+:$PYTHONPATH}}",
+            ],
+        )
         if self.partition:
             params["partition"] = self.partition
         if self.gpus:
@@ -277,6 +299,7 @@ class SlurmJobs:
         if not units:
             return
         import submitit
+
         # without accounting (sacct) submitit warns at every state check; the queue
         # (squeue) and the result files say all this needs
         logging.getLogger("submitit").setLevel(logging.ERROR)
@@ -288,8 +311,9 @@ class SlurmJobs:
             with contextlib.redirect_stderr(io.StringIO()), executor.batch():
                 jobs = [executor.submit(SlurmUnit(), unit) for unit in units]
         except Exception as exc:  # sbatch refused (no such partition, too many CPUs...)
-            raise UserError(f"sbatch refused the jobs: {' '.join(str(exc).split())[:400]}") \
-                from None
+            raise UserError(
+                f"sbatch refused the jobs: {' '.join(str(exc).split())[:400]}"
+            ) from None
         array = jobs[0].job_id.split("_")[0]
         info(f"fig: {len(units)} units submitted as Slurm job array {array} (logs: {folder})")
         waiting = dict(zip((j.job_id for j in jobs), zip(units, jobs)))
@@ -311,8 +335,10 @@ class SlurmJobs:
                         gone[job_id] = gone.get(job_id, 0) + 1
                         if gone[job_id] < 5:
                             continue
-                        failure = Failure("the job left the queue without a result "
-                                          "(killed, or its node failed)", str(job.paths.stderr))
+                        failure = Failure(
+                            "the job left the queue without a result (killed, or its node failed)",
+                            str(job.paths.stderr),
+                        )
                     del waiting[job_id]
                     for line in _warnings_in(job.paths.stderr):
                         print(line, file=sys.stderr)
@@ -335,8 +361,12 @@ def _queue_states(job_ids):
     """``{job id: state}`` of the jobs still in the Slurm queue (``squeue``)."""
     ids = sorted({j.split("_")[0] for j in job_ids})
     try:
-        out = subprocess.run(["squeue", "-h", "-r", "-o", "%i %T", "-j", ",".join(ids)],
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            ["squeue", "-h", "-r", "-o", "%i %T", "-j", ",".join(ids)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except (OSError, subprocess.SubprocessError):
         return {j: "UNKNOWN" for j in job_ids}  # cannot tell: assume still there
     if out.returncode != 0 and "Invalid job id" not in out.stderr:
@@ -362,6 +392,7 @@ class SlurmUnit(_Requeueable):
 
     def __call__(self, unit):
         from . import pipeline
+
         pipeline.compute(unit)
         return str(unit.path)
 
@@ -370,22 +401,23 @@ def from_options(kind, jobs=None, partition=None, gpus=0, cpus=1, time_min=240, 
     """The executor the ``fig`` options ask for; ``None`` for the serial default (this
     process, one unit after another). Checks everything before any work starts."""
     if kind not in KINDS:
-        raise ParameterError("executor_kind", f"must be one of {', '.join(KINDS)}, got "
-                                              f"{kind!r}")
+        raise ParameterError("executor_kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
     if jobs is not None and jobs < 1:
         raise ParameterError("jobs", f"must be at least 1, got {jobs}")
     if kind == "slurm":
         return SlurmJobs(partition, gpus, cpus, time_min, sbatch, max_running=jobs)
     if kind == "local" and (partition or gpus or sbatch):
-        raise ParameterError("executor_kind", "local: the Slurm options ({slurm_partition}, "
-                             "{slurm_gpus}, {slurm_sbatch}) need slurm")
+        raise ParameterError(
+            "executor_kind",
+            "local: the Slurm options ({slurm_partition}, {slurm_gpus}, {slurm_sbatch}) need slurm",
+        )
     return None if (jobs or 1) == 1 else LocalWorkers(jobs)
 
 
 # --- the worker process of LocalWorkers -------------------------------------------------
 PARENT_PID_ENV = "RESDIFF_WORKER_PARENT"  # the pid of the process that started a worker
-PR_SET_PDEATHSIG = 1                     # <linux/prctl.h>
-PARENT_POLL_S = 0.5                      # without prctl: how often the parent is looked for
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+PARENT_POLL_S = 0.5  # without prctl: how often the parent is looked for
 
 
 def _end_with_parent():
@@ -401,6 +433,7 @@ def _end_with_parent():
     armed = False
     if sys.platform.startswith("linux"):
         import ctypes
+
         libc = ctypes.CDLL(None, use_errno=True)
         armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
     if os.getppid() != parent:  # it died before the signal was armed
@@ -414,6 +447,7 @@ def _end_with_parent():
         os.kill(os.getpid(), signal.SIGTERM)
 
     import threading
+
     threading.Thread(target=watch, daemon=True).start()
 
 
@@ -452,6 +486,7 @@ def worker():
     143 on SIGTERM (130 on SIGINT) in the middle of a unit. The units it computes share
     one :class:`resdiff.sampling.store.DrawStore`, as in a serial run."""
     from . import interrupt
+
     interrupt.install()  # SIGTERM waits for the running kernel's chunk (interrupt.py)
     try:
         _end_with_parent()
@@ -466,6 +501,7 @@ def worker():
 
 def _serve():
     from . import pipeline
+
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     store = pipeline.DrawStore()
     for line in sys.stdin:

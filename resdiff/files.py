@@ -13,6 +13,7 @@ atomic writer, the one lock, and the per-user cache directory.
   It also records, as provenance only, the resdiff version, the commit and the digest of
   the code (:mod:`resdiff.sources`), the machine, the threads and the wall time.
 """
+
 import contextlib
 import errno
 import fcntl
@@ -50,14 +51,18 @@ def git_commit():
     whether tracked files differ from it; ``(None, None)`` outside a git checkout."""
     here = str(Path(__file__).resolve().parent)
     try:
-        out = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"],
-                             capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
         commit = out.stdout.strip()
         if out.returncode != 0 or len(commit) != 40:
             return None, None
-        status = subprocess.run(["git", "-C", here, "status", "--porcelain",
-                                 "--untracked-files=no", "--", "."],
-                                capture_output=True, text=True, timeout=10)
+        status = subprocess.run(
+            ["git", "-C", here, "status", "--porcelain", "--untracked-files=no", "--", "."],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return None, None
     return commit, (bool(status.stdout.strip()) if status.returncode == 0 else None)
@@ -66,6 +71,7 @@ def git_commit():
 def thread_count():
     try:
         import numba
+
         return numba.get_num_threads()
     except ImportError:  # pragma: no cover
         return os.cpu_count()
@@ -101,8 +107,10 @@ def check_writable(path, what="--out"):
         if exc.errno == errno.ENOENT:  # the folder exists: its file system takes no files
             reason = "its file system takes no new files"
         kind = _file_system(ancestor)
-        raise UserError(f"cannot write {what} {path}: cannot create a file in {ancestor} "
-                        f"({reason}{f'; a {kind} file system' if kind else ''})") from None
+        raise UserError(
+            f"cannot write {what} {path}: cannot create a file in {ancestor} "
+            f"({reason}{f'; a {kind} file system' if kind else ''})"
+        ) from None
 
 
 def _file_system(path):
@@ -154,8 +162,9 @@ def atomic_write(path, mode="w"):
         raise
 
 
-def write_result(path, frame, params, meta=None, command=None, started=None, code=None,
-                 numerics=None):
+def write_result(
+    path, frame, params, meta=None, command=None, started=None, code=None, numerics=None
+):
     """Write ``frame`` as CSV at ``path`` and the sidecar beside it; return the sidecar.
 
     ``numerics`` (``{family: version}``, :func:`resdiff.numerics.versions`) is part of the
@@ -204,6 +213,7 @@ def _warn_once(message):
 
 def _json_default(obj):
     import numpy as np
+
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
@@ -233,6 +243,7 @@ def normalise(params):
 class CacheCheck:
     """Whether a cached result can be reused and, if not, why (``damaged``: the files
     contradict their own record, which deserves a warning rather than a note)."""
+
     reusable: bool
     reason: str = ""
     damaged: bool = False
@@ -260,15 +271,18 @@ def check_cached(path, params, numerics):
         return CacheCheck(False, "computed with other parameters")
     recorded = side.get("numerics")
     if recorded != normalise(numerics):
-        return CacheCheck(False, "computed by code of other numerical versions "
-                                 f"({_version_change(recorded, numerics)})")
+        return CacheCheck(
+            False,
+            f"computed by code of other numerical versions ({_version_change(recorded, numerics)})",
+        )
     try:
         data = path.read_bytes()
     except OSError as exc:
         return CacheCheck(False, f"cannot read {path}: {exc.strerror}", damaged=True)
     if hashlib.sha256(data).hexdigest() != side.get("csv_sha256"):
-        return CacheCheck(False, f"{path} does not match its sidecar (SHA-256 differs)",
-                          damaged=True)
+        return CacheCheck(
+            False, f"{path} does not match its sidecar (SHA-256 differs)", damaged=True
+        )
     return CacheCheck(True, sidecar=side)
 
 
@@ -277,8 +291,11 @@ def _version_change(recorded, current):
     if not isinstance(recorded, dict):
         return "none recorded"
     names = sorted(set(recorded) | set(current))
-    return ", ".join(f"{n} {recorded.get(n, '-')} -> {current.get(n, '-')}" for n in names
-                     if recorded.get(n) != current.get(n))
+    return ", ".join(
+        f"{n} {recorded.get(n, '-')} -> {current.get(n, '-')}"
+        for n in names
+        if recorded.get(n) != current.get(n)
+    )
 
 
 def read_result(path, sidecar):
@@ -286,18 +303,17 @@ def read_result(path, sidecar):
     row count must be the recorded ones, else :class:`UserError` (e.g. another run
     rewrote it in between)."""
     import pandas as pd
+
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror}") from None
     if hashlib.sha256(data).hexdigest() != sidecar.get("csv_sha256"):
-        raise UserError(f"{path} changed after it was checked (another run rewrote it?); "
-                        "run again")
+        raise UserError(f"{path} changed after it was checked (another run rewrote it?); run again")
     frame = pd.read_csv(_io.BytesIO(data))
     if len(frame) != sidecar.get("rows"):
-        raise UserError(f"{path} has {len(frame)} rows, its sidecar records "
-                        f"{sidecar.get('rows')}")
+        raise UserError(f"{path} has {len(frame)} rows, its sidecar records {sidecar.get('rows')}")
     return frame
 
 

@@ -12,6 +12,7 @@ no implicit contraction, no libm. Their coefficients are fdlibm's (Sun Microsyst
 reduction), evaluated by Horner's rule with FMA; their error against
 libm is a few ulp at most on the ranges used (tests/test_fixedmath.py measures it).
 """
+
 import math
 
 from llvmlite import ir
@@ -106,8 +107,7 @@ def log_normal(x):
     s = f / (2.0 + f)
     dk = float(k)
     z = s * s
-    r = z * fma(z, fma(z, fma(z, fma(z, fma(z, fma(z, _LG7, _LG6), _LG5), _LG4), _LG3),
-                          _LG2), _LG1)
+    r = z * fma(z, fma(z, fma(z, fma(z, fma(z, fma(z, _LG7, _LG6), _LG5), _LG4), _LG3), _LG2), _LG1)
     hfsq = 0.5 * f * f
     return dk * LN2_HI - ((hfsq - fma(s, hfsq + r, dk * LN2_LO)) - f)
 
@@ -147,7 +147,7 @@ def cos_kernel(x):
 
 
 # --- exp ------------------------------------------------------------------------------
-_INV_LN2 = 1.44269504088896338700e+00
+_INV_LN2 = 1.44269504088896338700e00
 # exp(r) = sum r^m / m! to m = 13 on |r| <= ln2 / 2: the first term left out is below
 # 2^-57 relative; no division (it would bound a SIMD loop: one per element is enough)
 _EXP_TAYLOR = tuple(1.0 / math.factorial(m) for m in range(13, 1, -1))

@@ -11,6 +11,7 @@ then, so the handler raises at once there too, and a cold cache stops as promptl
 warm one. Only inside LLVM's object-cache callbacks (Python called from C, where an
 exception would be swallowed and the signal lost) it sends the signal again 20 ms later.
 """
+
 import contextlib
 import os
 import signal

@@ -16,6 +16,7 @@ configuration happens when a kernel is first needed, not on ``import resdiff``:
 * Parallel regions here are few and long (one per chunk of draws): threads that sleep
   instead of spinning between them cost nothing and stop stalls on shared cores.
 """
+
 import os
 import sys
 

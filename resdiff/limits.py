@@ -9,6 +9,7 @@
   (eq. 37) of the completed model, as the coefficients of an affine function of
   ``<z, z'>``.
 """
+
 import math
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ def _expm1_over(C):
 @dataclass(frozen=True)
 class Moments:
     """``m`` (N,), ``q`` (N,), ``lam`` (N x N, diagonal = q) at time ``t``."""
+
     m: np.ndarray
     q: np.ndarray
     lam: np.ndarray
@@ -46,7 +48,7 @@ def _ode_rhs(m, lam, sigma_w2, sigma_b2, d1, d2):
     q = np.diag(lam)
     s = sigma_b2 + sigma_w2 * q
     dm = 0.5 * d2 * s
-    dlam = 0.5 * d2 * (np.outer(s, m) + np.outer(m, s)) + d1 ** 2 * (sigma_b2 + sigma_w2 * lam)
+    dlam = 0.5 * d2 * (np.outer(s, m) + np.outer(m, s)) + d1**2 * (sigma_b2 + sigma_w2 * lam)
     # the diagonal of dlam is (d2 m_i + d1^2) s_i, i.e. dq of Proposition 5.1
     return dm, dlam
 
@@ -58,9 +60,9 @@ def moment_paths(start, sigma_w2, sigma_b2, d1, d2, T=1.0, steps=20000, closed_f
     """
     if d2 == 0.0 and closed_form:
         # closed form: m_T = m_0, lambda_T = lambda_0 + (lambda_0 + sb2/sw2)(E - 1)
-        C = d1 ** 2 * sigma_w2 * T
+        C = d1**2 * sigma_w2 * T
         # lambda_0 + (lambda_0 + sb2/sw2)(E - 1), written to stay finite at sigma_w2 = 0
-        lam = start.lam * math.exp(C) + sigma_b2 * d1 ** 2 * T * _expm1_over(C)
+        lam = start.lam * math.exp(C) + sigma_b2 * d1**2 * T * _expm1_over(C)
         return Moments(start.m.copy(), np.diag(lam).copy(), lam)
     m, lam = start.m.astype(float).copy(), start.lam.astype(float).copy()
     h = T / steps
@@ -91,7 +93,7 @@ def explosion_time(start, sigma_w2, sigma_b2, d1, d2, t_max=1e3):
         m, q, t = float(start.m[i]), float(start.q[i]), 0.0
         while t < t_max:
             s = sigma_b2 + sigma_w2 * q
-            dq = (d2 * m + d1 ** 2) * s
+            dq = (d2 * m + d1**2) * s
             dm = 0.5 * d2 * s
             if q > EXPLOSION_Q:
                 # for large q: m ~ sqrt(q * sigma_w2 ...) growth, dq ~ d2 m s; the rest of
@@ -101,13 +103,14 @@ def explosion_time(start, sigma_w2, sigma_b2, d1, d2, t_max=1e3):
                 break
             if dq <= 0 and dm <= 0:
                 break  # q decreasing with m decreasing: no explosion
-            h = 0.01 * min(1.0, (q + 1.0) / max(abs(dq), 1e-300),
-                           (abs(m) + 1.0) / max(abs(dm), 1e-300))
+            h = 0.01 * min(
+                1.0, (q + 1.0) / max(abs(dq), 1e-300), (abs(m) + 1.0) / max(abs(dm), 1e-300)
+            )
             # RK2 (midpoint) is plenty for locating the blow-up
             sm, qm = m + 0.5 * h * dm, q + 0.5 * h * dq
             s2 = sigma_b2 + sigma_w2 * qm
             m += h * 0.5 * d2 * s2
-            q += h * (d2 * sm + d1 ** 2) * s2
+            q += h * (d2 * sm + d1**2) * s2
             t += h
     return best
 
@@ -126,9 +129,9 @@ def transition_gaussian(x0_coord, start, end):
 
 def ntk_limits(lam0, sigma_w2, sigma_b2, d1, T=1.0):
     """``(K_W^inf, K_b^inf)`` of Section 5.3 (phi''(0) = 0), ``C = phi'(0)^2 sigma_w^2 T``."""
-    C = d1 ** 2 * sigma_w2 * T
+    C = d1**2 * sigma_w2 * T
     E = math.exp(C)
-    bias = sigma_b2 * d1 ** 2 * T  # (sigma_b^2 / sigma_w^2) C, finite at sigma_w2 = 0
+    bias = sigma_b2 * d1**2 * T  # (sigma_b^2 / sigma_w^2) C, finite at sigma_w2 = 0
     K_W = lam0 * C * E + bias * (E - _expm1_over(C))  # ratio (C E - (E - 1))
     K_b = bias * _expm1_over(C)  # ratio (E - 1)
     return K_W, K_b
@@ -137,26 +140,28 @@ def ntk_limits(lam0, sigma_w2, sigma_b2, d1, T=1.0):
 @dataclass(frozen=True)
 class AffineKernel:
     """``K(z, z') = slope * <z, z'> + offset``."""
+
     slope: float
     offset: float
 
 
 def completed_kernel(kind, sigma_w2, sigma_b2, sigma_z2, sigma_y2=1.0, d1=1.0, T=1.0):
     """Kernel of the completed model: ``"nngp"`` (eq. 35-36) or ``"ntk"`` (eq. 37)."""
-    C = d1 ** 2 * sigma_w2 * T
+    C = d1**2 * sigma_w2 * T
     E = math.exp(C)
-    bias = sigma_b2 * d1 ** 2 * T  # (sigma_b^2 / sigma_w^2) C, finite at sigma_w2 = 0
+    bias = sigma_b2 * d1**2 * T  # (sigma_b^2 / sigma_w^2) C, finite at sigma_w2 = 0
     if kind == "nngp":
         return AffineKernel(sigma_y2 * sigma_z2 * E, sigma_y2 * bias * _expm1_over(C))
     if kind == "ntk":  # ratio (C E + E - 1)
-        return AffineKernel(sigma_y2 * sigma_z2 * (C + 2.0) * E,
-                            sigma_y2 * bias * (E + _expm1_over(C)))
+        return AffineKernel(
+            sigma_y2 * sigma_z2 * (C + 2.0) * E, sigma_y2 * bias * (E + _expm1_over(C))
+        )
     raise ValueError(f"unknown kernel {kind!r} (known: ntk, nngp)")
 
 
 def _mq_rhs(m, q, sigma_w2, sigma_b2, d1, d2):
     s = sigma_b2 + sigma_w2 * q
-    return 0.5 * d2 * s, (d2 * m + d1 ** 2) * s  # Proposition 5.1, one input
+    return 0.5 * d2 * s, (d2 * m + d1**2) * s  # Proposition 5.1, one input
 
 
 def mean_integral(m0, q0, sigma_w2, sigma_b2, d1, d2, T=1.0, steps=20000):
@@ -184,6 +189,7 @@ def mean_integral(m0, q0, sigma_w2, sigma_b2, d1, d2, T=1.0, steps=20000):
 class JacobianLimits:
     """Predictions for ``g_T`` of eq. (27) from ``g_0 = I`` (docs/jacobian.md); NaN where
     there is none (the moments when ``phi''(0) != 0``)."""
+
     logdet_mean: float
     logdet_var: float
     moment1_mean: float
@@ -207,9 +213,10 @@ def jacobian_limits(m0, q0, width, sigma_w2, sigma_b2, d1, d2, T=1.0):
       Brownian motion) as D -> infinity.
     """
     D = float(width)
-    kappa = d1 ** 2 * sigma_w2 * T
-    logdet_mean = -0.5 * kappa + d2 * sigma_w2 * mean_integral(m0, q0, sigma_w2, sigma_b2,
-                                                               d1, d2, T)
+    kappa = d1**2 * sigma_w2 * T
+    logdet_mean = -0.5 * kappa + d2 * sigma_w2 * mean_integral(
+        m0, q0, sigma_w2, sigma_b2, d1, d2, T
+    )
     if d2 != 0.0:
         nan = math.nan
         return JacobianLimits(logdet_mean, kappa, nan, nan, nan, nan)
@@ -218,8 +225,14 @@ def jacobian_limits(m0, q0, width, sigma_w2, sigma_b2, d1, d2, T=1.0):
     m1 = math.exp(kappa)
     moment2 = (D + 2.0) / 3.0 * up + (1.0 - D) / 3.0 * down
     second = (D + 2.0) / (3.0 * D) * up - 2.0 * (1.0 - D) / (3.0 * D) * down  # E moment1^2
-    return JacobianLimits(logdet_mean, kappa, m1, second - m1 * m1, moment2,
-                          math.exp(2.0 * kappa) * (1.0 + 2.0 * kappa))
+    return JacobianLimits(
+        logdet_mean,
+        kappa,
+        m1,
+        second - m1 * m1,
+        moment2,
+        math.exp(2.0 * kappa) * (1.0 + 2.0 * kappa),
+    )
 
 
 def threshold_time(m0, q0, sigma_w2, sigma_b2, d1, d2, threshold, steps=4000):

@@ -4,6 +4,7 @@ Numba kernels were compiled for, and the C library (whose libm computes exp and 
 The kernels' arithmetic runs in a fixed order, so results do not depend on the SIMD
 width; this record lets a reader check that claim, or trace a difference to libm.
 """
+
 import functools
 import hashlib
 import math
@@ -18,9 +19,11 @@ import struct
 # on a CPU without it) give another digest; so may another glibc. Then the same seed can
 # give other numbers (docs/reproducibility.md).
 REFERENCE_LIBM = "666d41ce3258da12d9dfe6fcef7aed4db09a128d8ed1aba4b25877b8d8ab4c75"
-LIBM_WARNING = ("this machine's libm (exp, tanh) differs in its last bits from the one the "
-                "committed results were computed with (glibc 2.36 on a CPU with FMA), so "
-                "the same seed can give other numbers here (docs/reproducibility.md)")
+LIBM_WARNING = (
+    "this machine's libm (exp, tanh) differs in its last bits from the one the "
+    "committed results were computed with (glibc 2.36 on a CPU with FMA), so "
+    "the same seed can give other numbers here (docs/reproducibility.md)"
+)
 
 
 def cpu_model():
@@ -41,8 +44,7 @@ def libm_digest(points=20000):
     digest = hashlib.sha256()
     for i in range(points):
         x = -20.0 + 40.0 * ((i * 0.6180339887498949) % 1.0)
-        for value in (math.exp(x), math.expm1(x), math.tanh(x), math.log1p(abs(x)),
-                      math.cos(x)):
+        for value in (math.exp(x), math.expm1(x), math.tanh(x), math.log1p(abs(x)), math.cos(x)):
             digest.update(struct.pack("<d", value))
     return digest.hexdigest()
 
@@ -60,6 +62,7 @@ def describe():
     ``NUMBA_CPU_FEATURES`` when set, else the host's, as Numba itself chooses)."""
     import llvmlite.binding as llvm
     from numba.core import config
+
     name = config.CPU_NAME or llvm.get_host_cpu_name()
     features = config.CPU_FEATURES
     if features is None:

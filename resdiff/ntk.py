@@ -27,6 +27,7 @@ A draw is ``2 L`` steps (L layers forward, L back) that :func:`stepper` lets
 :func:`resdiff.sampling.driver.run_chunked` cut into chunks, the states carried between
 them: a signal stops a run within a chunk, and the numbers do not depend on the cuts.
 """
+
 import math
 
 import numpy as np
@@ -40,8 +41,9 @@ K_W, K_B, Y1, Y2 = 0, 1, 2, 3
 
 
 @njit(cache=True, error_model="numpy")
-def _ntk_steps(key, draw, x0, depth, sigma_w2, sigma_b2, act, lo, hi, X, G, H, A, eps_W,
-               eps_b, acc, out):
+def _ntk_steps(
+    key, draw, x0, depth, sigma_w2, sigma_b2, act, lo, hi, X, G, H, A, eps_W, eps_b, acc, out
+):
     """Steps ``lo .. hi - 1`` of the NTK of one draw between the two rows of ``x0``:
     step ``s < depth`` is forward layer ``s``, step ``depth + j`` backward layer
     ``depth - 1 - j``; after the last, ``out`` = (K_W, K_b, y, y').
@@ -94,7 +96,7 @@ def _ntk_steps(key, draw, x0, depth, sigma_w2, sigma_b2, act, lo, hi, X, G, H, A
             gg += H[0, d] * H[1, d]
             xx += X[layer, 0, d] * X[layer, 1, d]
         acc[0] += gg * xx  # K_{W,t} without its factor sigma_w^2 dt / D
-        acc[1] += gg       # K_{b,t} without its factor sigma_b^2 dt
+        acc[1] += gg  # K_{b,t} without its factor sigma_b^2 dt
         if layer == 0:  # a_0 is not needed
             out[K_W] = sigma_w2 * dt / width * acc[0]
             out[K_B] = sigma_b2 * dt * acc[1]
@@ -114,8 +116,9 @@ def _ntk_steps(key, draw, x0, depth, sigma_w2, sigma_b2, act, lo, hi, X, G, H, A
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def ntk_advance(key, draw_start, x0, depth, sigma_w2, sigma_b2, act, lo, hi, X, G, A,
-                acc, alive, out):
+def ntk_advance(
+    key, draw_start, x0, depth, sigma_w2, sigma_b2, act, lo, hi, X, G, A, acc, alive, out
+):
     """Advance draws ``draw_start ...`` through steps ``lo .. hi - 1`` of
     :func:`_ntk_steps` (``2 depth`` steps in all). Their states ``X`` (draws, L+1, 2, D),
     ``G`` (draws, L, 2, D), ``A`` (draws, 2, D), ``acc`` (draws, 2), flags ``alive`` and
@@ -132,8 +135,25 @@ def ntk_advance(key, draw_start, x0, depth, sigma_w2, sigma_b2, act, lo, hi, X, 
         H = np.empty((n, width))
         eps_W = np.empty((width, width))
         eps_b = np.empty(width)
-        alive[i] = _ntk_steps(key, draw_start + i, x0, depth, sigma_w2, sigma_b2, act, lo,
-                              hi, X[i], G[i], H, A[i], eps_W, eps_b, acc[i], out[i])
+        alive[i] = _ntk_steps(
+            key,
+            draw_start + i,
+            x0,
+            depth,
+            sigma_w2,
+            sigma_b2,
+            act,
+            lo,
+            hi,
+            X[i],
+            G[i],
+            H,
+            A[i],
+            eps_W,
+            eps_b,
+            acc[i],
+            out[i],
+        )
 
 
 def stepper(key, x0, depth, sigma_w2, sigma_b2, act):
@@ -153,8 +173,23 @@ def stepper(key, x0, depth, sigma_w2, sigma_b2, act):
             state["alive"] = np.empty(count, np.bool_)
             state["out"] = np.full((count, 4), np.nan)
         st = state
-        ntk_advance(key, start, x0, depth, sigma_w2, sigma_b2, act, lo, hi, st["X"],
-                    st["G"], st["A"], st["acc"], st["alive"], st["out"])
+        ntk_advance(
+            key,
+            start,
+            x0,
+            depth,
+            sigma_w2,
+            sigma_b2,
+            act,
+            lo,
+            hi,
+            st["X"],
+            st["G"],
+            st["A"],
+            st["acc"],
+            st["alive"],
+            st["out"],
+        )
         return st["out"] if hi == 2 * depth else None
 
     return kernel
@@ -170,13 +205,13 @@ def ntk_draws(key, draw_start, n_draws, x0, depth, sigma_w2, sigma_b2, act):
     """
     if np.shape(x0)[0] != 2:
         raise ValueError("ntk_draws: x0 must have exactly two rows (inputs)")
-    return stepper(key, x0, depth, sigma_w2, sigma_b2, act)(draw_start, n_draws, 0,
-                                                            2 * depth, {})
+    return stepper(key, x0, depth, sigma_w2, sigma_b2, act)(draw_start, n_draws, 0, 2 * depth, {})
 
 
 def memory_bytes(depth, width, draws, threads):
     """Working memory of :func:`ntk_advance` for a chunk of ``draws`` draws: each one's
     states and phi'(h) of both inputs and adjoint, and one layer's parameters per
     thread."""
-    return (draws * 8 * (2 * (2 * depth + 1) * width + 2 * width + 6)
-            + threads * 8 * (width * width + 3 * width))
+    return draws * 8 * (2 * (2 * depth + 1) * width + 2 * width + 6) + threads * 8 * (
+        width * width + 3 * width
+    )

@@ -22,36 +22,58 @@ golden tests can check on their own.
 FAMILIES = {
     # rng 2: Philox4x32-10 and Box-Muller (was xoshiro256** and a ziggurat, now
     # resdiff.rng_xoshiro, the training runs' own)
-    "rng": (2, "resdiff.rng, resdiff.fixedmath (log, sin, cos): the counter-based streams "
-               "and normals of the Monte Carlo experiments"),
+    "rng": (
+        2,
+        "resdiff.rng, resdiff.fixedmath (log, sin, cos): the counter-based streams "
+        "and normals of the Monte Carlo experiments",
+    ),
     # activations 2: swish through resdiff.fixedmath's exp (was libm's)
-    "activations": (2, "resdiff.activations, resdiff.fixedmath (exp): phi, phi', phi'' as "
-                       "the kernels evaluate them"),
+    "activations": (
+        2,
+        "resdiff.activations, resdiff.fixedmath (exp): phi, phi', phi'' as "
+        "the kernels evaluate them",
+    ),
     "linalg": (1, "resdiff.sampling.linalg: fixed-order products, pivoted Cholesky"),
-    "resnet": (1, "resdiff.sampling.resnet: the ResNet (eq. 26) and its Euler scheme "
-                  "(eq. 6), Gram sampler and explicit weights"),
+    "resnet": (
+        1,
+        "resdiff.sampling.resnet: the ResNet (eq. 26) and its Euler scheme "
+        "(eq. 6), Gram sampler and explicit weights",
+    ),
     "feedforward": (1, "resdiff.sampling.feedforward: the feedforward network (Fig. 1)"),
     # plan 2: Chebyshev nodes for any number of inputs (the same network on any grid);
     # automatic K raised until the a posteriori estimate meets 1e-6
-    "plan": (2, "resdiff.sampling.plan, chebyshev, draws: where draws are simulated, "
-                "node choice, interpolation, chunking into streams"),
-    "statistics": (1, "resdiff.statistics: quantiles, the conditional estimator, "
-                      "correlations"),
+    "plan": (
+        2,
+        "resdiff.sampling.plan, chebyshev, draws: where draws are simulated, "
+        "node choice, interpolation, chunking into streams",
+    ),
+    "statistics": (1, "resdiff.statistics: quantiles, the conditional estimator, correlations"),
     "limits": (1, "resdiff.limits: the ODEs of Proposition 5.1, eq. 34, the NTK limits"),
     "eoc": (1, "resdiff.edge_of_chaos: the edge of chaos (Gauss-Hermite recursion)"),
     "ntk": (1, "resdiff.ntk: the finite NTK (eq. 30)"),
-    "jacobian": (1, "resdiff.sampling.jacobian: the Jacobians of eq. 26, 27, 28 and of the "
-                    "feedforward network, Jacobi singular values"),
-    "explosion": (1, "resdiff.sampling.explosion: first passage of q_t above a threshold (Gram "
-                     "sampler, N = 1)"),
+    "jacobian": (
+        1,
+        "resdiff.sampling.jacobian: the Jacobians of eq. 26, 27, 28 and of the "
+        "feedforward network, Jacobi singular values",
+    ),
+    "explosion": (
+        1,
+        "resdiff.sampling.explosion: first passage of q_t above a threshold (Gram sampler, N = 1)",
+    ),
     "mnist-data": (1, "resdiff.mnist.data: subsets, features, epoch permutations"),
     "mnist-kernel": (1, "resdiff.mnist.kernel: the NTK of the limit, kernel regression"),
     "mnist-dynamics": (1, "resdiff.mnist.dynamics: the limit trained by GD / SGD"),
-    "train-fc": (1, "resdiff.mnist.models and train: the FC ResNet, its initialisation "
-                    "stream (resdiff.rng_xoshiro) and its training (PyTorch)"),
-    "train-conv": (1, "resdiff.mnist.models and train: the conv ResNet, its "
-                      "initialisation stream (resdiff.rng_xoshiro) and its training "
-                      "(PyTorch)"),
+    "train-fc": (
+        1,
+        "resdiff.mnist.models and train: the FC ResNet, its initialisation "
+        "stream (resdiff.rng_xoshiro) and its training (PyTorch)",
+    ),
+    "train-conv": (
+        1,
+        "resdiff.mnist.models and train: the conv ResNet, its "
+        "initialisation stream (resdiff.rng_xoshiro) and its training "
+        "(PyTorch)",
+    ),
 }
 
 _MONTE_CARLO = ("rng", "activations", "linalg")
@@ -68,19 +90,30 @@ EXPERIMENTS = {
     "resdiff.experiments.samples:samples": _samples,
     "resdiff.experiments.samples:correlation": _samples,
     "resdiff.experiments.kde:kde": lambda p: _MONTE_CARLO + ("resnet", "limits"),
-    "resdiff.experiments.ntk:ntk_convergence": lambda p: ("rng", "activations", "ntk",
-                                                          "limits"),
+    "resdiff.experiments.ntk:ntk_convergence": lambda p: ("rng", "activations", "ntk", "limits"),
     "resdiff.experiments.eoc:eoc": lambda p: ("activations", "eoc"),
-    "resdiff.experiments.explosion:explosion": lambda p: _MONTE_CARLO + ("explosion",
-                                                                         "limits"),
-    "resdiff.experiments.jacobian:jacobian": lambda p: _MONTE_CARLO + ("jacobian", "limits") + (
-        ("eoc",) if p.get("model") == "feedforward" else ()),
-    "resdiff.experiments.mnist_kernel:mnist_kernel": lambda p: ("mnist-data",
-                                                                "mnist-kernel", "limits"),
+    "resdiff.experiments.explosion:explosion": lambda p: _MONTE_CARLO + ("explosion", "limits"),
+    "resdiff.experiments.jacobian:jacobian": lambda p: (
+        _MONTE_CARLO
+        + ("jacobian", "limits")
+        + (("eoc",) if p.get("model") == "feedforward" else ())
+    ),
+    "resdiff.experiments.mnist_kernel:mnist_kernel": lambda p: (
+        "mnist-data",
+        "mnist-kernel",
+        "limits",
+    ),
     "resdiff.experiments.mnist_kernel:mnist_kernel_dynamics": lambda p: (
-        "rng", "mnist-data", "mnist-kernel", "limits", "mnist-dynamics"),
+        "rng",
+        "mnist-data",
+        "mnist-kernel",
+        "limits",
+        "mnist-dynamics",
+    ),
     "resdiff.experiments.mnist_train:mnist_train": lambda p: (
-        "mnist-data", "train-conv" if p.get("arch") == "conv" else "train-fc"),
+        "mnist-data",
+        "train-conv" if p.get("arch") == "conv" else "train-fc",
+    ),
 }
 
 
@@ -97,8 +130,10 @@ def families(experiment, params):
     or the function) computes ``params`` with, sorted."""
     name = experiment_name(experiment)
     if name not in EXPERIMENTS:
-        raise KeyError(f"{name} has no entry in resdiff.numerics.EXPERIMENTS: say which "
-                       "kernel families compute it")
+        raise KeyError(
+            f"{name} has no entry in resdiff.numerics.EXPERIMENTS: say which "
+            "kernel families compute it"
+        )
     return sorted(set(EXPERIMENTS[name](params)))
 
 
@@ -112,6 +147,7 @@ def dependents(family, figures=None, preset="paper"):
     """``["figN-NAME", ...]``: the datasets of the figure registry at ``preset`` whose
     numbers family ``family`` computes (what to recompute after bumping it)."""
     from .figures import stem
+
     if figures is None:
         from .figures import FIGURES as figures
     found = []

@@ -30,6 +30,7 @@ and 4) go through one :class:`resdiff.sampling.store.DrawStore`, created per ``r
 fig`` process (or worker) and handed to every experiment that ``shares_draws``; it is
 not a parameter, so it is neither in the sidecar nor in the cache key.
 """
+
 import dataclasses
 import hashlib
 import importlib
@@ -63,6 +64,7 @@ def _png_provenance(path):
     """The provenance a PNG records, after checking that it decodes in full (every
     chunk's CRC, then the pixels); raises OSError or ValueError if it does not."""
     from PIL import Image
+
     with Image.open(path) as png:
         png.verify()  # reads to the end: a truncated or altered file fails here
     with Image.open(path) as png:
@@ -88,7 +90,7 @@ def _pdf_bytes(path):
         offset = int(tail[-1].split()[0]) if len(tail) > 1 else -1
     except (ValueError, IndexError):
         offset = -1
-    if not 0 <= offset < len(data) or data[offset:offset + 4] != b"xref":
+    if not 0 <= offset < len(data) or data[offset : offset + 4] != b"xref":
         raise ValueError("its cross-reference table is not where the PDF says")
     return data
 
@@ -113,9 +115,11 @@ def _drawn_from(targets, provenance):
 
     def key(record):
         return {k: v for k, v in record.items() if k not in INFORMATIONAL}
+
     if key(recorded) != key(files.normalise(provenance)):
         return False
     from matplotlib.backends.backend_pdf import pdfRepr
+
     subject = pdfRepr(json.dumps(recorded))  # the PDF's /Subject, written with the PNG
     return all(subject in data for data in pdfs)
 
@@ -147,8 +151,15 @@ def data_digest(sidecars):
     :data:`DATA_FIELDS`, from its sidecar (name -> sidecar, as
     :func:`resdiff.files.normalise` gives them). The same CSVs computed again, at another
     time or on another machine, have the same digest; any other CSV has another."""
-    return _digest(json.dumps({name: {field: sidecar.get(field) for field in DATA_FIELDS}
-                               for name, sidecar in sidecars.items()}, sort_keys=True))
+    return _digest(
+        json.dumps(
+            {
+                name: {field: sidecar.get(field) for field in DATA_FIELDS}
+                for name, sidecar in sidecars.items()
+            },
+            sort_keys=True,
+        )
+    )
 
 
 def plot_digest(spec):
@@ -179,6 +190,7 @@ class Request:
     figures and their data go, the seed, the training precision (None: fp32), the
     largest training network (None: all), whether to recompute valid caches, and where
     MNIST is. Plain values only, so that a :class:`Unit` travels as JSON."""
+
     preset: str = "quick"
     out_dir: str = "figures"
     seed: int = 0
@@ -200,8 +212,9 @@ class Request:
 
     def figure_paths(self, number, partial=False):
         """:func:`figure_paths` of figure ``number``."""
-        return figure_paths(self.out_dir, self.preset, number, self.precision,
-                            self.max_size, partial)
+        return figure_paths(
+            self.out_dir, self.preset, number, self.precision, self.max_size, partial
+        )
 
 
 def figure_paths(out_dir, preset, number, precision=None, max_size=None, partial=False):
@@ -226,8 +239,10 @@ def check_max_size(number, preset, max_size):
     spec = figure_spec(number)
     if max_size is not None and _trains(spec) and not spec.sizes(preset, max_size):
         sizes = ", ".join(map(str, spec.sizes(preset)))
-        raise UserError(f"fig {number}: no network of the {preset} preset has D = L <= "
-                        f"{max_size} (its sizes: {sizes})")
+        raise UserError(
+            f"fig {number}: no network of the {preset} preset has D = L <= "
+            f"{max_size} (its sizes: {sizes})"
+        )
 
 
 def data_path(out_dir, preset, number, name, seed=0, precision=None):
@@ -241,8 +256,12 @@ def data_path(out_dir, preset, number, name, seed=0, precision=None):
 
 def show_params(number, request):
     """The parameters of every dataset of a figure, and what its sidecars recorded."""
-    preset, seed, precision, max_size = (request.preset, request.seed, request.precision,
-                                         request.max_size)
+    preset, seed, precision, max_size = (
+        request.preset,
+        request.seed,
+        request.precision,
+        request.max_size,
+    )
     check_max_size(number, preset, max_size)
     spec = figure_spec(number)
     lines = [f"figure {number}: {spec.title} (preset {preset})"]
@@ -258,12 +277,13 @@ def show_params(number, request):
         if side is None:
             lines.append(f"    csv: {path} (not computed yet)")
         else:
-            check = files.check_cached(path, params,
-                                       dataset_numerics(spec.datasets[name], params))
+            check = files.check_cached(path, params, dataset_numerics(spec.datasets[name], params))
             state = "cached" if check.reusable else f"stale: {check.reason}"
-            lines.append(f"    csv: {path} ({state}; numerics {side.get('numerics')}, "
-                         f"resdiff {side.get('version')}, commit {side.get('git_commit')}, "
-                         f"{side.get('wall_time_s')} s, {side.get('threads')} threads)")
+            lines.append(
+                f"    csv: {path} ({state}; numerics {side.get('numerics')}, "
+                f"resdiff {side.get('version')}, commit {side.get('git_commit')}, "
+                f"{side.get('wall_time_s')} s, {side.get('threads')} threads)"
+            )
     return "\n".join(lines)
 
 
@@ -298,6 +318,7 @@ CHECKPOINT_EVERY_S = 60.0
 class Failure:
     """Why a unit did not produce its dataset, and where its log is (what an executor,
     :mod:`resdiff.executor`, reports)."""
+
     message: str
     log: str
 
@@ -306,6 +327,7 @@ class Failure:
 class Unit:
     """One dataset of one figure: the unit of work an executor runs (this process, a
     worker process, a Slurm job). Plain values only, so it travels as JSON or a pickle."""
+
     figure: object  # a key of resdiff.figures.FIGURES (int or name)
     name: str
     request: Request  # its max_size only for the command that reruns it
@@ -340,19 +362,28 @@ class Unit:
 
     @property
     def params(self):
-        return FIGURES[self.figure].params(self.name, self.preset, self.request.seed,
-                                           self.request.precision)
+        return FIGURES[self.figure].params(
+            self.name, self.preset, self.request.seed, self.request.precision
+        )
 
     def check_cached(self):
         """:func:`resdiff.files.check_cached` of this unit's CSV."""
-        return files.check_cached(self.path, self.params,
-                                  dataset_numerics(self.dataset, self.params))
+        return files.check_cached(
+            self.path, self.params, dataset_numerics(self.dataset, self.params)
+        )
 
     def rerun_command(self):
         """The serial command that computes this unit again (reusing what is cached)."""
         request = self.request
-        words = ["resdiff", "fig", str(self.figure), "--preset", request.preset,
-                 "--out-dir", request.out_dir]
+        words = [
+            "resdiff",
+            "fig",
+            str(self.figure),
+            "--preset",
+            request.preset,
+            "--out-dir",
+            request.out_dir,
+        ]
         if request.seed:
             words += ["--seed", str(request.seed)]
         if request.precision not in (None, "fp32"):
@@ -367,8 +398,10 @@ class Unit:
 def units(number, request):
     """The units of figure ``number`` that ``request`` asks for (the networks up to its
     ``max_size``), in registry order."""
-    return [Unit(number, name, request)
-            for name in figure_spec(number).names(request.preset, request.max_size)]
+    return [
+        Unit(number, name, request)
+        for name in figure_spec(number).names(request.preset, request.max_size)
+    ]
 
 
 def checkpoint_path(csv_path):
@@ -386,8 +419,13 @@ def compute(unit, draw_store=None):
     checkpoint beside the CSV, which the lock covers too and which is removed once the
     CSV is written.
     """
-    number, name, dataset, params, path = (unit.figure, unit.name, unit.dataset,
-                                           unit.params, unit.path)
+    number, name, dataset, params, path = (
+        unit.figure,
+        unit.name,
+        unit.dataset,
+        unit.params,
+        unit.path,
+    )
     versions = dataset_numerics(dataset, params)
     with files.exclusive(path, on_wait=_waiting(path)):
         check = files.check_cached(path, params, versions)
@@ -405,15 +443,22 @@ def compute(unit, draw_store=None):
             kwargs["draw_store"] = draw_store
         checkpoint = checkpoint_path(path) if dataset.resumable else None
         if checkpoint is not None:
-            kwargs.update(checkpoint=str(checkpoint), resume=True,
-                          checkpoint_every=CHECKPOINT_EVERY_S)
+            kwargs.update(
+                checkpoint=str(checkpoint), resume=True, checkpoint_every=CHECKPOINT_EVERY_S
+            )
         result = _load(dataset.experiment)(**kwargs)
         for line in result.warnings:
             warn(f"fig {number} {name}: {line}")
-        sidecar = files.write_result(path, result.frame, params, result.meta,
-                                  command=f"fig {number} --preset {unit.preset}",
-                                  started=t0, code=dataset_digest(dataset),
-                                  numerics=versions)
+        sidecar = files.write_result(
+            path,
+            result.frame,
+            params,
+            result.meta,
+            command=f"fig {number} --preset {unit.preset}",
+            started=t0,
+            code=dataset_digest(dataset),
+            numerics=versions,
+        )
         if checkpoint is not None:
             checkpoint.unlink(missing_ok=True)
         return sidecar
@@ -423,6 +468,7 @@ def estimate(numbers, request):
     """The :class:`resdiff.estimate.Estimate` of computing what figures ``numbers`` need
     and have no valid cache of (every dataset with ``request.force``)."""
     from .estimate import Estimate
+
     total = Estimate()
     for number in numbers:
         todo = split_cached(units(number, request), request.force)[1]
@@ -454,24 +500,28 @@ def draw_partial(numbers, request):
     for number in numbers:
         spec = figure_spec(number)
         if not _trains(spec):
-            raise UserError(f"fig {number}: --partial applies only to the training "
-                            "figures (6, 7); the others are cheap to compute whole")
+            raise UserError(
+                f"fig {number}: --partial applies only to the training "
+                "figures (6, 7); the others are cheap to compute whole"
+            )
         check_max_size(number, preset, request.max_size)
         sidecars, missing = split_cached(units(number, request))
         if not any(spec.datasets[name].takes_precision for name in sidecars):
-            raise UserError(f"fig {number}: none of its training runs at the {preset} "
-                            f"preset is computed yet in "
-                            f"{Path(request.out_dir) / 'data' / preset}; nothing to draw")
+            raise UserError(
+                f"fig {number}: none of its training runs at the {preset} "
+                f"preset is computed yet in "
+                f"{Path(request.out_dir) / 'data' / preset}; nothing to draw"
+            )
         for target in request.figure_paths(number, bool(missing)):
             files.check_writable(target, what="figure")
         plans.append((number, sidecars, missing))
     drawn = []
     for number, sidecars, missing in plans:
-        for unit, check in missing:   # a damaged cache is worth a warning
-            (warn if check.damaged else info)(f"fig {number}: left out {unit.name} "
-                                              f"({check.reason})")
-        drawn.append(draw(number, request, sidecars,
-                          missing=[unit.name for unit, _ in missing]))
+        for unit, check in missing:  # a damaged cache is worth a warning
+            (warn if check.damaged else info)(
+                f"fig {number}: left out {unit.name} ({check.reason})"
+            )
+        drawn.append(draw(number, request, sidecars, missing=[unit.name for unit, _ in missing]))
     return drawn
 
 
@@ -510,7 +560,9 @@ def draw(number, request, sidecars, started=None, missing=()):
     paths = {name: request.data_path(number, name) for name in names}
     sidecars = files.normalise({name: sidecars[name] for name in names})  # as read from disk
     provenance = {
-        "resdiff": __version__, "figure": number, "preset": preset,
+        "resdiff": __version__,
+        "figure": number,
+        "preset": preset,
         "sidecars": {name: str(files.sidecar_path(path)) for name, path in paths.items()},
         "commits": sorted({str(s.get("git_commit")) for s in sidecars.values()}),
         # what the picture depends on: its data (their sidecars change whenever the CSVs
@@ -528,23 +580,35 @@ def draw(number, request, sidecars, started=None, missing=()):
             info(f"fig {number}: {targets[0]} and .png are up to date (same data, same code)")
             return targets
         groups = spec.groups(preset, max_size, missing)
-        frames = {group: _concat([files.read_result(paths[n], sidecars[n]) for n in members])
-                  for group, members in groups.items()}
-        group_sidecars = {group: _group_sidecar({n: sidecars[n] for n in members})
-                          for group, members in groups.items()}
-        partial = {**({"left_out": left_out} if left_out else {}),
-                   **({"missing": list(missing)} if missing else {})}
+        frames = {
+            group: _concat([files.read_result(paths[n], sidecars[n]) for n in members])
+            for group, members in groups.items()
+        }
+        group_sidecars = {
+            group: _group_sidecar({n: sidecars[n] for n in members})
+            for group, members in groups.items()
+        }
+        partial = {
+            **({"left_out": left_out} if left_out else {}),
+            **({"missing": list(missing)} if missing else {}),
+        }
         fig = _load(spec.plot)(frames, group_sidecars, preset, **partial)
         for target in targets:
             ext = target.suffix[1:]
             # no /CreationDate: the same data and code give the same PDF bytes
-            meta = ({"Subject": json.dumps(provenance), "Creator": f"resdiff {__version__}",
-                     "CreationDate": None}
-                    if ext == "pdf" else {"Description": json.dumps(provenance),
-                                          "Software": f"resdiff {__version__}"})
+            meta = (
+                {
+                    "Subject": json.dumps(provenance),
+                    "Creator": f"resdiff {__version__}",
+                    "CreationDate": None,
+                }
+                if ext == "pdf"
+                else {"Description": json.dumps(provenance), "Software": f"resdiff {__version__}"}
+            )
             with files.atomic_write(target, "wb") as fh:
                 fig.savefig(fh, format=ext, metadata=meta)
         import matplotlib.pyplot as plt
+
         plt.close(fig)
     info(f"fig {number}: wrote {', '.join(map(str, targets))} in {time.time() - started:.1f} s")
     return targets
@@ -554,6 +618,7 @@ def _concat(frames):
     if len(frames) == 1:
         return frames[0]
     import pandas as pd
+
     return pd.concat(frames, ignore_index=True)
 
 
@@ -591,8 +656,10 @@ def make_figures(numbers, request, executor):
             else:
                 failure = Failure(f"its CSV cannot be used: {check.reason}", log)
         if failure is not None:
-            warn(f"{unit.label} failed ({failure.message}); log: {failure.log}; "
-                 f"rerun: {unit.rerun_command()}")
+            warn(
+                f"{unit.label} failed ({failure.message}); log: {failure.log}; "
+                f"rerun: {unit.rerun_command()}"
+            )
             if n not in failed:
                 failed.append(n)
         todo[n].remove(unit)
@@ -615,8 +682,9 @@ def smallest_first(units):
     return sorted(units, key=lambda unit: unit.params.get("size", 0))
 
 
-def figure_data(number, preset="quick", out_dir="figures", data_dir=None, seed=0,
-                precision=None, max_size=None):
+def figure_data(
+    number, preset="quick", out_dir="figures", data_dir=None, seed=0, precision=None, max_size=None
+):
     """The DataFrames that figure ``number`` is drawn from, as its plot receives them:
     read from the cache under ``OUT_DIR/data/PRESET/`` (the CSVs that ``resdiff fig``
     writes), computing only what is missing or stale, in this process. Nothing is drawn.
@@ -666,7 +734,10 @@ def figure_data(number, preset="quick", out_dir="figures", data_dir=None, seed=0
     for path in paths.values():
         files.check_writable(path, what="figure data")
     store = DrawStore()
-    sidecars = files.normalise({u.name: compute(u, store)
-                                for u in smallest_first(units(number, request))})
-    return {group: _concat([files.read_result(paths[n], sidecars[n]) for n in members])
-            for group, members in spec.groups(preset, max_size).items()}
+    sidecars = files.normalise(
+        {u.name: compute(u, store) for u in smallest_first(units(number, request))}
+    )
+    return {
+        group: _concat([files.read_result(paths[n], sidecars[n]) for n in members])
+        for group, members in spec.groups(preset, max_size).items()
+    }

@@ -1,4 +1,5 @@
 """Progress bars on stderr, shown only on a terminal and never with ``--quiet``."""
+
 import contextlib
 import sys
 
@@ -45,9 +46,16 @@ def progress(total, label):
         yield _NullBar()
         return
     import click
-    with click.progressbar(length=total, label=label, file=sys.stderr, show_eta=True,
-                           show_percent=True, width=30,
-                           item_show_func=lambda text: text) as bar:
+
+    with click.progressbar(
+        length=total,
+        label=label,
+        file=sys.stderr,
+        show_eta=True,
+        show_percent=True,
+        width=30,
+        item_show_func=lambda text: text,
+    ) as bar:
         yield _Bar(bar)
 
 

@@ -7,6 +7,7 @@ sidecar (parameters, seed, numerical versions, commit, CPU, wall time) and the c
 that remakes it. Nothing is computed and nothing is fetched: the page has no external
 stylesheet, script, font or image.
 """
+
 import base64
 import html
 import json
@@ -83,22 +84,25 @@ def _value(v):
 def provenance_rows(sidecar, shared=()):
     """``(parameters, seed, numerics, commit, cpu, time)`` strings of one sidecar; the
     parameters in ``shared`` (those every dataset of the figure has) are left out."""
-    params = {k: v for k, v in sidecar.get("params", {}).items()
-              if k != "seed" and k not in shared}
+    params = {k: v for k, v in sidecar.get("params", {}).items() if k != "seed" and k not in shared}
     machine = sidecar.get("machine") or {}
-    cpu = " ".join(str(x) for x in (machine.get("cpu"), machine.get("kernel_target"))
-                   if x) or "?"
+    cpu = " ".join(str(x) for x in (machine.get("cpu"), machine.get("kernel_target")) if x) or "?"
     numerics = sidecar.get("numerics")
-    numerics = (", ".join(f"{k} {v}" for k, v in sorted(numerics.items()))
-                if isinstance(numerics, dict) else "not recorded")
+    numerics = (
+        ", ".join(f"{k} {v}" for k, v in sorted(numerics.items()))
+        if isinstance(numerics, dict)
+        else "not recorded"
+    )
     commit = str(sidecar.get("git_commit") or "?")[:10]
     if sidecar.get("git_dirty"):
         commit += " (dirty)"
     wall = _seconds(sidecar.get("wall_time_s"))
     meta = sidecar.get("meta") or {}
     if meta.get("resumed_from_epoch") and meta.get("train_seconds") is not None:
-        wall = (f"{wall} (the run that finished, from epoch {meta['resumed_from_epoch']}); "
-                f"{_seconds(meta['train_seconds'])} of training in all")
+        wall = (
+            f"{wall} (the run that finished, from epoch {meta['resumed_from_epoch']}); "
+            f"{_seconds(meta['train_seconds'])} of training in all"
+        )
     return (_params_text(params), str(sidecar.get("seed", "")), numerics, commit, cpu, wall)
 
 
@@ -111,15 +115,22 @@ def shared_params(sidecars):
     if len(sidecars) < 2:
         return {}
     first, *rest = [s.get("params", {}) for s in sidecars]
-    return {k: v for k, v in first.items()
-            if k != "seed" and all(k in p and p[k] == v for p in rest)}
+    return {
+        k: v for k, v in first.items() if k != "seed" and all(k in p and p[k] == v for p in rest)
+    }
 
 
 def _table(head, rows, classes=()):
     cells = "".join(f"<th>{h}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td class='{c}'>{v}</td>" if c else f"<td>{v}</td>"
-                                    for v, c in zip(r, list(classes) + [""] * len(r)))
-                   + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td class='{c}'>{v}</td>" if c else f"<td>{v}</td>"
+            for v, c in zip(r, list(classes) + [""] * len(r))
+        )
+        + "</tr>"
+        for r in rows
+    )
     return f"<table><tr>{cells}</tr>{body}</table>"
 
 
@@ -132,15 +143,21 @@ def figure_section(number, preset, figures_dir, claims):
     if image is None:
         parts.append(f"<p class='missing'>Not drawn yet at the {preset} preset.</p>")
     else:
-        parts.append(f"<figure><img src='{data_uri(image)}' alt='{label}'>"
-                     f"<figcaption>{label} ({preset} preset, "
-                     f"<code>{html.escape(image.name)}</code>): "
-                     f"{html.escape(spec.title)}.</figcaption></figure>")
+        parts.append(
+            f"<figure><img src='{data_uri(image)}' alt='{label}'>"
+            f"<figcaption>{label} ({preset} preset, "
+            f"<code>{html.escape(image.name)}</code>): "
+            f"{html.escape(spec.title)}.</figcaption></figure>"
+        )
     rows = [c for c in claims if c.figure == number]
     if rows:
-        parts.append("<h3>The paper and resdiff</h3>" + _table(
-            ("the paper", "resdiff measured", "agree?"),
-            [(_inline(c.paper), _inline(c.measured), _inline(c.agree)) for c in rows]))
+        parts.append(
+            "<h3>The paper and resdiff</h3>"
+            + _table(
+                ("the paper", "resdiff measured", "agree?"),
+                [(_inline(c.paper), _inline(c.measured), _inline(c.agree)) for c in rows],
+            )
+        )
     sidecars, prov = {}, []
     for name in spec.names(preset):
         path = data / f"{stem(number)}-{name}.csv.json"
@@ -149,39 +166,72 @@ def figure_section(number, preset, figures_dir, claims):
     shared = shared_params(list(sidecars.values()))
     for name in spec.names(preset):
         if name in sidecars:
-            prov.append((f"<code>{stem(number)}-{html.escape(name)}.csv</code>",
-                         *(html.escape(x) for x in provenance_rows(sidecars[name], shared))))
+            prov.append(
+                (
+                    f"<code>{stem(number)}-{html.escape(name)}.csv</code>",
+                    *(html.escape(x) for x in provenance_rows(sidecars[name], shared)),
+                )
+            )
         else:
-            prov.append((f"<code>{stem(number)}-{html.escape(name)}.csv</code>",
-                         "<span class='missing'>not computed</span>", "", "", "", "", ""))
+            prov.append(
+                (
+                    f"<code>{stem(number)}-{html.escape(name)}.csv</code>",
+                    "<span class='missing'>not computed</span>",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                )
+            )
     parts.append("<h3>Provenance</h3>")
     if shared:
-        parts.append(f"<p>Parameters of every dataset: <code>"
-                     f"{html.escape(_params_text(shared))}</code></p>")
-    parts.append(_table(
-        ("dataset", "parameters" + (" (the others)" if shared else ""), "seed",
-         "numerical versions", "commit", "CPU", "wall time"), prov, classes=("", "params")))
-    parts.append(f"<p>Remake it: <code>{html.escape(remake_command(number, preset, image))}"
-                 "</code></p></section>")
+        parts.append(
+            f"<p>Parameters of every dataset: <code>{html.escape(_params_text(shared))}</code></p>"
+        )
+    parts.append(
+        _table(
+            (
+                "dataset",
+                "parameters" + (" (the others)" if shared else ""),
+                "seed",
+                "numerical versions",
+                "commit",
+                "CPU",
+                "wall time",
+            ),
+            prov,
+            classes=("", "params"),
+        )
+    )
+    parts.append(
+        f"<p>Remake it: <code>{html.escape(remake_command(number, preset, image))}"
+        "</code></p></section>"
+    )
     return "".join(parts)
 
 
 def build(preset="paper", figures_dir="figures"):
     """The page, as a string."""
     from . import comparison
-    claims = (comparison.claims(Path(figures_dir) / "data" / "paper")
-              if preset == "paper" else [])
+
+    claims = comparison.claims(Path(figures_dir) / "data" / "paper") if preset == "paper" else []
     numbers = list(FIGURES)  # the registry's order: Figs. 1-8, then those beyond the paper
     toc = " · ".join(f"<a href='#{stem(n)}'>Fig. {n}</a>" for n in numbers)
-    note = ("" if preset == "paper" else
-            "<p>The paper's claims are compared at the paper preset only "
-            "(<code>resdiff report --preset paper</code>).</p>")
+    note = (
+        ""
+        if preset == "paper"
+        else "<p>The paper's claims are compared at the paper preset only "
+        "(<code>resdiff report --preset paper</code>).</p>"
+    )
     sections = "".join(figure_section(n, preset, figures_dir, claims) for n in numbers)
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>resdiff report: {preset} preset</title><style>{STYLE}</style></head>"
-            f"<body><h1>resdiff: the figures of <em>Doubly infinite residual networks: a "
-            f"diffusion process approach</em> ({preset} preset)</h1>"
-            f"<p>Drawn from the CSVs and sidecars in <code>{html.escape(str(figures_dir))}"
-            f"/data/{preset}/</code>; nothing was computed for this page. resdiff "
-            f"{__version__}.</p>{note}<p>{toc}</p>{sections}</body></html>")
+    return (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>resdiff report: {preset} preset</title><style>{STYLE}</style></head>"
+        f"<body><h1>resdiff: the figures of <em>Doubly infinite residual networks: a "
+        f"diffusion process approach</em> ({preset} preset)</h1>"
+        f"<p>Drawn from the CSVs and sidecars in <code>{html.escape(str(figures_dir))}"
+        f"/data/{preset}/</code>; nothing was computed for this page. resdiff "
+        f"{__version__}.</p>{note}<p>{toc}</p>{sections}</body></html>"
+    )

@@ -24,6 +24,7 @@ block)``; :func:`fill_normal` takes blocks from ``next block`` on and advances i
 
 The PyTorch training runs keep the earlier generator, :mod:`resdiff.rng_xoshiro`.
 """
+
 import zlib
 
 import numpy as np
@@ -38,8 +39,8 @@ _PHILOX_M0 = _U64(0xD2511F53)
 _PHILOX_M1 = _U64(0xCD9E8D57)
 _PHILOX_W0 = _U64(0x9E3779B9)
 _PHILOX_W1 = _U64(0xBB67AE85)
-_TWO_M40 = 2.0 ** -40
-_TWO_M22 = 2.0 ** -22
+_TWO_M40 = 2.0**-40
+_TWO_M22 = 2.0**-22
 _MASK22 = (1 << 22) - 1
 _HALF_PI = 1.5707963267948966
 
@@ -58,8 +59,12 @@ def philox4x32(c0, c1, c2, c3, k0, k1):
     for _ in range(10):
         p0 = _PHILOX_M0 * c0
         p1 = _PHILOX_M1 * c2
-        c0, c1, c2, c3 = ((p1 >> _U64(32)) ^ c1 ^ k0, p1 & _MASK32,
-                          (p0 >> _U64(32)) ^ c3 ^ k1, p0 & _MASK32)
+        c0, c1, c2, c3 = (
+            (p1 >> _U64(32)) ^ c1 ^ k0,
+            p1 & _MASK32,
+            (p0 >> _U64(32)) ^ c3 ^ k1,
+            p0 & _MASK32,
+        )
         k0 = (k0 + _PHILOX_W0) & _MASK32
         k1 = (k1 + _PHILOX_W1) & _MASK32
     return c0, c1, c2, c3
@@ -91,8 +96,14 @@ def _box_muller(w):
 def normal_block(key, stream, substream, block):
     """The four standard normals of block ``block`` of stream ``(key, stream,
     substream)``: one Philox4x32-10 output, two Box-Muller pairs."""
-    x0, x1, x2, x3 = philox4x32(block & _MASK32, block >> _U64(32), stream & _MASK32,
-                                substream & _MASK32, key & _MASK32, key >> _U64(32))
+    x0, x1, x2, x3 = philox4x32(
+        block & _MASK32,
+        block >> _U64(32),
+        stream & _MASK32,
+        substream & _MASK32,
+        key & _MASK32,
+        key >> _U64(32),
+    )
     a, b = _box_muller((x0 << _U64(32)) | x1)
     c, d = _box_muller((x2 << _U64(32)) | x3)
     return a, b, c, d

@@ -11,6 +11,7 @@ and the stream indices. The generator is xoshiro256** (Blackman & Vigna) seeded 
 splitmix64; normals come from the 256-layer ziggurat in numpy's float form (two
 normals per 64-bit word on the fast path, exact rejection in the wedges and the tail).
 """
+
 import math
 import zlib
 
@@ -38,7 +39,7 @@ _ZIG_V = 0.00492867323399
 
 
 def _ziggurat_tables(bits):
-    m1 = 2.0 ** bits
+    m1 = 2.0**bits
     ki = np.zeros(256, np.uint64)
     wi = np.zeros(256)
     fi = np.zeros(256)
@@ -138,8 +139,9 @@ def _normal32(s, r):
             return x
         if idx == 0:
             return _ziggurat_tail(s, (rabs >> _U64(8)) & _U64(1))
-        if (ZIG32_FI[idx - 1] - ZIG32_FI[idx]) * next_double(s) + ZIG32_FI[idx] < \
-                math.exp(-0.5 * x * x):
+        if (ZIG32_FI[idx - 1] - ZIG32_FI[idx]) * next_double(s) + ZIG32_FI[idx] < math.exp(
+            -0.5 * x * x
+        ):
             return x
         r = next_u64(s) & _U64(0xFFFFFFFF)
 

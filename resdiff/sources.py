@@ -13,6 +13,7 @@ Each module counts by its syntax tree without docstrings, so comments, docstring
 layout are not part of a digest; anything that runs is. A package's ``__init__`` counts
 for every module inside it (importing the module runs it).
 """
+
 import ast
 import functools
 import hashlib
@@ -23,9 +24,16 @@ ROOT = Path(__file__).resolve().parent
 
 # modules and packages that never change a number: command line, drawing, progress
 # lines, files on disk, running and checking datasets, the version table
-NOT_COMPUTING = ("resdiff.cli", "resdiff.plots", "resdiff.progress", "resdiff.files",
-                 "resdiff.pipeline", "resdiff.executor", "resdiff.verify",
-                 "resdiff.numerics")
+NOT_COMPUTING = (
+    "resdiff.cli",
+    "resdiff.plots",
+    "resdiff.progress",
+    "resdiff.files",
+    "resdiff.pipeline",
+    "resdiff.executor",
+    "resdiff.verify",
+    "resdiff.numerics",
+)
 
 
 def _excluded(name, exclude):
@@ -58,7 +66,7 @@ def _imports(name, path):
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 anchor = package.split(".")
-                anchor = anchor[:len(anchor) - (node.level - 1)]
+                anchor = anchor[: len(anchor) - (node.level - 1)]
                 base = ".".join(anchor + ([node.module] if node.module else []))
             else:
                 base = node.module or ""
@@ -94,12 +102,14 @@ def closure(start, root=ROOT, exclude=NOT_COMPUTING, within=None):
 
 def _strip_docstrings(tree):
     for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
-                             ast.AsyncFunctionDef)):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
-            if body and isinstance(body[0], ast.Expr) \
-                    and isinstance(body[0].value, ast.Constant) \
-                    and isinstance(body[0].value.value, str):
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
                 node.body = body[1:] or [ast.Pass()]
     return tree
 
@@ -151,6 +161,5 @@ def computing_digest(root=ROOT):
     """Digest of every module that can compute (all but :data:`NOT_COMPUTING`): the key
     of Numba's compiled-code cache, which re-validates a cached kernel against its own
     file only, not against the functions it inlines from other modules."""
-    modules = {n: p for n, p in all_modules(root).items()
-               if not _excluded(n, NOT_COMPUTING)}
+    modules = {n: p for n, p in all_modules(root).items() if not _excluded(n, NOT_COMPUTING)}
     return _digest(modules)

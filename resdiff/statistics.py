@@ -16,6 +16,7 @@ Both are consistent for the same quantities; the conditional one has a much smal
 variance per draw (:func:`quantile_se` measures it by batch means). Correlations over a
 grid are those of ``P C P^T``, i.e. exactly those of the mapped (interpolated) draws.
 """
+
 import math
 
 import numpy as np
@@ -105,9 +106,9 @@ def quantiles(y, good, P, levels, var=None, cols=None):
     block = max(1, QUANTILE_BLOCK_BYTES // (8 * max(len(y), 1)))
     idx = np.arange(y.shape[1] if P is None else P.shape[0]) if cols is None else cols
     for start in range(0, n_out, block):
-        sel = idx[start:start + block]
+        sel = idx[start : start + block]
         part = y[:, sel] if P is None else matmul_nt(y, P[sel])
-        out[:, start:start + block] = np.quantile(part, levels, axis=0)
+        out[:, start : start + block] = np.quantile(part, levels, axis=0)
     return out
 
 

@@ -10,6 +10,7 @@ precision, the difference of the means and two standard errors of that differenc
     python scripts/bf16_accuracy.py run --out-dir bench/out/bf16 --workers 2
     python scripts/bf16_accuracy.py table --out-dir bench/out/bf16
 """
+
 import argparse
 import itertools
 import math
@@ -36,16 +37,38 @@ def run_one(out_dir, size, opt, seed, precision):
     out = csv_path(out_dir, size, opt, seed, precision)
     if out.exists():
         return 0
-    cmd = [sys.executable, "-m", "resdiff", "mnist-train", "--arch", "fc", "--size",
-           str(size), "--optimizer", opt, "--seed", str(seed), "--precision", precision,
-           "--epochs", str(EPOCHS), "--n-train", str(N_TRAIN), "--out", str(out),
-           "--checkpoint", f"{out}.ckpt", "--resume"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "resdiff",
+        "mnist-train",
+        "--arch",
+        "fc",
+        "--size",
+        str(size),
+        "--optimizer",
+        opt,
+        "--seed",
+        str(seed),
+        "--precision",
+        precision,
+        "--epochs",
+        str(EPOCHS),
+        "--n-train",
+        str(N_TRAIN),
+        "--out",
+        str(out),
+        "--checkpoint",
+        f"{out}.ckpt",
+        "--resume",
+    ]
     with open(f"{out}.log", "a") as log:
         return subprocess.call(cmd, stdout=log, stderr=log)
 
 
 def final_accuracies(out_dir, size, opt, precision):
     import pandas as pd
+
     accs = []
     for seed in SEEDS:
         path = csv_path(out_dir, size, opt, seed, precision)
@@ -62,19 +85,25 @@ def mean_sd(values):
 
 
 def table(out_dir):
-    lines = ["| D = L | optimizer | fp32 mean (sd) | bf16 mean (sd) | bf16 - fp32 | "
-             "2 SE of the difference | within |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| D = L | optimizer | fp32 mean (sd) | bf16 mean (sd) | bf16 - fp32 | "
+        "2 SE of the difference | within |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for size, opt in itertools.product(SIZES, OPTIMIZERS):
         a = final_accuracies(out_dir, size, opt, "fp32")
         b = final_accuracies(out_dir, size, opt, "bf16")
         if len(a) < len(SEEDS) or len(b) < len(SEEDS):
-            lines.append(f"| {size} | {opt} | {len(a)}/3 seeds done | {len(b)}/3 seeds done "
-                         "| | | not run |")
+            lines.append(
+                f"| {size} | {opt} | {len(a)}/3 seeds done | {len(b)}/3 seeds done | | | not run |"
+            )
             continue
         (ma, sa), (mb, sb) = mean_sd(a), mean_sd(b)
-        se2 = 2 * math.sqrt(sa ** 2 / len(a) + sb ** 2 / len(b))
-        lines.append(f"| {size} | {opt} | {ma:.4f} ({sa:.4f}) | {mb:.4f} ({sb:.4f}) | "
-                     f"{mb - ma:+.4f} | {se2:.4f} | {'yes' if abs(mb - ma) <= se2 else 'NO'} |")
+        se2 = 2 * math.sqrt(sa**2 / len(a) + sb**2 / len(b))
+        lines.append(
+            f"| {size} | {opt} | {ma:.4f} ({sa:.4f}) | {mb:.4f} ({sb:.4f}) | "
+            f"{mb - ma:+.4f} | {se2:.4f} | {'yes' if abs(mb - ma) <= se2 else 'NO'} |"
+        )
     return "\n".join(lines)
 
 

@@ -1,4 +1,5 @@
 """Activations (resdiff.activations)."""
+
 import math
 
 import numpy as np
@@ -6,8 +7,18 @@ import pytest
 from numba import njit
 
 from resdiff import constraints
-from resdiff.activations import (ACTIVATIONS, activation, cos, derivative_numpy, dphi, erf,
-                                 phi, second_derivative_numpy, sin, tanh)
+from resdiff.activations import (
+    ACTIVATIONS,
+    activation,
+    cos,
+    derivative_numpy,
+    dphi,
+    erf,
+    phi,
+    second_derivative_numpy,
+    sin,
+    tanh,
+)
 
 
 @njit
@@ -49,8 +60,9 @@ def test_kernel_activations_match_numpy(name):
     # division by sqrt 2 against a product by 1 / sqrt 2), ~1e-15 absolute
     atol = 4e-15 if name == "gelu" else 1e-300
     np.testing.assert_allclose(_apply(act.code, x), act(x), rtol=1e-15, atol=atol)
-    np.testing.assert_allclose(_apply_d(act.code, x), derivative_numpy(act.code, x),
-                               rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(
+        _apply_d(act.code, x), derivative_numpy(act.code, x), rtol=1e-14, atol=1e-15
+    )
 
 
 SMOOTH = [n for n in ACTIVATIONS if n != "relu"]
@@ -66,11 +78,10 @@ def test_derivatives_at_zero(name):
     f = _apply(act.code, x)
     assert f[1] == 0.0
     d1 = (f[2] - f[0]) / (2 * h)
-    d2 = (f[2] - 2 * f[1] + f[0]) / h ** 2
+    d2 = (f[2] - 2 * f[1] + f[0]) / h**2
     assert d1 == pytest.approx(act.d1_at_0, abs=1e-7)
     assert d2 == pytest.approx(act.d2_at_0, abs=1e-5)
-    assert second_derivative_numpy(act.code, np.array(0.0)) == pytest.approx(act.d2_at_0,
-                                                                              abs=1e-15)
+    assert second_derivative_numpy(act.code, np.array(0.0)) == pytest.approx(act.d2_at_0, abs=1e-15)
 
 
 def test_the_derivative_check_rejects_a_wrong_second_derivative():
@@ -152,9 +163,15 @@ def test_swish_within_three_ulp_everywhere():
     |x| < 708 (below -708, ``e^x`` is subnormal and has fewer bits, with libm's exp as
     with this one)."""
     rs = np.random.default_rng(3)
-    x = np.concatenate([np.linspace(-40, 40, 200001), rs.normal(0, 1, 200_000),
-                        rs.uniform(-740, -40, 50_000), np.geomspace(1e-300, 1.0, 5001),
-                        -np.geomspace(1e-300, 1.0, 5001)])
+    x = np.concatenate(
+        [
+            np.linspace(-40, 40, 200001),
+            rs.normal(0, 1, 200_000),
+            rs.uniform(-740, -40, 50_000),
+            np.geomspace(1e-300, 1.0, 5001),
+            -np.geomspace(1e-300, 1.0, 5001),
+        ]
+    )
     xl = x.astype(np.longdouble)
     ref = (xl / (1 + np.exp(-xl))).astype(float)
     got = _apply(activation("swish").code, x)

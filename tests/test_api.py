@@ -1,6 +1,7 @@
 """The Python API: ``import resdiff`` is fast and leaves the user's settings alone, each
 function returns the documented :class:`~resdiff.experiments.Result`, the command line's
 defaults are the functions' own, and the docstring examples run."""
+
 import doctest
 import importlib
 import inspect
@@ -17,35 +18,50 @@ from resdiff.cli import options
 from tests.conftest import ROOT
 
 # the functions of the API and the subcommand each stands for
-SUBCOMMANDS = {"kde": "kde", "samples": "samples", "correlation": "correlation",
-               "ntk_convergence": "ntk-convergence", "eoc": "eoc",
-               "mnist_kernel": "mnist-kernel", "mnist_train": "mnist-train",
-               "jacobian": "jacobian", "explosion": "explosion"}
+SUBCOMMANDS = {
+    "kde": "kde",
+    "samples": "samples",
+    "correlation": "correlation",
+    "ntk_convergence": "ntk-convergence",
+    "eoc": "eoc",
+    "mnist_kernel": "mnist-kernel",
+    "mnist_train": "mnist-train",
+    "jacobian": "jacobian",
+    "explosion": "explosion",
+}
 EXPERIMENTS = [*SUBCOMMANDS, "mnist_kernel_dynamics"]
 
 
 def _python(code, env=None):
     import os
-    full = {k: v for k, v in os.environ.items()
-            if k not in ("MPLBACKEND", "NUMBA_CACHE_DIR")}
+
+    full = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "NUMBA_CACHE_DIR")}
     full.update(env or {})
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=full,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_import_is_fast_and_loads_nothing_heavy():
-    code = "\n".join([
-        "import os, sys, time",
-        "t = time.perf_counter()",
-        "import resdiff",
-        "dt = time.perf_counter() - t",
-        "heavy = [m for m in ('numba', 'pandas', 'matplotlib', 'torch', 'numpy') "
-        "if m in sys.modules]",
-        "assert not heavy, heavy",
-        "assert 'NUMBA_CACHE_DIR' not in os.environ",
-        "assert callable(resdiff.kde) and resdiff.kde.__module__ == 'resdiff.experiments.kde'",
-        "print(dt)",
-    ])
+    code = "\n".join(
+        [
+            "import os, sys, time",
+            "t = time.perf_counter()",
+            "import resdiff",
+            "dt = time.perf_counter() - t",
+            "heavy = [m for m in ('numba', 'pandas', 'matplotlib', 'torch', 'numpy') "
+            "if m in sys.modules]",
+            "assert not heavy, heavy",
+            "assert 'NUMBA_CACHE_DIR' not in os.environ",
+            "assert callable(resdiff.kde) and resdiff.kde.__module__ == 'resdiff.experiments.kde'",
+            "print(dt)",
+        ]
+    )
     res = _python(code)
     assert res.returncode == 0, res.stderr
     assert float(res.stdout) < 0.5
@@ -54,13 +70,15 @@ def test_import_is_fast_and_loads_nothing_heavy():
 def test_user_settings_are_left_alone(tmp_path):
     """A library user's matplotlib backend and Numba cache stay theirs; the command line
     alone picks Agg."""
-    code = "\n".join([
-        "import os, matplotlib",
-        "matplotlib.use('pdf')",
-        "import resdiff.plots.style, resdiff.rng, numba",
-        "assert matplotlib.get_backend() == 'pdf', matplotlib.get_backend()",
-        "print(os.environ['NUMBA_CACHE_DIR'], numba.core.config.CACHE_DIR)",
-    ])
+    code = "\n".join(
+        [
+            "import os, matplotlib",
+            "matplotlib.use('pdf')",
+            "import resdiff.plots.style, resdiff.rng, numba",
+            "assert matplotlib.get_backend() == 'pdf', matplotlib.get_backend()",
+            "print(os.environ['NUMBA_CACHE_DIR'], numba.core.config.CACHE_DIR)",
+        ]
+    )
     res = _python(code, {"NUMBA_CACHE_DIR": str(tmp_path)})
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == [str(tmp_path)] * 2
@@ -85,7 +103,7 @@ def test_kde_returns_the_documented_result():
     assert r.meta["divergent"] == {"resnet": 0, "sde": 0, "analytic": 0}
     # the limit's mean at z = 1 is 1 (eq. 34): the analytic draws scatter around it
     analytic = r.frame.query("method == 'analytic' and z == 1")["value"]
-    assert abs(analytic.mean() - 1.0) < 4 * analytic.std() / 50 ** 0.5
+    assert abs(analytic.mean() - 1.0) < 4 * analytic.std() / 50**0.5
 
 
 def test_a_bad_parameter_is_a_value_error_naming_it():
@@ -103,8 +121,11 @@ def test_signature_defaults_are_read_without_importing(name):
     fn = getattr(resdiff, name)
     table = fn.constraints
     assert table.experiment == f"{fn.__module__}:{fn.__name__}"
-    seen = {p.name: p.default for p in inspect.signature(fn).parameters.values()
-            if p.default is not inspect.Parameter.empty}
+    seen = {
+        p.name: p.default
+        for p in inspect.signature(fn).parameters.values()
+        if p.default is not inspect.Parameter.empty
+    }
     assert options.experiment_defaults(table.experiment) == seen
     # every numbered parameter has a default, so a call with none reproduces the paper
     assert set(table.params) <= set(seen)
@@ -138,9 +159,12 @@ def test_the_command_line_defaults_are_the_signatures(name):
 
 def test_mnist_kernel_dynamics_options_name_its_defaults():
     from resdiff.cli import mnist
+
     dyn = options.experiment_defaults(cons.MNIST_KERNEL_DYNAMICS.experiment)
-    assert mnist.DYNAMICS == dyn and mnist.SGD_BATCH == resdiff.mnist_train.__wrapped__ \
-        .__kwdefaults__["batch_size"]
+    assert (
+        mnist.DYNAMICS == dyn
+        and mnist.SGD_BATCH == resdiff.mnist_train.__wrapped__.__kwdefaults__["batch_size"]
+    )
     helps = {p.name: p.help for p in _command("mnist-kernel").params}
     assert f"[default: {dyn['epochs']}]" in helps["epochs"]
 
@@ -158,12 +182,15 @@ def test_numpydoc_sections(name):
     assert params <= documented, params - documented
 
 
-@pytest.mark.parametrize("name", ["kde", "samples", "correlation", "ntk_convergence",
-                                  "eoc", "jacobian", "explosion"])
+@pytest.mark.parametrize(
+    "name", ["kde", "samples", "correlation", "ntk_convergence", "eoc", "jacobian", "explosion"]
+)
 def test_docstring_examples_run(name):
     fn = getattr(resdiff, name)
-    finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner(
-        optionflags=doctest.NORMALIZE_WHITESPACE)
+    finder, runner = (
+        doctest.DocTestFinder(),
+        doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE),
+    )
     for test in finder.find(fn, name, globs={}):
         runner.run(test)
     assert runner.tries >= 2 and runner.failures == 0

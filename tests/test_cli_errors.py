@@ -1,5 +1,6 @@
 """Bad input: exit code 2, one clear line naming the option or file, no traceback, no
 output file left behind (docs/cli.md)."""
+
 import gzip
 import os
 from pathlib import Path
@@ -29,9 +30,27 @@ CASES = [
     ("samples-depth-zero", ["samples", "--depth", "0"], "--depth"),
     # --allow-long: a run that cannot fit in memory is refused even when its time is
     # allowed (without it, the time estimate refuses it first)
-    ("samples-memory", ["samples", "--model", "resnet", "--width", "100000", "--depth", "2",
-                        "--inputs", "100000", "--draws", "100000", "--nodes", "0",
-                        "--allow-long", "--quiet"], "GiB"),
+    (
+        "samples-memory",
+        [
+            "samples",
+            "--model",
+            "resnet",
+            "--width",
+            "100000",
+            "--depth",
+            "2",
+            "--inputs",
+            "100000",
+            "--draws",
+            "100000",
+            "--nodes",
+            "0",
+            "--allow-long",
+            "--quiet",
+        ],
+        "GiB",
+    ),
     ("correlation-grid-one", ["correlation", "--grid", "1"], "--grid"),
     ("correlation-zrange", ["correlation", "--z-min", "1", "--z-max", "1"], "--z-min"),
     ("ntk-sizes-malformed", ["ntk-convergence", "--sizes", "10,x"], "--sizes"),
@@ -39,30 +58,45 @@ CASES = [
     ("ntk-draws-one", ["ntk-convergence", "--draws", "1"], "--draws"),
     ("eoc-activation", ["eoc", "--activation", "softplus"], "--activation"),
     ("eoc-sigma-b2", ["eoc", "--sigma-b2", "-1"], "--sigma-b2"),
-    ("kernel-missing-dir", ["mnist-kernel", "--data-dir", "/nonexistent/mnist"],
-     "/nonexistent/mnist"),
+    (
+        "kernel-missing-dir",
+        ["mnist-kernel", "--data-dir", "/nonexistent/mnist"],
+        "/nonexistent/mnist",
+    ),
     ("kernel-n-train", ["mnist-kernel", "--n-train", "0"], "--n-train"),
     ("train-optimizer", ["mnist-train", "--optimizer", "rmsprop"], "--optimizer"),
     ("train-arch", ["mnist-train", "--arch", "rnn"], "--arch"),
     ("train-size", ["mnist-train", "--size", "0"], "--size"),
     ("train-precision", ["mnist-train", "--precision", "fp8"], "--precision"),
-    ("train-missing-dir", ["mnist-train", "--data-dir", "/nonexistent/mnist", "--epochs", "1"],
-     "/nonexistent/mnist"),
+    (
+        "train-missing-dir",
+        ["mnist-train", "--data-dir", "/nonexistent/mnist", "--epochs", "1"],
+        "/nonexistent/mnist",
+    ),
     ("fig-unknown", ["fig", "9"], "9"),
     ("fig-list-unknown", ["fig", "2,9"], "9"),
     ("fig-list-junk", ["fig", "2,x"], "'x'"),
     ("fig-preset", ["fig", "2", "--preset", "nosuch"], "--preset"),
     ("fig-max-size-zero", ["fig", "6", "--max-size", "0"], "--max-size"),
-    ("fig-max-size-below-every-size", ["fig", "6", "--preset", "smoke", "--max-size", "3"],
-     "D = L <= 3"),
+    (
+        "fig-max-size-below-every-size",
+        ["fig", "6", "--preset", "smoke", "--max-size", "3"],
+        "D = L <= 3",
+    ),
     ("fig-partial-trains-nothing", ["fig", "1", "--partial"], "--partial"),
-    ("fig-partial-nothing-computed", ["fig", "6", "--preset", "smoke", "--partial"],
-     "nothing to draw"),
+    (
+        "fig-partial-nothing-computed",
+        ["fig", "6", "--preset", "smoke", "--partial"],
+        "nothing to draw",
+    ),
     # options that only say how to compute would be silently ignored
     ("fig-partial-jobs", ["fig", "6", "--partial", "--jobs", "2"], "--jobs"),
     ("fig-partial-data-dir", ["fig", "6", "--partial", "--data-dir", "."], "--data-dir"),
-    ("fig-show-params-executor", ["fig", "6", "--show-params", "--executor", "local"],
-     "--executor"),
+    (
+        "fig-show-params-executor",
+        ["fig", "6", "--show-params", "--executor", "local"],
+        "--executor",
+    ),
     ("fig-show-params-force", ["fig", "1", "--show-params", "--force"], "--force"),
     ("out-under-a-file", SMALL_KDE + ["--out", "/etc/hostname/k.csv"], "/etc/hostname"),
     # /proc takes no new files, not even from root (the permission test below skips root)
@@ -78,17 +112,25 @@ CASES = [
     ("train-lr-inf", ["mnist-train", "--lr", "inf"], "--lr"),
     ("unknown-subcommand", ["frobnicate"], "frobnicate"),
     # each of these named the wrong thing, was a traceback, or was accepted
-    ("eoc-no-edge-names-sigma-b2", ["eoc", "--activation", "tanh", "--sigma-b2", "1e300"],
-     "'--sigma-b2': no edge of chaos"),
-    ("samples-z-span-overflows", ["samples", "-L", "3", "-D", "3", "--draws", "4", "--z-min",
-                                  "-1e308", "--z-max", "1e308"], "--z-min, --z-max"),
+    (
+        "eoc-no-edge-names-sigma-b2",
+        ["eoc", "--activation", "tanh", "--sigma-b2", "1e300"],
+        "'--sigma-b2': no edge of chaos",
+    ),
+    (
+        "samples-z-span-overflows",
+        ["samples", "-L", "3", "-D", "3", "--draws", "4", "--z-min", "-1e308", "--z-max", "1e308"],
+        "--z-min, --z-max",
+    ),
     ("samples-quantiles-twice", ["samples", "--quantiles", "0.5,0.5"], "--quantiles"),
     ("kde-methods-twice", ["kde", "--methods", "resnet,resnet"], "--methods"),
     ("fig-out-dir-on-proc", ["fig", "2", "--out-dir", "/proc/foo"], "proc file system"),
     ("fig-slurm-cpus-local", ["fig", "2", "--slurm-cpus", "4"], "--slurm-cpus"),
-    ("numba-threads-zero", ["kde", "-L", "3", "-D", "3", "--draws", "4",
-                            "env:NUMBA_NUM_THREADS=0"],
-     "NUMBA_NUM_THREADS=0"),
+    (
+        "numba-threads-zero",
+        ["kde", "-L", "3", "-D", "3", "--draws", "4", "env:NUMBA_NUM_THREADS=0"],
+        "NUMBA_NUM_THREADS=0",
+    ),
 ]
 
 
@@ -127,8 +169,12 @@ def test_failed_run_leaves_no_directory_behind(tmp_path):
 def test_corrupted_mnist_names_the_file(tmp_path):
     data = tmp_path / "mnist"
     data.mkdir()
-    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+    for name in (
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ):
         with gzip.open(data / name, "wb") as fh:
             fh.write(b"\x00\x00\x08\x03not mnist")
     out = tmp_path / "k.csv"

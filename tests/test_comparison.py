@@ -1,5 +1,6 @@
 """docs/paper-comparison.md is generated from the committed CSVs by
 resdiff.comparison, and its statistics are those of the reference implementations."""
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -22,8 +23,9 @@ def test_every_figure_with_committed_data_has_a_row(rows):
     assert all(r.paper and r.measured and r.agree for r in rows)
 
 
-@pytest.mark.parametrize("n, m, shift", [(400, 400, 0.0), (400, 400, 0.15),
-                                         (2000, 2000, 0.05), (300, 500, 0.1)])
+@pytest.mark.parametrize(
+    "n, m, shift", [(400, 400, 0.0), (400, 400, 0.15), (2000, 2000, 0.05), (300, 500, 0.1)]
+)
 def test_ks_matches_scipy(n, m, shift):
     rng = np.random.default_rng(7)
     a, b = rng.standard_normal(n), rng.standard_normal(m) + shift
@@ -38,7 +40,7 @@ def test_ks_matches_scipy(n, m, shift):
 def test_line_r2_and_slope():
     z = np.linspace(-2, 2, 50)
     assert comparison.line_r2(z, 3 * z + 1) == pytest.approx(1.0)
-    assert comparison.line_r2(z, z ** 2) == pytest.approx(0.0, abs=1e-12)
+    assert comparison.line_r2(z, z**2) == pytest.approx(0.0, abs=1e-12)
     sizes = np.array([10, 100, 1000])
     assert comparison.loglog_slope(sizes, 5.0 / sizes) == pytest.approx(-1.0)
 
@@ -46,6 +48,7 @@ def test_line_r2_and_slope():
 def test_rows_follow_the_data(tmp_path):
     """A changed CSV changes the row: the numbers are read, not typed."""
     import shutil
+
     for name in ("fig6-kernel.csv", "fig6-kernel.csv.json"):
         shutil.copy(comparison.PAPER_DATA / name, tmp_path / name)
     csv = tmp_path / "fig6-kernel.csv"
@@ -59,6 +62,7 @@ def test_the_rows_beyond_the_paper_follow_the_data(tmp_path):
     log det is shifted by 1 fails its row, and explosion times moved away from t* fail
     theirs."""
     import shutil
+
     for path in comparison.PAPER_DATA.glob("jacobian-*"):
         shutil.copy(path, tmp_path / path.name)
     for path in comparison.PAPER_DATA.glob("explosion-*"):
@@ -66,12 +70,14 @@ def test_the_rows_beyond_the_paper_follow_the_data(tmp_path):
     rows = comparison.claims(tmp_path, figures={"jacobian", "explosion"})
     assert [r.agree.split(":")[0] for r in rows] == ["yes"] * 4
     import pandas as pd
+
     last = max(tmp_path.glob("jacobian-size-*.csv"), key=lambda p: int(p.stem.split("-")[-1]))
     f = pd.read_csv(last)
     f.loc[(f["method"] == "resnet") & (f["statistic"] == "logdet"), "value"] += 1.0
     f.to_csv(last, index=False)
-    widest = max(tmp_path.glob("explosion-sde-width-*.csv"),
-                 key=lambda p: int(p.stem.split("-")[-1]))
+    widest = max(
+        tmp_path.glob("explosion-sde-width-*.csv"), key=lambda p: int(p.stem.split("-")[-1])
+    )
     f = pd.read_csv(widest)
     f.loc[f["method"] == "sde", "explosion_time"] += 0.05
     f.to_csv(widest, index=False)

@@ -1,5 +1,6 @@
 """The Python examples of docs/python.md and of the README run as written (docs/python.md
 says so), each file's blocks in order in one namespace, in a temporary folder."""
+
 import contextlib
 import io
 import re
@@ -42,7 +43,7 @@ def test_the_python_guide_mnist_examples_run(tmp_path, monkeypatch):
     codes = blocks(ROOT / "docs" / "python.md", mnist=True)
     assert len(codes) == 2
     namespace, _ = _run(["import resdiff"] + codes, tmp_path, monkeypatch)
-    assert len(namespace["r"].frame) == 2   # two epochs
+    assert len(namespace["r"].frame) == 2  # two epochs
 
 
 def test_the_readme_python_snippet_runs(tmp_path, monkeypatch):

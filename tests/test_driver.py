@@ -1,4 +1,5 @@
 """resdiff.sampling.driver: chunking over draws and layers."""
+
 import numpy as np
 
 from resdiff.sampling import driver

@@ -3,6 +3,7 @@
 Checks use an independent quadrature (a fine trapezoid rule on the Gaussian density,
 not Gauss-Hermite), so an error in the quadrature or in the root finding shows.
 """
+
 import math
 
 import numpy as np
@@ -13,7 +14,7 @@ from resdiff.errors import UserError
 from resdiff.activations import TANH, apply_numpy, derivative_numpy
 
 _X = np.linspace(-12.0, 12.0, 200001)
-_W = np.exp(-0.5 * _X ** 2) / math.sqrt(2 * math.pi) * (_X[1] - _X[0])
+_W = np.exp(-0.5 * _X**2) / math.sqrt(2 * math.pi) * (_X[1] - _X[0])
 
 
 def gauss(f, q):
@@ -31,8 +32,9 @@ def test_tanh_edge_of_chaos_values_and_chi1():
     assert v == pytest.approx(sol.q_star, abs=1e-9)
     assert chi == pytest.approx(1.0, abs=1e-9)
     # the check is sharp: sigma_w2 off by 1e-4 moves chi_1 by far more than the tolerance
-    chi_off = (sol.sigma_w2 + 1e-4) * gauss(lambda x: derivative_numpy(TANH, x) ** 2,
-                                            fixed_point(TANH, sol.sigma_w2 + 1e-4, 0.05))
+    chi_off = (sol.sigma_w2 + 1e-4) * gauss(
+        lambda x: derivative_numpy(TANH, x) ** 2, fixed_point(TANH, sol.sigma_w2 + 1e-4, 0.05)
+    )
     assert abs(chi_off - 1.0) > 1e-6
 
 
@@ -83,6 +85,7 @@ def test_hermite_gauss_matches_numpy():
     from numpy.polynomial.hermite import hermgauss
 
     from resdiff.edge_of_chaos import GH_NODES, hermite_gauss
+
     for n in (5, 60, GH_NODES):
         x, w = hermite_gauss(n)
         ref_x, ref_w = hermgauss(n)

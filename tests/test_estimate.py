@@ -1,5 +1,6 @@
 """A job's time is estimated before it starts: refused beyond the limit (exit 2, one line,
 nothing written, nothing computed), said below it, started anyway with --allow-long."""
+
 import time
 
 import pytest
@@ -41,10 +42,19 @@ def test_a_job_of_years_is_refused_before_it_starts(name, tmp_path):
 
 @pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch not installed (the `train` extra)")
 def test_fig7_paper_on_a_cpu_is_refused_before_any_training(tmp_path):
-    res = run_cli("fig", "7", "--preset", "paper", "--out-dir", tmp_path / "figs",
-                  env={"CUDA_VISIBLE_DEVICES": ""}, timeout=180)
-    line = _refused(res, ("fig 7 --preset paper: estimated", "training FLOPs", "--max-size",
-                          "--allow-long"))
+    res = run_cli(
+        "fig",
+        "7",
+        "--preset",
+        "paper",
+        "--out-dir",
+        tmp_path / "figs",
+        env={"CUDA_VISIBLE_DEVICES": ""},
+        timeout=180,
+    )
+    line = _refused(
+        res, ("fig 7 --preset paper: estimated", "training FLOPs", "--max-size", "--allow-long")
+    )
     assert " h " in line
     written = [p for p in (tmp_path / "figs").rglob("*") if p.is_file()]
     assert not [p for p in written if p.suffix in (".csv", ".ckpt", ".log", ".png")], written
@@ -73,6 +83,7 @@ def test_estimates_are_cheap_and_follow_the_work():
     (once the modules the run needs anyway are imported), and the estimate scales with
     the draws and the depth."""
     from resdiff import pipeline
+
     for _repeat in range(2):  # the first imports the sampling modules
         t0 = time.perf_counter()
         for n in (1, 2, 3, 4, 5, 8):
@@ -83,13 +94,23 @@ def test_estimates_are_cheap_and_follow_the_work():
     one = estimate.monte_carlo_work("kde", p)
     assert estimate.monte_carlo_work("kde", {**p, "draws": 3000}) == pytest.approx(3 * one)
     assert estimate.monte_carlo_work("kde", {**p, "depth": 100}) == pytest.approx(2 * one)
-    assert estimate.monte_carlo_work("kde", {**p, "methods": ["resnet"]}) == \
-        pytest.approx(one / 2)
+    assert estimate.monte_carlo_work("kde", {**p, "methods": ["resnet"]}) == pytest.approx(one / 2)
 
 
 def test_the_allow_long_flag_is_accepted_and_refusal_comes_after_bad_values(tmp_path):
     res = run_cli(*HUGE["samples"], "--draws", "1", "--out", tmp_path / "a.csv")
     assert res.returncode == 2 and "--draws" in res.stderr and "estimated" not in res.stderr
-    res = run_cli("kde", "-L", "3", "-D", "3", "--draws", "10", "--allow-long", "--out",
-                  tmp_path / "k.csv", "--quiet")
+    res = run_cli(
+        "kde",
+        "-L",
+        "3",
+        "-D",
+        "3",
+        "--draws",
+        "10",
+        "--allow-long",
+        "--out",
+        tmp_path / "k.csv",
+        "--quiet",
+    )
     assert res.returncode == 0, res.stderr

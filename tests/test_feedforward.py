@@ -6,6 +6,7 @@ Tolerances: |z| < 4.5 per statistic (false-failure rate ~7e-6 each, tests/confte
 two-sample KS tests at alpha = 1e-4. Each statistical test also shows that a wrong
 variance is rejected.
 """
+
 import math
 
 import numba
@@ -24,15 +25,39 @@ ALPHA = 1e-4
 SW2_EOC = edge_of_chaos("tanh", 0.05).sigma_w2
 
 
-def paths(sampler, z, depth, width, draws, sw2, sb2, act, seed=0, cov=False, start=0,
-          key=None, bound=np.inf):
+def paths(
+    sampler,
+    z,
+    depth,
+    width,
+    draws,
+    sw2,
+    sb2,
+    act,
+    seed=0,
+    cov=False,
+    start=0,
+    key=None,
+    bound=np.inf,
+):
     """``(y, var, cov_sum, rank)`` of draws ``start .. start + draws - 1``."""
     fn = ff.gram_paths if sampler == "gram" else ff.explicit_paths
     key = rng.stream_key(seed, f"test-ff/{sampler}") if key is None else key
     n = len(np.atleast_1d(z))
     cov_sum = np.zeros((n, n) if cov else (0, 0))
-    y, var, rank = fn(key, start, draws, ff.as_inputs(np.asarray(z, float)), depth, width,
-                      sw2, sb2, act, cov_sum, bound)
+    y, var, rank = fn(
+        key,
+        start,
+        draws,
+        ff.as_inputs(np.asarray(z, float)),
+        depth,
+        width,
+        sw2,
+        sb2,
+        act,
+        cov_sum,
+        bound,
+    )
     return y, var, cov_sum, rank
 
 
@@ -50,8 +75,12 @@ def relu_depth2_cov(z, sw2, sb2):
     z = np.asarray(z, float)
     k1 = sw2 * np.outer(z, z) + sb2
     n = len(z)
-    return np.array([[sw2 * relu_kernel(k1[i, i], k1[j, j], k1[i, j]) + sb2
-                      for j in range(n)] for i in range(n)])
+    return np.array(
+        [
+            [sw2 * relu_kernel(k1[i, i], k1[j, j], k1[i, j]) + sb2 for j in range(n)]
+            for i in range(n)
+        ]
+    )
 
 
 def test_lazy_pivoted_cholesky_matches_dense_factor():
@@ -60,8 +89,7 @@ def test_lazy_pivoted_cholesky_matches_dense_factor():
         A = rs.standard_normal((n, m))
         S = 0.7 * A @ A.T + shift
         F = np.empty((n, n))
-        k = ff.lazy_pivoted_cholesky(A, 0.7, shift, F, np.empty(n), np.empty(n, np.bool_),
-                                     1e-13)
+        k = ff.lazy_pivoted_cholesky(A, 0.7, shift, F, np.empty(n), np.empty(n, np.bool_), 1e-13)
         F2 = np.empty((n, n))
         assert k == pivoted_cholesky(S, F2, 1e-13)
         np.testing.assert_allclose(F[:, :k] @ F[:, :k].T, S, atol=1e-12)
@@ -84,8 +112,9 @@ def test_depth_one_and_two_match_exact_kernels(sampler):
     assert max_abs_z(y, np.zeros(4), exact * 1.1) > Z_CRIT  # a 10% error is caught
 
 
-@pytest.mark.parametrize("act,sw2,sb2", [(TANH, SW2_EOC, 0.05), (RELU, 2.0, 0.0),
-                                         (SWISH, 1.5, 0.1)])
+@pytest.mark.parametrize(
+    "act,sw2,sb2", [(TANH, SW2_EOC, 0.05), (RELU, 2.0, 0.0), (SWISH, 1.5, 0.1)]
+)
 def test_gram_matches_explicit_in_distribution(act, sw2, sb2):
     z = [-2.0, -0.3, 0.0, 1.0, 2.0]
     depth, width, n = 6, 6, 6000
@@ -108,10 +137,12 @@ def test_gram_matches_explicit_in_distribution(act, sw2, sb2):
 
 def cov_zmax(a, b):
     """Largest |z| between the covariance matrices of samples ``a`` and ``b``."""
+
     def parts(x):
         x = x - x.mean(axis=0)
         prod = x[:, :, None] * x[:, None, :]
         return prod.mean(axis=0), prod.var(axis=0, ddof=1) / len(x)
+
     ca, va = parts(a)
     cb, vb = parts(b)
     return float(np.max(np.abs(ca - cb) / np.sqrt(va + vb)))
@@ -125,7 +156,7 @@ def test_conditional_variance_is_unbiased_for_the_variance():
     np.testing.assert_allclose(np.diag(cov_sum) / n, var.mean(axis=0), rtol=1e-12)
     emp = y.var(axis=0, ddof=1)
     # SE of the empirical variance (Gaussian given S; conservative with the kurtosis)
-    se = np.sqrt(np.var(y ** 2, axis=0, ddof=1) / n + np.var(var, axis=0, ddof=1) / n)
+    se = np.sqrt(np.var(y**2, axis=0, ddof=1) / n + np.var(var, axis=0, ddof=1) / n)
     assert np.max(np.abs(emp - var.mean(axis=0)) / se) < Z_CRIT
 
 
@@ -139,8 +170,7 @@ def test_relu_without_bias_is_positively_homogeneous(sampler):
     assert np.max(np.abs(y - pred)) <= 1e-9 * scale  # exact up to rounding
     # with a bias the identity fails: the check is not vacuous
     yb = paths(sampler, z, 8, 10, 50, 2.0, 0.3, RELU)[0]
-    predb = (np.where(z > 0, z, 0.0) * yb[:, [i_pos]]
-             + np.where(z < 0, -z, 0.0) * yb[:, [i_neg]])
+    predb = np.where(z > 0, z, 0.0) * yb[:, [i_pos]] + np.where(z < 0, -z, 0.0) * yb[:, [i_neg]]
     assert np.max(np.abs(yb - predb)) > 1e-3 * np.abs(yb).max()
 
 
@@ -157,10 +187,10 @@ def test_tanh_at_the_edge_of_chaos_forgets_the_input_with_depth():
 
     ratio1, rho1 = summary(1, SW2_EOC)
     ratio100, rho100 = summary(100, SW2_EOC)
-    assert ratio1 > 10 and rho1 < -0.9           # depth 1: h_1 = w_0 z + b_0
-    assert ratio100 < 1.02 and rho100 > 0.9      # depth 100: z is nearly forgotten
+    assert ratio1 > 10 and rho1 < -0.9  # depth 1: h_1 = w_0 z + b_0
+    assert ratio100 < 1.02 and rho100 > 0.9  # depth 100: z is nearly forgotten
     _, rho_chaos = summary(100, 4.0)
-    assert rho_chaos < 0.5                        # chaotic phase: correlations stay low
+    assert rho_chaos < 0.5  # chaotic phase: correlations stay low
 
 
 @pytest.mark.parametrize("sampler", ["gram", "explicit"])
@@ -180,8 +210,10 @@ def test_draws_do_not_depend_on_threads_or_chunks(sampler):
     # chunks of 5, 3 and 4 draws into one accumulator: the same sum, bit for bit
     fn = ff.gram_paths if sampler == "gram" else ff.explicit_paths
     acc = np.zeros((7, 7))
-    ys = [fn(key, s, c, ff.as_inputs(z), 20, 16, SW2_EOC, 0.05, TANH, acc, np.inf)[0]
-          for s, c in ((0, 5), (5, 3), (8, 4))]
+    ys = [
+        fn(key, s, c, ff.as_inputs(z), 20, 16, SW2_EOC, 0.05, TANH, acc, np.inf)[0]
+        for s, c in ((0, 5), (5, 3), (8, 4))
+    ]
     np.testing.assert_array_equal(one[0], np.concatenate(ys))
     np.testing.assert_array_equal(one[2], acc)
 
@@ -191,8 +223,7 @@ def test_draws_beyond_the_bound_are_divergent_and_left_out_of_the_covariance():
     key = rng.stream_key(4, "test-ff/bound")
     y, var, cov_all, _ = paths("gram", z, 3, 8, 40, 2.0, 0.1, RELU, cov=True, key=key)
     bound = np.quantile(np.abs(y).max(axis=1), 0.5)  # half of the draws go beyond it
-    yb, varb, cov_b, _ = paths("gram", z, 3, 8, 40, 2.0, 0.1, RELU, cov=True, key=key,
-                               bound=bound)
+    yb, varb, cov_b, _ = paths("gram", z, 3, 8, 40, 2.0, 0.1, RELU, cov=True, key=key, bound=bound)
     out = np.abs(y).max(axis=1) > bound
     assert 10 < out.sum() < 30
     assert np.isnan(yb[out]).all() and np.isnan(varb[out]).all()
@@ -216,11 +247,11 @@ def test_draws_do_not_depend_on_layer_chunks(sampler, act, sw2):
     z = np.linspace(-2, 2, 7)
     key = rng.stream_key(5, "test-ff/layer-chunks")
     free = ff.stepper(sampler, key, z, 9, 12, sw2, 0.05, act, np.zeros((7, 7)), np.inf)(
-        0, 16, 0, 9, {})[0]
+        0, 16, 0, 9, {}
+    )[0]
     bound = np.quantile(np.abs(free).max(axis=1), 0.5)  # half of the draws go beyond it
     whole_cov = np.zeros((7, 7))
-    whole = ff.stepper(sampler, key, z, 9, 12, sw2, 0.05, act, whole_cov, bound)(
-        0, 16, 0, 9, {})
+    whole = ff.stepper(sampler, key, z, 9, 12, sw2, 0.05, act, whole_cov, bound)(0, 16, 0, 9, {})
     for chunk, layers in ((16, 1), (5, 4), (3, 9)):
         cov = np.zeros((7, 7))
         kernel = ff.stepper(sampler, key, z, 9, 12, sw2, 0.05, act, cov, bound)

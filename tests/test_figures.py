@@ -1,5 +1,6 @@
 """Every figure at the smoke preset: valid PDF and PNG files, provenance,
 cache reuse and clean errors."""
+
 import json
 from pathlib import Path
 
@@ -22,8 +23,9 @@ needs_training = pytest.mark.skipif(not CAN_TRAIN, reason="Figs. 6-7 need MNIST 
 @pytest.fixture(scope="module")
 def smoke_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("figs")
-    res = run_cli("fig", ",".join(map(str, SMOKE_FIGURES)), "--preset", "smoke",
-                  "--out-dir", out, timeout=900)
+    res = run_cli(
+        "fig", ",".join(map(str, SMOKE_FIGURES)), "--preset", "smoke", "--out-dir", out, timeout=900
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     return out
 
@@ -42,8 +44,15 @@ def test_registry_has_all_eight_figures_with_every_preset():
 
 def test_training_runs_are_one_dataset_each_grouped_by_optimizer():
     fig6 = FIGURES[6]
-    assert list(fig6.groups("smoke")) == ["gd", "sgd", "adam-full", "adam", "kernel",
-                                          "limit-gd", "limit-sgd"]
+    assert list(fig6.groups("smoke")) == [
+        "gd",
+        "sgd",
+        "adam-full",
+        "adam",
+        "kernel",
+        "limit-gd",
+        "limit-sgd",
+    ]
     assert fig6.groups("smoke")["adam-full"] == ["adam-full-4", "adam-full-8"]
     assert fig6.groups("paper")["sgd"] == [f"sgd-{s}" for s in (10, 20, 50, 100, 200, 500)]
     for name in fig6.groups("paper")["sgd"]:
@@ -51,10 +60,13 @@ def test_training_runs_are_one_dataset_each_grouped_by_optimizer():
         assert fig6.datasets[name].resumable
 
 
-@pytest.mark.parametrize("number", [pytest.param(n, marks=needs_training) if n in (6, 7)
-                                    else n for n in [*range(1, 9), *BEYOND]])
+@pytest.mark.parametrize(
+    "number",
+    [pytest.param(n, marks=needs_training) if n in (6, 7) else n for n in [*range(1, 9), *BEYOND]],
+)
 def test_smoke_figure_files_are_valid_images(smoke_dir, number):
     import matplotlib.image as mpimg
+
     png = smoke_dir / "smoke" / f"{stem(number)}.png"
     pdf = smoke_dir / "smoke" / f"{stem(number)}.pdf"
     assert png.read_bytes()[:8] == PNG_MAGIC
@@ -65,6 +77,7 @@ def test_smoke_figure_files_are_valid_images(smoke_dir, number):
     assert head.startswith(b"%PDF-") and b"%%EOF" in head[-1024:]
     # provenance: preset and sidecars in the PNG metadata
     from PIL import Image
+
     meta = json.loads(Image.open(png).info["Description"])
     assert meta["preset"] == "smoke" and meta["figure"] == number
     for side in meta["sidecars"].values():
@@ -81,6 +94,7 @@ def test_no_text_is_cut_off_at_the_figure_edge(smoke_dir, tmp_path, monkeypatch,
     from matplotlib.text import Text
 
     from resdiff import pipeline
+
     shutil.copytree(smoke_dir / "data", tmp_path / "data")
     cut = []
     save = Figure.savefig
@@ -89,14 +103,22 @@ def test_no_text_is_cut_off_at_the_figure_edge(smoke_dir, tmp_path, monkeypatch,
         fig.canvas.draw()
         renderer, box = fig.canvas.get_renderer(), fig.bbox
         # tick labels outside an axis' limits exist but are not drawn
-        ticks = {id(label) for ax in fig.axes
-                 for get in ("get_xticklabels", "get_yticklabels", "get_zticklabels")
-                 if hasattr(ax, get) for label in getattr(ax, get)(which="both")}
+        ticks = {
+            id(label)
+            for ax in fig.axes
+            for get in ("get_xticklabels", "get_yticklabels", "get_zticklabels")
+            if hasattr(ax, get)
+            for label in getattr(ax, get)(which="both")
+        }
         for text in fig.findobj(Text):
             if text.get_visible() and text.get_text().strip() and id(text) not in ticks:
                 extent = text.get_window_extent(renderer)
-                if (extent.x0 < box.x0 - 1 or extent.x1 > box.x1 + 1
-                        or extent.y0 < box.y0 - 1 or extent.y1 > box.y1 + 1):
+                if (
+                    extent.x0 < box.x0 - 1
+                    or extent.x1 > box.x1 + 1
+                    or extent.y0 < box.y0 - 1
+                    or extent.y1 > box.y1 + 1
+                ):
                     cut.append(text.get_text())
         return save(fig, *args, **kwargs)
 
@@ -109,8 +131,17 @@ def test_two_local_workers_give_the_serial_bytes(smoke_dir, tmp_path):
     """Figs. 2, 4 and 6 with --jobs 2 (each dataset, each training run, on a worker
     process with one thread) write the CSVs of the serial run, byte for byte."""
     figs = [2, 4, 6] if CAN_TRAIN else [2, 4]
-    res = run_cli("fig", ",".join(map(str, figs)), "--preset", "smoke", "--out-dir",
-                  tmp_path, "--jobs", "2", timeout=900)
+    res = run_cli(
+        "fig",
+        ",".join(map(str, figs)),
+        "--preset",
+        "smoke",
+        "--out-dir",
+        tmp_path,
+        "--jobs",
+        "2",
+        timeout=900,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "on 2 local workers" in res.stderr
     names = [f"fig{n}-{name}.csv" for n in figs for name in FIGURES[n].names("smoke")]
@@ -127,6 +158,7 @@ def test_redrawn_figure_has_the_same_bytes(smoke_dir, tmp_path):
     import shutil
 
     from resdiff import pipeline
+
     shutil.copytree(smoke_dir / "data", tmp_path / "data")
     targets = pipeline.make_figure(3, pipeline.Request("smoke", tmp_path))
     first = [t.read_bytes() for t in targets]
@@ -149,13 +181,20 @@ def test_same_csv_computed_again_is_not_redrawn(smoke_dir):
     """A dataset recomputed with the same bytes, at another time, commit or machine (as
     on a fresh clone), leaves its figure as it is; other bytes would redraw it."""
     from resdiff import pipeline
+
     side = smoke_dir / "data" / "smoke" / "fig3-ntk.csv.json"
     record = json.loads(side.read_text())
-    again = {**record, "wall_time_s": record["wall_time_s"] + 1, "git_commit": "0" * 40,
-             "machine": {"cpu": "another"}, "threads": 7}
+    again = {
+        **record,
+        "wall_time_s": record["wall_time_s"] + 1,
+        "git_commit": "0" * 40,
+        "machine": {"cpu": "another"},
+        "threads": 7,
+    }
     assert pipeline.data_digest({"ntk": again}) == pipeline.data_digest({"ntk": record})
-    assert pipeline.data_digest({"ntk": {**record, "csv_sha256": "0" * 64}}) \
-        != pipeline.data_digest({"ntk": record})
+    assert pipeline.data_digest(
+        {"ntk": {**record, "csv_sha256": "0" * 64}}
+    ) != pipeline.data_digest({"ntk": record})
     png = smoke_dir / "smoke" / "fig3.png"
     before = png.stat().st_mtime_ns
     original = side.read_text()
@@ -214,6 +253,7 @@ def test_seed_option_keeps_its_own_data(smoke_dir):
     assert seven["params"]["seed"] == 7 and zero["params"]["seed"] == 0
     assert (data / "fig8-tanh-seed7.csv").read_bytes() != (data / "fig8-tanh.csv").read_bytes()
     from PIL import Image
+
     meta = json.loads(Image.open(smoke_dir / "smoke" / "fig8.png").info["Description"])
     assert all("seed7" in side for side in meta["sidecars"].values())
 
@@ -221,22 +261,23 @@ def test_seed_option_keeps_its_own_data(smoke_dir):
 def test_list_of_figures_shows_each(tmp_path):
     res = run_cli("fig", "3,2,3", "--preset", "smoke", "--out-dir", tmp_path, "--show-params")
     assert res.returncode == 0, res.stderr
-    titles = [line.split(":")[0] for line in res.stdout.splitlines()
-              if line.startswith("figure ")]
+    titles = [line.split(":")[0] for line in res.stdout.splitlines() if line.startswith("figure ")]
     assert titles == ["figure 3", "figure 2"]  # in the order given, once each
     from resdiff.cli.fig import FigureArg
-    assert FigureArg().convert("all", None, None) == list(range(1, 9)) + ["jacobian",
-                                                                          "explosion"]
+
+    assert FigureArg().convert("all", None, None) == list(range(1, 9)) + ["jacobian", "explosion"]
     assert FigureArg().convert("2,Jacobian,2", None, None) == [2, "jacobian"]
 
 
 def test_named_figures_write_name_files(tmp_path):
     from resdiff import pipeline
+
     assert pipeline.figure_paths(tmp_path, "smoke", "jacobian")[1].name == "jacobian.png"
-    assert pipeline.data_path(tmp_path, "smoke", "explosion", "sde-width-25").name == \
-        "explosion-sde-width-25.csv"
-    res = run_cli("fig", "explosion", "--preset", "smoke", "--out-dir", tmp_path,
-                  "--show-params")
+    assert (
+        pipeline.data_path(tmp_path, "smoke", "explosion", "sde-width-25").name
+        == "explosion-sde-width-25.csv"
+    )
+    res = run_cli("fig", "explosion", "--preset", "smoke", "--out-dir", tmp_path, "--show-params")
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("figure explosion:")
     bad = run_cli("fig", "jacobians", "--out-dir", tmp_path)
@@ -249,11 +290,17 @@ def test_make_fign_runs_that_figure():
     import shutil
     import subprocess
     from tests.conftest import ROOT
+
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     for n, preset in ((2, "quick"), (6, "paper")):
-        res = subprocess.run(["make", "-n", f"fig{n}", f"PRESET={preset}"], cwd=ROOT,
-                             capture_output=True, text=True, timeout=60)
+        res = subprocess.run(
+            ["make", "-n", f"fig{n}", f"PRESET={preset}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert res.returncode == 0, res.stderr
         assert f"resdiff fig {n} --preset {preset}" in res.stdout, res.stdout
 
@@ -266,14 +313,15 @@ def fig8_dir(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("damage", ["truncate-png", "truncate-pdf", "png-without-provenance",
-                                    "pdf-xref"])
-def test_a_damaged_figure_is_redrawn_from_its_csvs_with_one_warning(fig8_dir, tmp_path,
-                                                                    damage):
+@pytest.mark.parametrize(
+    "damage", ["truncate-png", "truncate-pdf", "png-without-provenance", "pdf-xref"]
+)
+def test_a_damaged_figure_is_redrawn_from_its_csvs_with_one_warning(fig8_dir, tmp_path, damage):
     """A figure file that does not open in full, or whose provenance cannot be read, is
     not "up to date": it is drawn again from the cached CSVs (nothing computed), with one
     warning, and is then whole: the next run finds it up to date."""
     import shutil
+
     shutil.copytree(fig8_dir, tmp_path, dirs_exist_ok=True)
     pdf, png = tmp_path / "smoke" / "fig8.pdf", tmp_path / "smoke" / "fig8.png"
     good = {p: p.read_bytes() for p in (pdf, png)}
@@ -287,14 +335,16 @@ def test_a_damaged_figure_is_redrawn_from_its_csvs_with_one_warning(fig8_dir, tm
         pdf.write_bytes(head + b"startxref\n12\n%%EOF\n")
     else:  # opens, but its provenance is gone
         from PIL import Image
+
         with Image.open(png) as image:
             image.save(png, format="png")
     damaged = pdf if "pdf" in damage else png
     res = run_cli("fig", "8", "--preset", "smoke", "--out-dir", tmp_path)
     assert res.returncode == 0, res.stderr
     warnings = [line for line in res.stderr.splitlines() if "warning" in line]
-    assert len(warnings) == 1 and str(damaged) in warnings[0] and "damaged" in warnings[0], \
+    assert len(warnings) == 1 and str(damaged) in warnings[0] and "damaged" in warnings[0], (
         res.stderr
+    )
     assert "up to date" not in res.stderr and "computing" not in res.stderr, res.stderr
     assert {p: p.stat().st_mtime_ns for p in csvs} == csvs  # no CSV recomputed
     res = run_cli("fig", "8", "--preset", "smoke", "--out-dir", tmp_path)

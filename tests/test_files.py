@@ -1,4 +1,5 @@
 """resdiff.files on its own: the atomic writer, the lock, results and their cache check."""
+
 import json
 import os
 import threading
@@ -61,8 +62,10 @@ def test_concurrent_atomic_writers_use_their_own_temporary_files(tmp_path):
 
 def test_atomic_write_serves_savefig_and_torch_save(tmp_path):
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots()
     ax.plot([0, 1])
     with files.atomic_write(tmp_path / "f.png", "wb") as fh:
@@ -115,8 +118,9 @@ def test_exclusive_does_not_wait_when_free_and_releases_on_error(tmp_path):
 @pytest.fixture
 def result(tmp_path):
     path = tmp_path / "data" / "r.csv"
-    side = files.write_result(path, _frame(), PARAMS, {"note": 1}, command="test", code=CODE,
-                              numerics=NUMERICS)
+    side = files.write_result(
+        path, _frame(), PARAMS, {"note": 1}, command="test", code=CODE, numerics=NUMERICS
+    )
     assert side["rows"] == 50 and len(side["csv_sha256"]) == 64
     return path
 
@@ -132,19 +136,23 @@ def test_written_result_is_reusable_and_reads_back(result):
 def test_sidecar_threads_are_the_experiments_own_when_it_records_them(tmp_path):
     """A training run records PyTorch's thread count in its meta; that is the one the
     sidecar gives, not Numba's (which it does not use)."""
-    side = files.write_result(tmp_path / "t.csv", _frame(), PARAMS, {"threads": 7}, code=CODE,
-                              numerics=NUMERICS)
+    side = files.write_result(
+        tmp_path / "t.csv", _frame(), PARAMS, {"threads": 7}, code=CODE, numerics=NUMERICS
+    )
     assert side["threads"] == 7
-    assert files.write_result(tmp_path / "n.csv", _frame(), PARAMS, code=CODE)["threads"] \
+    assert (
+        files.write_result(tmp_path / "n.csv", _frame(), PARAMS, code=CODE)["threads"]
         == files.thread_count()
+    )
 
 
-@pytest.mark.parametrize("damage", ["truncated", "random bytes", "empty", "edited value",
-                                    "deleted"])
+@pytest.mark.parametrize(
+    "damage", ["truncated", "random bytes", "empty", "edited value", "deleted"]
+)
 def test_a_damaged_csv_is_not_trusted(result, damage):
     data = result.read_bytes()
     if damage == "truncated":
-        result.write_bytes(data[:len(data) // 2])
+        result.write_bytes(data[: len(data) // 2])
     elif damage == "random bytes":
         result.write_bytes(os.urandom(len(data)))
     elif damage == "empty":
@@ -163,26 +171,32 @@ def test_a_damaged_sidecar_is_not_trusted(result, damage):
     if damage == "deleted":
         side.unlink()
     else:
-        side.write_bytes({"random bytes": os.urandom(200), "empty": b"",
-                          "not a dict": b"[1, 2]"}[damage])
+        side.write_bytes(
+            {"random bytes": os.urandom(200), "empty": b"", "not a dict": b"[1, 2]"}[damage]
+        )
     check = files.check_cached(result, PARAMS, NUMERICS)
     assert not check.reusable and check.damaged
 
 
 def test_other_parameters_or_numerical_versions_are_stale_not_damaged(result):
-    for params, versions in (({**PARAMS, "seed": 1}, NUMERICS), ({**PARAMS, "depth": 4},
-                             NUMERICS), (PARAMS, {**NUMERICS, "resnet": 4}),
-                             (PARAMS, {"rng": 1}), (PARAMS, {**NUMERICS, "plan": 1})):
+    for params, versions in (
+        ({**PARAMS, "seed": 1}, NUMERICS),
+        ({**PARAMS, "depth": 4}, NUMERICS),
+        (PARAMS, {**NUMERICS, "resnet": 4}),
+        (PARAMS, {"rng": 1}),
+        (PARAMS, {**NUMERICS, "plan": 1}),
+    ):
         check = files.check_cached(result, params, versions)
         assert not check.reusable and not check.damaged
     check = files.check_cached(result, PARAMS, {**NUMERICS, "resnet": 4})
     assert check.reason.endswith("(resnet 3 -> 4)")
-    assert files.check_cached(result.with_name("none.csv"), PARAMS, NUMERICS).reason \
+    assert (
+        files.check_cached(result.with_name("none.csv"), PARAMS, NUMERICS).reason
         == "not computed yet"
+    )
 
 
-def test_the_code_digest_and_the_resdiff_version_are_provenance_not_key(result,
-                                                                         monkeypatch):
+def test_the_code_digest_and_the_resdiff_version_are_provenance_not_key(result, monkeypatch):
     """A refactor (another code digest) or a new release keeps every cache."""
     side = files.sidecar_path(result)
     record = json.loads(side.read_text())

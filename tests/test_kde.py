@@ -1,4 +1,5 @@
 """`resdiff kde` (Figure 2): the experiment and its CLI."""
+
 import json
 import math
 
@@ -11,8 +12,17 @@ from resdiff.experiments.kde import kde
 from tests.conftest import Z_CRIT, max_abs_z
 
 E = math.e
-PARAMS = dict(depth=30, width=30, draws=3000, z=[0.0, 1.0], sigma_w2=1.0, sigma_b2=1.0,
-              activation="tanh", methods=["resnet", "sde", "analytic"], seed=3)
+PARAMS = dict(
+    depth=30,
+    width=30,
+    draws=3000,
+    z=[0.0, 1.0],
+    sigma_w2=1.0,
+    sigma_b2=1.0,
+    activation="tanh",
+    methods=["resnet", "sde", "analytic"],
+    seed=3,
+)
 
 
 def wide(frame, method):
@@ -54,8 +64,7 @@ def test_same_seed_same_numbers_other_seed_differs(result):
 
 
 def test_swish_explosion_is_reported():
-    res = kde(**{**PARAMS, "draws": 200, "activation": "swish", "sigma_w2": 40.0,
-                 "sigma_b2": 40.0})
+    res = kde(**{**PARAMS, "draws": 200, "activation": "swish", "sigma_w2": 40.0, "sigma_b2": 40.0})
     assert res.meta["divergent"]["sde"] > 0
     assert res.meta["analytic"]["explosion_time"] < 1.0
     assert any("diverged" in w for w in res.warnings)
@@ -64,8 +73,16 @@ def test_swish_explosion_is_reported():
 
 def test_all_diverged_is_an_error():
     with pytest.raises(AllDiverged):
-        kde(**{**PARAMS, "draws": 50, "activation": "swish", "sigma_w2": 400.0,
-               "sigma_b2": 400.0, "methods": ["sde", "analytic"]})
+        kde(
+            **{
+                **PARAMS,
+                "draws": 50,
+                "activation": "swish",
+                "sigma_w2": 400.0,
+                "sigma_b2": 400.0,
+                "methods": ["sde", "analytic"],
+            }
+        )
 
 
 def test_cli_writes_csv_and_sidecar(cli, tmp_path):
@@ -84,6 +101,7 @@ def test_mark_divergent_flags_non_finite_and_huge_outputs():
     """One bound for every subcommand (kde, samples, correlation, ntk-convergence), so the
     count does not depend on where the sampler happens to overflow."""
     from resdiff.sampling import driver
+
     v = np.array([[1.0, 2.0], [np.nan, 0.0], [1e151, 0.0], [-np.inf, 1.0], [1e149, -1e149]])
     assert driver.mark_divergent(v).tolist() == [False, True, True, True, False]
     assert np.isnan(v[1:4]).all() and v[0].tolist() == [1.0, 2.0]  # rows NaN, in place

@@ -1,4 +1,5 @@
 """Section 5 limits (resdiff.limits)."""
+
 import math
 
 import numpy as np
@@ -49,14 +50,14 @@ def _tan_solution(z, sw2, sb2, T, d1=0.5, d2=0.5):
     ``u = phi''(0) m + phi'(0)^2``: ``du/dt = (sigma_w^2 u^2 + A) / 2`` with
     ``q = u^2 / phi''(0)^2 + c`` and ``A = phi''(0)^2 (sigma_b^2 + sigma_w^2 c) > 0``, so
     ``u = (sqrt(A)/sigma_w) tan(sigma_w sqrt(A) t / 2 + theta_0)``."""
-    u0 = d2 * z + d1 ** 2
-    c = z ** 2 - u0 ** 2 / d2 ** 2
-    A = d2 ** 2 * (sb2 + sw2 * c)
+    u0 = d2 * z + d1**2
+    c = z**2 - u0**2 / d2**2
+    A = d2**2 * (sb2 + sw2 * c)
     assert A > 0  # the tan branch of eq. (31)
     sw, r = math.sqrt(sw2), math.sqrt(A)
     theta0 = math.atan(sw * u0 / r)
     u = r / sw * math.tan(0.5 * sw * r * T + theta0)
-    return (u - d1 ** 2) / d2, u ** 2 / d2 ** 2 + c, (math.pi / 2 - theta0) * 2 / (sw * r)
+    return (u - d1**2) / d2, u**2 / d2**2 + c, (math.pi / 2 - theta0) * 2 / (sw * r)
 
 
 def test_swish_ode_matches_the_papers_closed_form():
@@ -78,16 +79,20 @@ def test_swish_ode_matches_the_papers_closed_form():
 
     for i, j in ((0, 1), (0, 2), (1, 2)):
         k = 0.25
-        lam_T = (math.exp(k) * z[i] * z[j]
-                 + quad(lambda t, k=k, i=i, j=j: math.exp(k * (1 - t)) * a(t, i, j), 0, 1,
-                        epsabs=1e-13)[0])
+        lam_T = (
+            math.exp(k) * z[i] * z[j]
+            + quad(lambda t, k=k, i=i, j=j: math.exp(k * (1 - t)) * a(t, i, j), 0, 1, epsabs=1e-13)[
+                0
+            ]
+        )
         assert end.lam[i, j] == pytest.approx(lam_T, rel=1e-8)
         assert end.lam[j, i] == pytest.approx(lam_T, rel=1e-8)
     # where the tan reaches pi/2 the ODE explodes: eq. (31)-(32) give the time
     t_exp = _tan_solution(0.0, 9.0, 9.0, 0.0)[2]
     assert t_exp == pytest.approx(2 * (math.pi / 3) / (3 * math.sqrt(1.6875)))
     assert limits.explosion_time(_start([0.0]), 9.0, 9.0, 0.5, 0.5) == pytest.approx(
-        t_exp, rel=1e-3)
+        t_exp, rel=1e-3
+    )
     assert limits.moment_paths(_start([0.0]), 9.0, 9.0, 0.5, 0.5).exploded_at is not None
 
 

@@ -1,4 +1,5 @@
 """resdiff.mnist.data: IDX decoding, MD5 checks, locating the files, subsets."""
+
 import gzip
 import hashlib
 import os
@@ -126,6 +127,7 @@ def test_locate_missing_explains(tmp_path, monkeypatch):
 def test_locate_no_download(tmp_path, monkeypatch):
     def boom(names, d):
         raise AssertionError("must not download")
+
     monkeypatch.setattr(data, "_download", boom)
     monkeypatch.setenv("RESDIFF_NO_DOWNLOAD", "1")
     with pytest.raises(UserError, match="not downloaded"):
@@ -196,8 +198,7 @@ def test_real_files(mnist_dir):
     assert m.train_labels.shape == (60000,) and m.test_images.shape == (10000, 28, 28)
     assert m.test_labels.shape == (10000,)
     np.testing.assert_array_equal(m.train_labels[:8], [5, 0, 4, 1, 9, 2, 1, 3])
-    np.testing.assert_array_equal(np.bincount(m.test_labels),
-                                  [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009])
+    np.testing.assert_array_equal(
+        np.bincount(m.test_labels), [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    )
     assert data.load_mnist(mnist_dir) is m  # cached in-process
-
-

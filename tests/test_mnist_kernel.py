@@ -1,5 +1,6 @@
 """resdiff.mnist.kernel and `resdiff mnist-kernel`: eq. 35-37 coefficients, the
 feature-space (Woodbury) solve against the N x N kernel solve, the Fig. 6 accuracy."""
+
 import math
 import os
 import subprocess
@@ -17,14 +18,12 @@ from resdiff.mnist import kernel as kr
 E = math.e
 
 
-
-
 def test_coefficients_match_paper():
     # sigma_w2 = 1 => C = 1, E = e; sigma_Z^2 = 1/784, sigma_Y^2 = 1 (docs/figures.md)
-    slope, offset = kr.coefficients("ntk", 1.0, 0.01)      # eq. 37
+    slope, offset = kr.coefficients("ntk", 1.0, 0.01)  # eq. 37
     assert slope == pytest.approx(3 * E / 784, rel=1e-14)
     assert offset == pytest.approx(0.01 * (2 * E - 1), rel=1e-14)
-    slope, offset = kr.coefficients("nngp", 1.0, 0.01)     # eq. 35-36
+    slope, offset = kr.coefficients("nngp", 1.0, 0.01)  # eq. 35-36
     assert slope == pytest.approx(E / 784, rel=1e-14)
     assert offset == pytest.approx(0.01 * (E - 1), rel=1e-14)
     # general C: sigma_w2 = 2, phi'(0) = 1, T = 0.5 => C = 1 again; sigma_Y^2 scales both
@@ -72,8 +71,9 @@ def test_direct_solve_matches_scipy():
     slope, offset, noise = 0.01, 0.04, 1e-3
     k = kr.kernel_matrix(z, z, slope, offset) + noise * np.eye(len(z))
     ref = kr.kernel_matrix(zt, z, slope, offset) @ scipy_linalg.solve(k, y, assume_a="pos")
-    np.testing.assert_allclose(kr.direct_posterior_mean(z, y, zt, slope, offset, noise), ref,
-                               rtol=0, atol=1e-10)
+    np.testing.assert_allclose(
+        kr.direct_posterior_mean(z, y, zt, slope, offset, noise), ref, rtol=0, atol=1e-10
+    )
 
 
 def test_kernel_is_feature_gram():
@@ -87,9 +87,11 @@ def test_kernel_is_feature_gram():
 def test_degenerate_coefficients():
     z, y, zt = _synthetic(60, 10, dim=20)
     for slope, offset in [(0.0, 0.5), (0.5, 0.0)]:
-        np.testing.assert_allclose(kr.posterior_mean(z, y, zt, slope, offset, 0.01),
-                                   kr.direct_posterior_mean(z, y, zt, slope, offset, 0.01),
-                                   atol=1e-10)
+        np.testing.assert_allclose(
+            kr.posterior_mean(z, y, zt, slope, offset, 0.01),
+            kr.direct_posterior_mean(z, y, zt, slope, offset, 0.01),
+            atol=1e-10,
+        )
 
 
 def test_bad_noise():
@@ -122,8 +124,16 @@ def test_paper_accuracy(mnist_dir):
     """Section 6.3: 20,000 random training images, kernel eq. 37, noise 1/20,000 ->
     85.36% in the paper; independent measurements on random subsets give 85.3-85.7%."""
     from resdiff.experiments.mnist_kernel import mnist_kernel
-    result = mnist_kernel(n_train=20000, noise=None, sigma_w2=1.0, sigma_b2=0.01,
-                          kernel="ntk", seed=0, data_dir=mnist_dir)
+
+    result = mnist_kernel(
+        n_train=20000,
+        noise=None,
+        sigma_w2=1.0,
+        sigma_b2=0.01,
+        kernel="ntk",
+        seed=0,
+        data_dir=mnist_dir,
+    )
     row = result.frame.iloc[0]
     assert list(result.frame.columns[:3]) == ["n_train", "seed", "accuracy"]
     assert row["noise"] == pytest.approx(1 / 20000)
@@ -132,8 +142,13 @@ def test_paper_accuracy(mnist_dir):
 
 def _cli(*args, env=None):
     full_env = {**os.environ, "RESDIFF_NO_DOWNLOAD": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "resdiff", "mnist-kernel", *args],
-                          capture_output=True, text=True, env=full_env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "resdiff", "mnist-kernel", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=120,
+    )
 
 
 def test_cli_missing_data_is_one_line(tmp_path):
@@ -149,11 +164,16 @@ def test_cli_missing_data_is_one_line(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.parametrize("args, option", [(["--noise", "0"], "--noise"),
-                                          (["--n-train", "0"], "--n-train"),
-                                          (["--n-train", "60001"], "--n-train"),
-                                          (["--kernel", "rbf"], "--kernel"),
-                                          (["--sigma-w2", "-1"], "--sigma-w2")])
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["--noise", "0"], "--noise"),
+        (["--n-train", "0"], "--n-train"),
+        (["--n-train", "60001"], "--n-train"),
+        (["--kernel", "rbf"], "--kernel"),
+        (["--sigma-w2", "-1"], "--sigma-w2"),
+    ],
+)
 def test_cli_usage_errors(tmp_path, args, option):
     out = tmp_path / "k.csv"
     proc = _cli(*args, "--out", str(out))
@@ -164,8 +184,19 @@ def test_cli_usage_errors(tmp_path, args, option):
 @pytest.mark.mnist
 def test_cli_writes_csv(mnist_dir, tmp_path):
     out = tmp_path / "k.csv"
-    proc = _cli("--n-train", "1000", "--seed", "3", "--kernel", "nngp", "--data-dir",
-                str(mnist_dir), "--out", str(out), "--quiet")
+    proc = _cli(
+        "--n-train",
+        "1000",
+        "--seed",
+        "3",
+        "--kernel",
+        "nngp",
+        "--data-dir",
+        str(mnist_dir),
+        "--out",
+        str(out),
+        "--quiet",
+    )
     assert proc.returncode == 0, proc.stderr
     frame = pd.read_csv(out)
     assert len(frame) == 1

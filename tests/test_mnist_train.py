@@ -4,6 +4,7 @@ Numerical checks run on tiny models (float64 where they compare with finite
 differences); the MNIST checks skip with a message unless RESDIFF_DATA_DIR points at the
 four MNIST files (the Makefile sets it when it finds the MNIST folder).
 """
+
 import json
 import math
 import os
@@ -43,12 +44,12 @@ def fc_reference(model, z):
     p = {k: v.detach().double().numpy() for k, v in model.named_parameters()}
     D, L = model.width, model.depth
     dt = 1.0 / L
-    x = z @ (math.sqrt(model.sigma_in2) * p["eps_A"]).T                 # x_0 = A z
+    x = z @ (math.sqrt(model.sigma_in2) * p["eps_A"]).T  # x_0 = A z
     for l in range(L):
         dW = math.sqrt(model.sigma_w2) * math.sqrt(dt / D) * p["eps_W"][l]
         db = math.sqrt(model.sigma_b2) * math.sqrt(dt) * p["eps_b"][l]
-        x = x + np.tanh(x @ dW.T + db)                                   # eq. 8
-    return x @ (math.sqrt(model.sigma_y2 / D) * p["eps_G"]).T            # y = G x_T
+        x = x + np.tanh(x @ dW.T + db)  # eq. 8
+    return x @ (math.sqrt(model.sigma_y2 / D) * p["eps_G"]).T  # y = G x_T
 
 
 def conv3x3_same(x, W, b):
@@ -59,7 +60,7 @@ def conv3x3_same(x, W, b):
     out = np.zeros((n, W.shape[0], u, v)) + b[None, :, None, None]
     for i in range(3):
         for j in range(3):
-            out += np.einsum("ncuv,dc->nduv", xp[:, :, i:i + u, j:j + v], W[:, :, i, j])
+            out += np.einsum("ncuv,dc->nduv", xp[:, :, i : i + u, j : j + v], W[:, :, i, j])
     return out
 
 
@@ -67,14 +68,14 @@ def conv_reference(model, z):
     p = {k: v.detach().double().numpy() for k, v in model.named_parameters()}
     D, L = model.width, model.depth
     dt = 1.0 / L
-    A = math.sqrt(model.sigma_in2) * p["eps_A"][:, :, 0, 0]             # 1x1 conv in
+    A = math.sqrt(model.sigma_in2) * p["eps_A"][:, :, 0, 0]  # 1x1 conv in
     x = np.einsum("ncuv,dc->nduv", z, A)
     for l in range(L):
         dW = math.sqrt(model.sigma_w2) * math.sqrt(dt / D) * p["eps_W"][l]
         db = math.sqrt(model.sigma_b2) * math.sqrt(dt) * p["eps_b"][l]
         x = x + np.tanh(conv3x3_same(x, dW, db))
-    G = math.sqrt(model.sigma_y2 / D) * p["eps_G"]                       # 1x1 conv out
-    return np.einsum("nduv,kd->nkuv", x, G).mean(axis=(2, 3))            # global average
+    G = math.sqrt(model.sigma_y2 / D) * p["eps_G"]  # 1x1 conv out
+    return np.einsum("nduv,kd->nkuv", x, G).mean(axis=(2, 3))  # global average
 
 
 def _tiny(arch):
@@ -151,10 +152,12 @@ def test_fused_stack_equals_the_per_layer_autograd_graph(threads):
 def test_residual_stack_gradcheck():
     """Finite differences of ResidualStack itself with respect to x0, eps_W, eps_b."""
     rs = np.random.default_rng(2)
-    args = [torch.as_tensor(rs.normal(size=s)).requires_grad_()
-            for s in ((4, 3), (2, 3, 3), (2, 3))]
+    args = [
+        torch.as_tensor(rs.normal(size=s)).requires_grad_() for s in ((4, 3), (2, 3, 3), (2, 3))
+    ]
     assert torch.autograd.gradcheck(
-        lambda x, W, b: models.ResidualStack.apply(x, W, b, 0.7, 0.3, False), args)
+        lambda x, W, b: models.ResidualStack.apply(x, W, b, 0.7, 0.3, False), args
+    )
 
 
 def test_fused_stack_gives_the_same_bits_for_any_thread_count():
@@ -181,8 +184,10 @@ def _conv_grads(model, z, y):
 
 def _conv_batch(n, seed=7):
     rs = np.random.default_rng(seed)
-    return (torch.as_tensor(rs.uniform(0, 1, (n, 1, 7, 6))),
-            torch.as_tensor(rs.normal(size=(n, 10))))
+    return (
+        torch.as_tensor(rs.uniform(0, 1, (n, 1, 7, 6))),
+        torch.as_tensor(rs.normal(size=(n, 10))),
+    )
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -198,12 +203,15 @@ def test_conv_stack_equals_the_per_layer_autograd_graph(threads):
         kw = dict(seed=5, sigma_b2=0.3)
         fused = _conv_grads(models.CompletedConv(5, 4, fused=True, **kw).double(), z, y)
         plain = _conv_grads(models.CompletedConv(5, 4, fused=False, **kw).double(), z, y)
-        with torch.no_grad():                       # the evaluation path
+        with torch.no_grad():  # the evaluation path
             evaluated = models.CompletedConv(5, 4, fused=True, **kw).double()(z)
     finally:
         models.set_cpu_threads(1)
-    for a, b, name in zip(fused + [evaluated], plain + [plain[0]],
-                          ["output", "eps_A", "eps_W", "eps_b", "eps_G", "evaluation"]):
+    for a, b, name in zip(
+        fused + [evaluated],
+        plain + [plain[0]],
+        ["output", "eps_A", "eps_W", "eps_b", "eps_G", "evaluation"],
+    ):
         assert a.abs().max() > 1e-3, name
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-13, err_msg=name)
 
@@ -212,12 +220,15 @@ def test_conv_residual_stack_gradcheck():
     """Finite differences of ConvResidualStack itself with respect to x0, eps_W,
     eps_b, on 53 images (two blocks, the second one of 3)."""
     rs = np.random.default_rng(2)
-    x0 = torch.as_tensor(rs.normal(size=(53, 2, 4, 3))).contiguous(
-        memory_format=torch.channels_last).requires_grad_()
-    W, b = (torch.as_tensor(rs.normal(size=s)).requires_grad_()
-            for s in ((2, 2, 2, 3, 3), (2, 2)))
+    x0 = (
+        torch.as_tensor(rs.normal(size=(53, 2, 4, 3)))
+        .contiguous(memory_format=torch.channels_last)
+        .requires_grad_()
+    )
+    W, b = (torch.as_tensor(rs.normal(size=s)).requires_grad_() for s in ((2, 2, 2, 3, 3), (2, 2)))
     assert torch.autograd.gradcheck(
-        lambda x, W, b: models.ConvResidualStack.apply(x, W, b, 0.7, 0.3), [x0, W, b])
+        lambda x, W, b: models.ConvResidualStack.apply(x, W, b, 0.7, 0.3), [x0, W, b]
+    )
 
 
 def test_conv_stack_gives_the_same_bits_for_any_thread_count():
@@ -274,7 +285,7 @@ def test_bf16_rounds_every_matmul_operand():
         x = x + np.tanh(pre + math.sqrt(model.sigma_b2 / L) * p["eps_b"][l])
     expected = (q(x) @ q(p["eps_G"]).T) * math.sqrt(model.sigma_y2 / D)
     zt = torch.as_tensor(z)
-    for grad in (False, True):   # the evaluation path and the training path
+    for grad in (False, True):  # the evaluation path and the training path
         with torch.set_grad_enabled(grad):
             out = model(zt).detach().numpy()
         np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-14)
@@ -290,7 +301,7 @@ def test_initialisation_is_reproducible_and_standard_normal():
         assert pa.dtype == torch.float32
         assert torch.equal(pa, pb), name
         assert not torch.equal(pa, pc), name
-    w = a.eps_W.detach().double().numpy().ravel()   # 12,000 values
+    w = a.eps_W.detach().double().numpy().ravel()  # 12,000 values
     assert abs(w.mean()) < 5 / math.sqrt(w.size)
     assert abs(w.var() - 1) < 5 * math.sqrt(2 / w.size)
 
@@ -307,8 +318,9 @@ def test_init_output_variance_matches_gp_kernel():
     draws, size = 200, 200
     rs = np.random.default_rng(0)
     # three image-like inputs in [0, 1]^784 with MNIST-like norms (||z||^2 ~ 50-120)
-    z = (rs.uniform(size=(3, 784)) < np.array([[0.12], [0.2], [0.08]])) * \
-        rs.uniform(0.5, 1.0, (3, 784))
+    z = (rs.uniform(size=(3, 784)) < np.array([[0.12], [0.2], [0.08]])) * rs.uniform(
+        0.5, 1.0, (3, 784)
+    )
     kernel = limits.completed_kernel("nngp", 1.0, 0.01, 1.0 / 784, 1.0)
     gram = z @ z.T
     # sigma_Z^2 E <z, z'> + (sigma_b^2 / sigma_w^2) (E - 1), times sigma_Y^2 = 1
@@ -324,8 +336,11 @@ def test_init_output_variance_matches_gp_kernel():
             stats[d] = y @ y.T / y.shape[1]
     mean = stats.mean(axis=0)
     se = stats.std(axis=0, ddof=1) / math.sqrt(draws)
-    assert np.all(np.abs(mean - expected) <= 4.5 * se + 0.03 * np.abs(expected)), \
-        (mean, expected, se)
+    assert np.all(np.abs(mean - expected) <= 4.5 * se + 0.03 * np.abs(expected)), (
+        mean,
+        expected,
+        se,
+    )
     # the diagonal (the output variance) is the precise part: within 6%
     assert np.all(np.abs(np.diag(mean) / np.diag(expected) - 1) < 0.06)
 
@@ -337,8 +352,7 @@ def _synthetic(n=60, n_test=40, seed=0):
     labels = rs.integers(0, 10, n)
     y = np.eye(10, dtype=np.float32)[labels]
     xt = rs.uniform(size=(n_test, 784)).astype(np.float32)
-    return train.TrainData.from_numpy(x, y, xt, rs.integers(0, 10, n_test),
-                                      torch.device("cpu"))
+    return train.TrainData.from_numpy(x, y, xt, rs.integers(0, 10, n_test), torch.device("cpu"))
 
 
 def test_chunked_batches_give_the_gradient_of_the_whole_batch():
@@ -356,8 +370,17 @@ def test_chunked_batches_give_the_gradient_of_the_whole_batch():
 
 def test_divergence_is_recorded_not_raised():
     model = models.CompletedFC(4, 4, seed=0)
-    rows, meta = train.fit(model, _synthetic(), optimizer="sgd", lr=1e8, batch_size=20,
-                           epochs=5, seed=0, device=torch.device("cpu"), config={})
+    rows, meta = train.fit(
+        model,
+        _synthetic(),
+        optimizer="sgd",
+        lr=1e8,
+        batch_size=20,
+        epochs=5,
+        seed=0,
+        device=torch.device("cpu"),
+        config={},
+    )
     assert rows[-1]["diverged"] and math.isnan(rows[-1]["test_accuracy"])
     assert meta["diverged_epoch"] == rows[-1]["epoch"] <= 5
     assert not any(r["diverged"] for r in rows[:-1])
@@ -366,7 +389,8 @@ def test_divergence_is_recorded_not_raised():
 def test_missing_torch_is_a_one_line_usage_error(monkeypatch, capsys):
     from resdiff.cli import main
     from resdiff.experiments import mnist_train as exp
-    monkeypatch.setitem(sys.modules, "torch", None)   # `import torch` now fails
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now fails
     with pytest.raises(UserError, match=r"pip install 'resdiff\[train\]'"):
         exp.require_torch()
     with pytest.raises(SystemExit) as exit_info:
@@ -376,12 +400,18 @@ def test_missing_torch_is_a_one_line_usage_error(monkeypatch, capsys):
     assert len(err) == 1 and "resdiff[train]" in err[0]
 
 
-@pytest.mark.parametrize("args, option", [(["--size", "0"], "--size"),
-                                          (["--lr", "-1"], "--lr"),
-                                          (["--optimizer", "rmsprop"], "--optimizer"),
-                                          (["--n-train", "70000"], "--n-train")])
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["--size", "0"], "--size"),
+        (["--lr", "-1"], "--lr"),
+        (["--optimizer", "rmsprop"], "--optimizer"),
+        (["--n-train", "70000"], "--n-train"),
+    ],
+)
 def test_bad_options_are_usage_errors(tmp_path, capsys, args, option):
     from resdiff.cli import main
+
     out = tmp_path / "x.csv"
     with pytest.raises(SystemExit) as exit_info:
         main(["mnist-train", *args, "--out", str(out)])
@@ -393,26 +423,49 @@ def test_bad_options_are_usage_errors(tmp_path, capsys, args, option):
 
 def test_figure_plots_draw_from_frames():
     from resdiff.plots import fig6, fig7
+
     def run(arch, opt, accs, diverged=()):
         rows = []
         for size, acc in accs.items():
             for epoch in (1, 2):
                 div = size in diverged and epoch == 2
-                rows.append(dict(arch=arch, optimizer=opt, size=size, epoch=epoch,
-                                 train_loss=math.nan if div else 0.1,
-                                 test_accuracy=math.nan if div else acc - 0.1 * (epoch == 1),
-                                 diverged=div, seconds=0.1, lr=0.1))
+                rows.append(
+                    dict(
+                        arch=arch,
+                        optimizer=opt,
+                        size=size,
+                        epoch=epoch,
+                        train_loss=math.nan if div else 0.1,
+                        test_accuracy=math.nan if div else acc - 0.1 * (epoch == 1),
+                        diverged=div,
+                        seconds=0.1,
+                        lr=0.1,
+                    )
+                )
         return pd.DataFrame(rows)
-    side = {"params": dict(lr=0.1, n_train=500, epochs=2, n_test=None, batch_size=200,
-                           seed=0, sigma_w2=1.0, sigma_b2=0.01)}
-    frames = {o: run("fc", o, {4: 0.8, 8: 0.85}, diverged=(8,) if o == "gd" else ())
-              for o in ("gd", "sgd", "adam-full", "adam")}
+
+    side = {
+        "params": dict(
+            lr=0.1,
+            n_train=500,
+            epochs=2,
+            n_test=None,
+            batch_size=200,
+            seed=0,
+            sigma_w2=1.0,
+            sigma_b2=0.01,
+        )
+    }
+    frames = {
+        o: run("fc", o, {4: 0.8, 8: 0.85}, diverged=(8,) if o == "gd" else ())
+        for o in ("gd", "sgd", "adam-full", "adam")
+    }
     frames["kernel"] = pd.DataFrame([dict(n_train=500, seed=0, accuracy=0.83)])
     sides = {o: side for o in frames}
     sides["kernel"] = {"params": dict(n_train=500, noise=None)}
     fig = fig6.plot(frames, sides, "smoke")
     assert len(fig.axes) == 2
-    text = " ".join(fig.get_supxlabel().split())      # the caption wraps to the width
+    text = " ".join(fig.get_supxlabel().split())  # the caption wraps to the width
     assert "diverged (x): GD D=L=8" in text and "smoke preset" in text
     # --partial: both Adams lack D = L = 8; their panel keeps the whole axis, the caption
     # names them
@@ -420,20 +473,38 @@ def test_figure_plots_draw_from_frames():
         frames[opt] = frames[opt][frames[opt]["size"] == 4]
     fig = fig6.plot(frames, sides, "smoke", missing=["adam-full-8", "adam-8"])
     assert [[t.get_text() for t in ax.get_xticklabels()] for ax in fig.axes] == [["4", "8"]] * 2
-    assert ("not computed yet, left out: Adam (full batch) D=L=8, Adam (batch 200) D=L=8"
-            in " ".join(fig.get_supxlabel().split()))
-    fig = fig7.plot({o: run("conv", o, {2: 0.5, 4: 0.6}) for o in ("sgd", "adam")},
-                    {o: side for o in ("sgd", "adam")}, "smoke")
+    assert (
+        "not computed yet, left out: Adam (full batch) D=L=8, Adam (batch 200) D=L=8"
+        in " ".join(fig.get_supxlabel().split())
+    )
+    fig = fig7.plot(
+        {o: run("conv", o, {2: 0.5, 4: 0.6}) for o in ("sgd", "adam")},
+        {o: side for o in ("sgd", "adam")},
+        "smoke",
+    )
     assert len(fig.axes) == 1
     import matplotlib.pyplot as plt
+
     plt.close("all")
 
 
 # --- MNIST ------------------------------------------------------------------------------
 def _train(tmp_path=None, **kw):
     from resdiff.experiments.mnist_train import mnist_train
-    params = dict(arch="fc", size=5, optimizer="adam", batch_size=200, epochs=4, lr=None,
-                  n_train=600, seed=3, device="cpu", n_test=500, data_dir=DATA_DIR)
+
+    params = dict(
+        arch="fc",
+        size=5,
+        optimizer="adam",
+        batch_size=200,
+        epochs=4,
+        lr=None,
+        n_train=600,
+        seed=3,
+        device="cpu",
+        n_test=500,
+        data_dir=DATA_DIR,
+    )
     params.update(kw)
     return mnist_train(**params)
 
@@ -450,12 +521,12 @@ def test_small_fc_model_learns_mnist():
     docs/lr_sweep.md; 0.855-0.867 over seeds 0-2), and the 2,000 images at the default
     rate for the paper's 120 epochs (0.84; above 0.80 from epoch 50).
     """
-    res = _train(size=10, optimizer="adam", lr=0.1, epochs=3, n_train=20000, n_test=None,
-                 seed=0)
+    res = _train(size=10, optimizer="adam", lr=0.1, epochs=3, n_train=20000, n_test=None, seed=0)
     assert res.frame["test_accuracy"].iloc[-1] > 0.80
     assert res.frame["train_loss"].is_monotonic_decreasing
-    small = _train(size=10, optimizer="adam", lr=None, epochs=120, n_train=2000,
-                   n_test=None, seed=0)
+    small = _train(
+        size=10, optimizer="adam", lr=None, epochs=120, n_train=2000, n_test=None, seed=0
+    )
     assert small.frame["test_accuracy"].iloc[-1] > 0.80
 
 
@@ -463,8 +534,14 @@ def test_small_fc_model_learns_mnist():
 def test_tiny_conv_model_runs_an_epoch():
     res = _train(arch="conv", size=2, optimizer="sgd", epochs=1, n_train=200, n_test=200)
     row = res.frame.iloc[-1]
-    assert list(res.frame.columns[:6]) == ["arch", "optimizer", "size", "epoch", "train_loss",
-                                           "test_accuracy"]
+    assert list(res.frame.columns[:6]) == [
+        "arch",
+        "optimizer",
+        "size",
+        "epoch",
+        "train_loss",
+        "test_accuracy",
+    ]
     assert len(res.frame) == 1 and row["arch"] == "conv" and row["epoch"] == 1
     assert math.isfinite(row["train_loss"]) and 0 <= row["test_accuracy"] <= 1
 
@@ -472,12 +549,13 @@ def test_tiny_conv_model_runs_an_epoch():
 @needs_mnist
 @pytest.mark.parametrize("optimizer", ["adam", "gd"])
 def test_resume_after_an_interrupted_epoch_repeats_the_uninterrupted_run(
-        tmp_path, monkeypatch, optimizer):
+    tmp_path, monkeypatch, optimizer
+):
     whole = _train(optimizer=optimizer).frame
     ckpt = tmp_path / "run.ckpt"
     real_step, calls = train._step, {"n": 0}
 
-    def interrupted(*args):      # Ctrl-C in the middle of epoch 3
+    def interrupted(*args):  # Ctrl-C in the middle of epoch 3
         calls["n"] += 1
         steps_per_epoch = 1 if optimizer == "gd" else 3
         if calls["n"] == 2 * steps_per_epoch + (1 if optimizer == "gd" else 2):
@@ -499,6 +577,7 @@ def test_resume_after_an_interrupted_epoch_repeats_the_uninterrupted_run(
     # ... nor one written by code of another numerical version (a fix must not be mixed
     # with old epochs)
     from resdiff import numerics
+
     version, what = numerics.FAMILIES["train-fc"]
     monkeypatch.setitem(numerics.FAMILIES, "train-fc", (version + 1, what))
     with pytest.raises(UserError, match="differs in: numerics"):
@@ -509,10 +588,29 @@ def test_resume_after_an_interrupted_epoch_repeats_the_uninterrupted_run(
 def test_sigint_leaves_no_csv_and_resume_finishes(tmp_path):
     out = tmp_path / "run.csv"
     ckpt = Path(f"{out}.ckpt")
-    cmd = RESDIFF + ["mnist-train", "--arch", "fc", "--size", "20", "--optimizer", "sgd",
-                     "--epochs", "12", "--n-train", "2000", "--n-test", "2000", "--seed", "1",
-                     "--device", "cpu",
-                     "--data-dir", DATA_DIR, "--out", str(out)]
+    cmd = RESDIFF + [
+        "mnist-train",
+        "--arch",
+        "fc",
+        "--size",
+        "20",
+        "--optimizer",
+        "sgd",
+        "--epochs",
+        "12",
+        "--n-train",
+        "2000",
+        "--n-test",
+        "2000",
+        "--seed",
+        "1",
+        "--device",
+        "cpu",
+        "--data-dir",
+        DATA_DIR,
+        "--out",
+        str(out),
+    ]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         deadline = time.time() + 60
@@ -538,7 +636,7 @@ def test_sigint_leaves_no_csv_and_resume_finishes(tmp_path):
     assert frame["epoch"].tolist() == list(range(1, 13))
     side = json.loads(Path(f"{out}.json").read_text())
     assert side["meta"]["resumed_from_epoch"] == done
-    assert not ckpt.exists()     # removed once the run is complete
+    assert not ckpt.exists()  # removed once the run is complete
 
 
 @needs_mnist
@@ -546,6 +644,7 @@ def test_figure_training_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     """A figure's training run interrupted in epoch 3 leaves only its checkpoint beside
     the CSV; computing it again resumes there and gives the uninterrupted bytes."""
     from resdiff import pipeline
+
     monkeypatch.setenv("RESDIFF_DATA_DIR", DATA_DIR)
     whole = pipeline.Unit(6, "sgd-8", pipeline.Request("smoke", tmp_path / "whole"))
     unit = pipeline.Unit(6, "sgd-8", pipeline.Request("smoke", tmp_path / "cut"))
@@ -553,7 +652,7 @@ def test_figure_training_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     real_step, calls = train._step, {"n": 0}
     steps = -(-unit.params["n_train"] // unit.params["batch_size"])
 
-    def interrupted(*args):      # the second step of epoch 3
+    def interrupted(*args):  # the second step of epoch 3
         calls["n"] += 1
         if calls["n"] == 2 * steps + 2:
             raise KeyboardInterrupt
@@ -571,21 +670,22 @@ def test_figure_training_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     assert unit.path.read_bytes() == whole.path.read_bytes()
     side = json.loads(Path(f"{unit.path}.json").read_text())
     assert side["meta"]["resumed_from_epoch"] == 1
-    assert not ckpt.exists()      # the CSV is the record once it is written
+    assert not ckpt.exists()  # the CSV is the record once it is written
 
 
 def test_fig_precision_is_a_parameter_of_the_training_datasets_only(tmp_path):
     from resdiff import pipeline
     from resdiff.figures import FIGURES
+
     fig6 = FIGURES[6]
     assert fig6.params("sgd-4", "smoke", precision="bf16")["precision"] == "bf16"
     # fp32 leaves the parameters (and so the cache keys of existing CSVs) as they were
     assert fig6.params("sgd-4", "smoke", precision="fp32") == fig6.params("sgd-4", "smoke")
     assert "precision" not in fig6.params("kernel", "smoke", precision="bf16")
-    assert pipeline.data_path(tmp_path, "smoke", 6, "sgd-4", 0, "bf16").name == \
-        "fig6-sgd-4-bf16.csv"
-    assert pipeline.data_path(tmp_path, "smoke", 6, "kernel", 0, "bf16").name == \
-        "fig6-kernel.csv"
+    assert (
+        pipeline.data_path(tmp_path, "smoke", 6, "sgd-4", 0, "bf16").name == "fig6-sgd-4-bf16.csv"
+    )
+    assert pipeline.data_path(tmp_path, "smoke", 6, "kernel", 0, "bf16").name == "fig6-kernel.csv"
     assert pipeline.figure_paths(tmp_path, "smoke", 6, "bf16")[1].name == "fig6-bf16.png"
     assert pipeline.figure_paths(tmp_path, "smoke", 2, "bf16")[1].name == "fig2.png"
     request = pipeline.Request("smoke", tmp_path, precision="tf32")

@@ -5,6 +5,7 @@ against each other.
 Tolerances as in tests/test_resnet_sampling.py: KS at alpha = 1e-4, |z| < 4.5 on
 means and covariances with Gaussian standard errors (tests/conftest.py).
 """
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -25,10 +26,23 @@ def test_gram_sampler_matches_explicit_weights(name):
     z = np.array([0.0, 1.0, 2.0])
     depth, width, draws = 12, 6, 6000
     x0 = resnet_inputs(z, width)
-    y_g = gram_outputs(rng.stream_key(0, "test/gram"), 0, draws, x0, depth, 1.0, 1.0,
-                       act.code, act.d1_at_0, act.d2_at_0, RESNET, 0)
-    y_e = explicit_outputs(rng.stream_key(0, "test/explicit"), 0, draws, x0, depth, 1.0,
-                           1.0, act.code, 0)
+    y_g = gram_outputs(
+        rng.stream_key(0, "test/gram"),
+        0,
+        draws,
+        x0,
+        depth,
+        1.0,
+        1.0,
+        act.code,
+        act.d1_at_0,
+        act.d2_at_0,
+        RESNET,
+        0,
+    )
+    y_e = explicit_outputs(
+        rng.stream_key(0, "test/explicit"), 0, draws, x0, depth, 1.0, 1.0, act.code, 0
+    )
     for col in range(3):
         assert stats.ks_2samp(y_g[:, col], y_e[:, col]).pvalue > ALPHA
     assert stats.ks_2samp(y_g[:, 2] - y_g[:, 1], y_e[:, 2] - y_e[:, 1]).pvalue > ALPHA
@@ -40,15 +54,34 @@ def test_gram_against_explicit_detects_another_activation(gram_name, explicit_na
     (sin(h) = h - h^3/6 + ...), gelu's against swish's (x Phi(x) against x sigma(x))."""
     x0 = resnet_inputs(np.array([2.0]), 6)
     a, b = activation(gram_name), activation(explicit_name)
-    y_g = gram_outputs(rng.stream_key(0, "test/gram"), 0, 6000, x0, 12, 1.0, 1.0, a.code,
-                       a.d1_at_0, a.d2_at_0, RESNET, 0)
-    y_e = explicit_outputs(rng.stream_key(0, "test/explicit"), 0, 6000, x0, 12, 1.0, 1.0,
-                           b.code, 0)
+    y_g = gram_outputs(
+        rng.stream_key(0, "test/gram"),
+        0,
+        6000,
+        x0,
+        12,
+        1.0,
+        1.0,
+        a.code,
+        a.d1_at_0,
+        a.d2_at_0,
+        RESNET,
+        0,
+    )
+    y_e = explicit_outputs(rng.stream_key(0, "test/explicit"), 0, 6000, x0, 12, 1.0, 1.0, b.code, 0)
     assert stats.ks_2samp(y_g[:, 0], y_e[:, 0]).pvalue < ALPHA
 
 
-KDE = dict(depth=500, width=20, draws=2000, z=[0.0, 1.0], sigma_w2=1.0, sigma_b2=1.0,
-           methods=["resnet", "sde", "analytic"], seed=5)
+KDE = dict(
+    depth=500,
+    width=20,
+    draws=2000,
+    z=[0.0, 1.0],
+    sigma_w2=1.0,
+    sigma_b2=1.0,
+    methods=["resnet", "sde", "analytic"],
+    seed=5,
+)
 
 
 def _wide(frame, method):
@@ -62,7 +95,7 @@ def two_sample_z(a, b):
     na, nb = len(a), len(b)
     ca, cb = np.cov(a.T, ddof=1), np.cov(b.T, ddof=1)
     z_mean = (a.mean(0) - b.mean(0)) / np.sqrt(np.diag(ca) / na + np.diag(cb) / nb)
-    se2 = lambda c, n: (np.outer(np.diag(c), np.diag(c)) + c ** 2) / n  # noqa: E731
+    se2 = lambda c, n: (np.outer(np.diag(c), np.diag(c)) + c**2) / n  # noqa: E731
     z_cov = (ca - cb) / np.sqrt(se2(ca, na) + se2(cb, nb))
     return float(np.max(np.abs(np.concatenate([z_mean, z_cov.ravel()]))))
 

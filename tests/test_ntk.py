@@ -9,6 +9,7 @@
   statistic, tests/conftest.py); the seeds are fixed. A network with a wrong (1/D) weight
   scaling is rejected by the rate check.
 """
+
 import json
 import math
 
@@ -46,8 +47,10 @@ def forward(eps_W, eps_b, x0, sw2, sb2, code):
     dt = 1.0 / depth
     x = np.array(x0, dtype=float)
     for layer in range(depth):
-        x = x + apply_numpy(code, math.sqrt(sw2 * dt / width) * eps_W[layer] @ x
-                            + math.sqrt(sb2 * dt) * eps_b[layer])
+        x = x + apply_numpy(
+            code,
+            math.sqrt(sw2 * dt / width) * eps_W[layer] @ x + math.sqrt(sb2 * dt) * eps_b[layer],
+        )
     return x[0]
 
 
@@ -62,8 +65,9 @@ def fd_gradient(eps_W, eps_b, x0, sw2, sb2, code, h=1e-5):
             minus[idx] -= h
             pw, pb = (plus, eps_b) if params is eps_W else (eps_W, plus)
             mw, mb = (minus, eps_b) if params is eps_W else (eps_W, minus)
-            g[idx] = (forward(pw, pb, x0, sw2, sb2, code)
-                      - forward(mw, mb, x0, sw2, sb2, code)) / (2 * h)
+            g[idx] = (forward(pw, pb, x0, sw2, sb2, code) - forward(mw, mb, x0, sw2, sb2, code)) / (
+                2 * h
+            )
         grads.append(g)
     return grads
 
@@ -103,12 +107,17 @@ def rel_err(a, b):
     return abs(a - b) / max(abs(b), 1e-300)
 
 
-CASES = [(TANH, 5, 3, 1.3, 0.7), (SWISH, 5, 3, 1.3, 0.7), (TANH, 3, 4, 2.0, 0.0),
-         (SWISH, 4, 2, 0.5, 2.0)]
+CASES = [
+    (TANH, 5, 3, 1.3, 0.7),
+    (SWISH, 5, 3, 1.3, 0.7),
+    (TANH, 3, 4, 2.0, 0.0),
+    (SWISH, 4, 2, 0.5, 2.0),
+]
 
 
-@pytest.mark.parametrize("act,depth,width,sw2,sb2", CASES,
-                         ids=[f"{c[0].name}-L{c[1]}-D{c[2]}" for c in CASES])
+@pytest.mark.parametrize(
+    "act,depth,width,sw2,sb2", CASES, ids=[f"{c[0].name}-L{c[1]}-D{c[2]}" for c in CASES]
+)
 def test_adjoint_ntk_equals_finite_differences(act, depth, width, sw2, sb2):
     key = rng.stream_key(11, "test/ntk-fd")
     x0 = resnet_inputs([1.0, 2.0], width)
@@ -131,8 +140,10 @@ def test_off_by_one_adjoint_is_rejected_by_the_finite_difference_check(act):
     key = rng.stream_key(11, "test/ntk-fd")
     x0 = resnet_inputs([1.0, 2.0], width)
     eps_W, eps_b = draw_params(key, 0, depth, width)
-    k_fd = ntk_from_gradients(fd_gradient(eps_W, eps_b, x0[0], sw2, sb2, act.code),
-                              fd_gradient(eps_W, eps_b, x0[1], sw2, sb2, act.code))
+    k_fd = ntk_from_gradients(
+        fd_gradient(eps_W, eps_b, x0[0], sw2, sb2, act.code),
+        fd_gradient(eps_W, eps_b, x0[1], sw2, sb2, act.code),
+    )
     right = numpy_adjoint_ntk(eps_W, eps_b, x0, sw2, sb2, act.code)
     wrong = numpy_adjoint_ntk(eps_W, eps_b, x0, sw2, sb2, act.code, off_by_one=True)
     assert max(rel_err(r, k) for r, k in zip(right, k_fd)) < 1e-6
@@ -149,14 +160,18 @@ def test_adjoint_ntk_equals_autograd(act):
     f = torch.tanh if act is TANH else (lambda v: v * torch.sigmoid(v))
     dt = 1.0 / depth
     for draw in range(2):
-        eps_W, eps_b = (torch.tensor(a, dtype=torch.float64, requires_grad=True)
-                        for a in draw_params(key, draw, depth, width))
+        eps_W, eps_b = (
+            torch.tensor(a, dtype=torch.float64, requires_grad=True)
+            for a in draw_params(key, draw, depth, width)
+        )
         grads = []
         for n in range(2):
             x = torch.tensor(x0[n], dtype=torch.float64)
             for layer in range(depth):
-                x = x + f(math.sqrt(sw2 * dt / width) * eps_W[layer] @ x
-                          + math.sqrt(sb2 * dt) * eps_b[layer])
+                x = x + f(
+                    math.sqrt(sw2 * dt / width) * eps_W[layer] @ x
+                    + math.sqrt(sb2 * dt) * eps_b[layer]
+                )
             grads.append(torch.autograd.grad(x[0], (eps_W, eps_b)))
             assert abs(float(x[0].detach()) - out[draw, Y1 + n]) < 1e-12
         k_w = float((grads[0][0] * grads[1][0]).sum())
@@ -167,12 +182,14 @@ def test_adjoint_ntk_equals_autograd(act):
 
 def test_same_network_as_explicit_outputs_and_invariant_to_chunks_and_threads():
     import numba
+
     key = rng.stream_key(3, "test/ntk-chunks")
     depth, width = 12, 9
     x0 = resnet_inputs([1.0, 2.0], width)
     whole = ntk_draws(key, 0, 7, x0, depth, 1.0, 1.0, TANH.code)
-    chunks = np.concatenate([ntk_draws(key, s, c, x0, depth, 1.0, 1.0, TANH.code)
-                             for s, c in [(0, 3), (3, 1), (4, 3)]])
+    chunks = np.concatenate(
+        [ntk_draws(key, s, c, x0, depth, 1.0, 1.0, TANH.code) for s, c in [(0, 3), (3, 1), (4, 3)]]
+    )
     np.testing.assert_array_equal(whole, chunks)
     # cut into chunks of steps (forward and backward layers), the states carried over
     kernel, state, out = stepper(key, x0, depth, 1.0, 1.0, TANH.code), {}, None
@@ -201,7 +218,8 @@ def test_zero_weight_variance_gives_zero_K_W_and_the_bias_only_limit():
     lim_small = analytic_limits([1.0, 2.0], 1e-7, 1.5, TANH)
     assert lim0 == pytest.approx(lim_small, abs=1e-6)
     assert analytic_limits([1.0, 2.0], 1.0, 1.0, TANH) == pytest.approx(
-        {"W": LIMIT_W, "b": LIMIT_B}, rel=1e-15)
+        {"W": LIMIT_W, "b": LIMIT_B}, rel=1e-15
+    )
     assert analytic_limits([1.0, 2.0], 1.0, 1.0, SWISH) is None
 
 
@@ -211,11 +229,14 @@ def mc_means(sizes, draws, seed, sw2_of_size=lambda size: 1.0):
     res = {}
     for size in sizes:
         key = rng.stream_key(seed, f"test/ntk-mc/{size}")
-        out = ntk_draws(key, 0, draws, resnet_inputs([1.0, 2.0], size), size,
-                        sw2_of_size(size), 1.0, TANH.code)
+        out = ntk_draws(
+            key, 0, draws, resnet_inputs([1.0, 2.0], size), size, sw2_of_size(size), 1.0, TANH.code
+        )
         assert np.isfinite(out).all()
-        res[size] = {c: (out[:, col].mean(), out[:, col].std(ddof=1) / math.sqrt(draws))
-                     for c, col in (("W", K_W), ("b", K_B))}
+        res[size] = {
+            c: (out[:, col].mean(), out[:, col].std(ddof=1) / math.sqrt(draws))
+            for c, col in (("W", K_W), ("b", K_B))
+        }
     return res
 
 
@@ -277,8 +298,9 @@ def rate_failures(res, band):
             if not np.all(gap_z > Z_CRIT):
                 failures.append(f"{comp}: mean not significantly below the limit")
             elif not (b[0] - Z_CRIT * se <= slope <= b[1] + Z_CRIT * se):
-                failures.append(f"{comp}: slope {slope:.3f} +- {se:.3f} on log(L + {shift:g}) "
-                                f"outside {b}")
+                failures.append(
+                    f"{comp}: slope {slope:.3f} +- {se:.3f} on log(L + {shift:g}) outside {b}"
+                )
             elif se > 0.1:
                 failures.append(f"{comp}: slope too noisy (SE {se:.3f}) for the band")
     return failures
@@ -303,8 +325,9 @@ def test_mean_ntk_rate_at_larger_sizes():
 
 # --- experiment, CLI, plot --------------------------------------------------------------
 def test_experiment_frame_and_swish_warning():
-    res = ntk_convergence(sizes=[6, 4], draws=5, z=[1.0, 2.0], sigma_w2=1.0, sigma_b2=1.0,
-                          activation="tanh", seed=0)
+    res = ntk_convergence(
+        sizes=[6, 4], draws=5, z=[1.0, 2.0], sigma_w2=1.0, sigma_b2=1.0, activation="tanh", seed=0
+    )
     df = res.frame
     assert list(df.columns) == ["size", "draw", "component", "value", "kind"]
     emp = df[df["kind"] == "empirical"]
@@ -312,16 +335,31 @@ def test_experiment_frame_and_swish_warning():
     lim = df[df["kind"] == "limit"].set_index("component")["value"]
     assert lim["W"] == pytest.approx(LIMIT_W) and lim["b"] == pytest.approx(LIMIT_B)
     assert not res.warnings
-    sw = ntk_convergence(sizes=[4], draws=3, z=[1.0, 2.0], sigma_w2=1.0, sigma_b2=1.0,
-                         activation="swish", seed=0)
+    sw = ntk_convergence(
+        sizes=[4], draws=3, z=[1.0, 2.0], sigma_w2=1.0, sigma_b2=1.0, activation="swish", seed=0
+    )
     assert (sw.frame["kind"] == "empirical").all()
     assert any("phi''(0)" in w for w in sw.warnings)
 
 
 def test_cli_acceptance_run(cli, tmp_path):
     out = tmp_path / "n.csv"
-    r = cli("ntk-convergence", "--sizes", "20,50", "--draws", "100", "--z", "1", "--z", "2",
-            "--seed", "5", "--out", out, "--quiet")
+    r = cli(
+        "ntk-convergence",
+        "--sizes",
+        "20,50",
+        "--draws",
+        "100",
+        "--z",
+        "1",
+        "--z",
+        "2",
+        "--seed",
+        "5",
+        "--out",
+        out,
+        "--quiet",
+    )
     assert r.returncode == 0, r.stderr
     df = pd.read_csv(out)
     side = json.loads(out.with_name("n.csv.json").read_text())
@@ -337,14 +375,17 @@ def test_cli_acceptance_run(cli, tmp_path):
     assert lim["size"].isna().all() and set(lim["component"]) == {"W", "b"}
 
 
-@pytest.mark.parametrize("args,hint", [
-    (["--z", "1"], "--z"),
-    (["--z", "1", "--z", "2", "--z", "3"], "--z"),
-    (["--sizes", "10,0"], "--sizes"),
-    (["--sizes", "ten"], "--sizes"),
-    (["--draws", "1"], "--draws"),
-    (["--sigma-w2", "-1"], "--sigma-w2"),
-])
+@pytest.mark.parametrize(
+    "args,hint",
+    [
+        (["--z", "1"], "--z"),
+        (["--z", "1", "--z", "2", "--z", "3"], "--z"),
+        (["--sizes", "10,0"], "--sizes"),
+        (["--sizes", "ten"], "--sizes"),
+        (["--draws", "1"], "--draws"),
+        (["--sigma-w2", "-1"], "--sigma-w2"),
+    ],
+)
 def test_cli_usage_errors(cli, tmp_path, args, hint):
     out = tmp_path / "bad.csv"
     r = cli("ntk-convergence", "--sizes", "4", "--draws", "3", *args, "--out", out)
@@ -355,12 +396,16 @@ def test_cli_usage_errors(cli, tmp_path, args, hint):
 
 def test_plot_draws_two_panels_with_and_without_limits():
     from resdiff.plots.fig3 import plot
+
     params = dict(sizes=[4, 6], draws=4, z=[1.0, 2.0], sigma_w2=1.0, sigma_b2=1.0, seed=0)
     for act in ("tanh", "swish"):
         res = ntk_convergence(**params, activation=act)
         frame = res.frame.astype({"size": float, "draw": float})  # as read back from CSV
-        fig = plot({"ntk": frame}, {"ntk": {"params": dict(params, activation=act),
-                                           "meta": res.meta}}, "smoke")
+        fig = plot(
+            {"ntk": frame},
+            {"ntk": {"params": dict(params, activation=act), "meta": res.meta}},
+            "smoke",
+        )
         axes = [ax for ax in fig.axes if ax.get_xscale() == "log"]
         assert len(axes) == 2
         dashed = [ln for ax in axes for ln in ax.get_lines() if ln.get_linestyle() == "--"]

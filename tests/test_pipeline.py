@@ -1,6 +1,7 @@
 """resdiff.pipeline on its own, with a stand-in figure (no numerics): what is computed,
 reused, recomputed and redrawn; output checks before any work; and two real `fig`
 processes racing for the same outputs."""
+
 import shutil
 import subprocess
 import sys
@@ -20,15 +21,17 @@ CALLS = []
 def count_experiment(n, seed):
     """A stand-in experiment: ``n`` rows, and a record of the call."""
     from resdiff.experiments import Result
+
     CALLS.append((n, seed))
-    return Result(pd.DataFrame({"i": range(n), "v": [seed + i / 3 for i in range(n)]}),
-                  {"n": n})
+    return Result(pd.DataFrame({"i": range(n), "v": [seed + i / 3 for i in range(n)]}), {"n": n})
 
 
 def plot_rows(frames, sidecars, preset):
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(2, 2))
     ax.plot(frames["a"]["i"], frames["a"]["v"])
     return fig
@@ -41,16 +44,18 @@ NUMBER = 99
 def stand_in_numerics(monkeypatch):
     """The stand-in experiments of this module, computed by family ``rng``."""
     for name in ("count_experiment", "store_experiment", "sized_experiment"):
-        monkeypatch.setitem(numerics.EXPERIMENTS, f"{__name__}:{name}",
-                            lambda params: ("rng",))
+        monkeypatch.setitem(numerics.EXPERIMENTS, f"{__name__}:{name}", lambda params: ("rng",))
 
 
 @pytest.fixture
 def figure(monkeypatch):
     CALLS.clear()
-    spec = Figure(NUMBER, "stand-in", f"{__name__}:plot_rows",
-                  {"a": Dataset(f"{__name__}:count_experiment",
-                                {p: dict(n=20, seed=0) for p in PRESETS})})
+    spec = Figure(
+        NUMBER,
+        "stand-in",
+        f"{__name__}:plot_rows",
+        {"a": Dataset(f"{__name__}:count_experiment", {p: dict(n=20, seed=0) for p in PRESETS})},
+    )
     monkeypatch.setitem(pipeline.FIGURES, NUMBER, spec)
     return spec
 
@@ -78,7 +83,7 @@ def test_a_damaged_csv_is_recomputed_with_one_warning(figure, tmp_path, capsys):
     _make(tmp_path)
     csv = tmp_path / "data" / "smoke" / f"fig{NUMBER}-a.csv"
     good = csv.read_bytes()
-    for damaged in (good[:len(good) // 2], b"", b"\xff\xfe\x00garbage\x81" * 10):
+    for damaged in (good[: len(good) // 2], b"", b"\xff\xfe\x00garbage\x81" * 10):
         csv.write_bytes(damaged)
         capsys.readouterr()
         _make(tmp_path)
@@ -90,8 +95,7 @@ def test_a_damaged_csv_is_recomputed_with_one_warning(figure, tmp_path, capsys):
     assert len(CALLS) == 4
 
 
-def test_other_numerics_or_force_recomputes_without_warning(figure, tmp_path, capsys,
-                                                              monkeypatch):
+def test_other_numerics_or_force_recomputes_without_warning(figure, tmp_path, capsys, monkeypatch):
     _make(tmp_path)
     monkeypatch.setattr(pipeline, "dataset_numerics", lambda dataset, params: {"x": 2})
     capsys.readouterr()
@@ -120,18 +124,33 @@ def store_experiment(n, seed, draw_store=None):
 
 
 def test_one_draw_store_per_process_reaches_only_the_experiments_that_share_draws(
-        monkeypatch, tmp_path):
+    monkeypatch, tmp_path
+):
     """`fig` hands one store to every figure it makes in its process; it is not a
     parameter, so the sidecar and the cache key do not see it."""
     CALLS.clear()
     STORES.clear()
     for number, n in ((NUMBER, 20), (NUMBER + 1, 30)):
-        monkeypatch.setitem(pipeline.FIGURES, number, Figure(
-            number, "stand-in", f"{__name__}:plot_rows",
-            {"a": Dataset(f"{__name__}:store_experiment",
-                          {p: dict(n=n, seed=0) for p in PRESETS}, shares_draws=True),
-             "b": Dataset(f"{__name__}:count_experiment",  # would fail on draw_store=
-                          {p: dict(n=n + 1, seed=0) for p in PRESETS})}))
+        monkeypatch.setitem(
+            pipeline.FIGURES,
+            number,
+            Figure(
+                number,
+                "stand-in",
+                f"{__name__}:plot_rows",
+                {
+                    "a": Dataset(
+                        f"{__name__}:store_experiment",
+                        {p: dict(n=n, seed=0) for p in PRESETS},
+                        shares_draws=True,
+                    ),
+                    "b": Dataset(
+                        f"{__name__}:count_experiment",  # would fail on draw_store=
+                        {p: dict(n=n + 1, seed=0) for p in PRESETS},
+                    ),
+                },
+            ),
+        )
     store = pipeline.DrawStore()
     for number in (NUMBER, NUMBER + 1):
         pipeline.make_figure(number, pipeline.Request("smoke", tmp_path), draw_store=store)
@@ -152,8 +171,7 @@ def unwritable(tmp_path):
     out.chmod(0o555)
     immutable = False
     if _writable(out) and shutil.which("chattr"):
-        immutable = subprocess.run(["chattr", "+i", str(out)],
-                                   capture_output=True).returncode == 0
+        immutable = subprocess.run(["chattr", "+i", str(out)], capture_output=True).returncode == 0
     try:
         if _writable(out) or not _writable(out / "data"):
             pytest.skip("cannot make a directory unwritable here")
@@ -190,10 +208,21 @@ def test_fig_command_checks_every_output_before_computing(unwritable):
 def test_two_identical_runs_at_once_compute_once(tmp_path):
     """Two `fig 2` processes into one folder: both succeed, one computes, the other
     waits for it and reuses its CSV; no temporary or lock file is left."""
-    argv = [sys.executable, "-m", "resdiff", "fig", "2", "--preset", "smoke",
-            "--out-dir", str(tmp_path)]
-    procs = [subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    argv = [
+        sys.executable,
+        "-m",
+        "resdiff",
+        "fig",
+        "2",
+        "--preset",
+        "smoke",
+        "--out-dir",
+        str(tmp_path),
+    ]
+    procs = [
+        subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     results = [(p.wait(timeout=600), p.communicate()[1]) for p in procs]
     for code, err in results:
         assert code == 0, err
@@ -210,17 +239,21 @@ PLOTTED = []
 def plot_sizes(frames, sidecars, preset, left_out=(), missing=()):
     """A stand-in training plot: records the sizes it was given and what it was told
     is left out (sizes, and datasets when ``missing`` is given)."""
-    PLOTTED.append((sorted(frames["runs"]["size"].unique().tolist()), list(left_out))
-                   + ((list(missing), "line" in frames) if missing else ()))
+    PLOTTED.append(
+        (sorted(frames["runs"]["size"].unique().tolist()), list(left_out))
+        + ((list(missing), "line" in frames) if missing else ())
+    )
     return plot_rows({"a": frames["runs"]}, sidecars, preset)
 
 
 def sized_experiment(n, seed, size):
     """A stand-in training run of a network of size D = L = ``size``."""
     from resdiff.experiments import Result
+
     CALLS.append((n, size))
-    return Result(pd.DataFrame({"i": range(n), "v": [seed + i for i in range(n)],
-                                "size": size}), {"n": n})
+    return Result(
+        pd.DataFrame({"i": range(n), "v": [seed + i for i in range(n)], "size": size}), {"n": n}
+    )
 
 
 @pytest.fixture
@@ -230,13 +263,26 @@ def training_figure(monkeypatch):
     first."""
     CALLS.clear()
     PLOTTED.clear()
-    runs = {f"run-{size}": Dataset(f"{__name__}:sized_experiment",
-                                   {p: dict(n=5, seed=0, size=size) for p in PRESETS},
-                                   group="runs", takes_precision=True)
-            for size in (16, 4, 8)}
-    spec = Figure(NUMBER, "stand-in training", f"{__name__}:plot_sizes",
-                  {**runs, "line": Dataset(f"{__name__}:count_experiment",
-                                           {p: dict(n=3, seed=0) for p in PRESETS})})
+    runs = {
+        f"run-{size}": Dataset(
+            f"{__name__}:sized_experiment",
+            {p: dict(n=5, seed=0, size=size) for p in PRESETS},
+            group="runs",
+            takes_precision=True,
+        )
+        for size in (16, 4, 8)
+    }
+    spec = Figure(
+        NUMBER,
+        "stand-in training",
+        f"{__name__}:plot_sizes",
+        {
+            **runs,
+            "line": Dataset(
+                f"{__name__}:count_experiment", {p: dict(n=3, seed=0) for p in PRESETS}
+            ),
+        },
+    )
     monkeypatch.setitem(pipeline.FIGURES, NUMBER, spec)
     return spec
 
@@ -245,16 +291,16 @@ def _provenance(png):
     import json
 
     from PIL import Image
+
     with Image.open(png) as image:
         return json.loads(image.info["Description"])
 
 
-def test_max_size_draws_a_partial_figure_from_the_whole_figures_csvs(training_figure,
-                                                                      tmp_path):
+def test_max_size_draws_a_partial_figure_from_the_whole_figures_csvs(training_figure, tmp_path):
     targets = _make(tmp_path, max_size=10)
     assert [t.name for t in targets] == [f"fig{NUMBER}-max8.pdf", f"fig{NUMBER}-max8.png"]
-    assert sorted(CALLS) == [(3, 0), (5, 4), (5, 8)]          # D = L = 16 is not trained
-    assert PLOTTED == [([4, 8], [16])]                      # ... and the caption says so
+    assert sorted(CALLS) == [(3, 0), (5, 4), (5, 8)]  # D = L = 16 is not trained
+    assert PLOTTED == [([4, 8], [16])]  # ... and the caption says so
     provenance = _provenance(targets[1])
     assert provenance["left_out_sizes"] == [16]
     assert sorted(provenance["sidecars"]) == ["line", "run-4", "run-8"]
@@ -279,12 +325,12 @@ def test_max_size_is_in_the_command_that_reruns_a_unit(training_figure):
 
 
 def test_partial_draws_what_is_computed_and_computes_nothing(training_figure, tmp_path):
-    _make(tmp_path, max_size=4)                   # the line and D = L = 4 are computed
+    _make(tmp_path, max_size=4)  # the line and D = L = 4 are computed
     CALLS.clear()
     targets = pipeline.draw_partial([NUMBER], pipeline.Request("smoke", tmp_path))[0]
     assert [t.name for t in targets] == [f"fig{NUMBER}-partial.pdf", f"fig{NUMBER}-partial.png"]
     assert CALLS == []
-    assert PLOTTED[-1] == ([4], [], ["run-16", "run-8"], True)   # registry order
+    assert PLOTTED[-1] == ([4], [], ["run-16", "run-8"], True)  # registry order
     provenance = _provenance(targets[1])
     assert provenance["missing"] == ["run-16", "run-8"]
     assert sorted(provenance["sidecars"]) == ["line", "run-4"]
@@ -298,14 +344,13 @@ def test_partial_draws_what_is_computed_and_computes_nothing(training_figure, tm
 def test_partial_leaves_out_a_damaged_cache(training_figure, tmp_path):
     _make(tmp_path)
     csv = pipeline.data_path(tmp_path, "smoke", NUMBER, "run-8")
-    csv.write_text(csv.read_text()[:-3])          # truncated
+    csv.write_text(csv.read_text()[:-3])  # truncated
     targets = pipeline.draw_partial([NUMBER], pipeline.Request("smoke", tmp_path))[0]
     assert _provenance(targets[1])["missing"] == ["run-8"]
     assert PLOTTED[-1] == ([4, 16], [], ["run-8"], True)
 
 
-def test_partial_without_any_training_run_fails_and_writes_nothing(training_figure,
-                                                                   tmp_path):
+def test_partial_without_any_training_run_fails_and_writes_nothing(training_figure, tmp_path):
     with pytest.raises(UserError, match="none of its training runs .* is computed yet"):
         pipeline.draw_partial([NUMBER], pipeline.Request("smoke", tmp_path))
     assert CALLS == [] and list(tmp_path.iterdir()) == []
@@ -326,7 +371,7 @@ def test_executors_get_the_smaller_training_runs_first():
     size (GD, SGD, full-batch Adam, Adam), the datasets without a size first."""
     units = pipeline.units(6, pipeline.Request("paper", "figures"))
     order = pipeline.smallest_first(units)
-    assert sorted(map(id, order)) == sorted(map(id, units))   # a permutation
+    assert sorted(map(id, order)) == sorted(map(id, units))  # a permutation
     sizes = [u.params.get("size", 0) for u in order]
     assert sizes == sorted(sizes)
     assert [u.name for u in order[:3]] == ["kernel", "limit-gd", "limit-sgd"]

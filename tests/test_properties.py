@@ -1,4 +1,5 @@
 """Hypothesis property tests of the pure functions."""
+
 import math
 
 import numpy as np
@@ -17,8 +18,14 @@ def _start(z):
 
 
 @settings(max_examples=60, deadline=None)
-@given(z=zs, sw2=positive, sb2=variance, d1=st.floats(0.1, 1.5), t1=st.floats(0.05, 1.0),
-       t2=st.floats(0.05, 1.0))
+@given(
+    z=zs,
+    sw2=positive,
+    sb2=variance,
+    d1=st.floats(0.1, 1.5),
+    t1=st.floats(0.05, 1.0),
+    t2=st.floats(0.05, 1.0),
+)
 def test_transition_covariance_is_psd_and_grows_with_T(z, sw2, sb2, d1, t1, t2):
     start = _start(z)
     lo, hi = sorted((t1, t2))

@@ -1,4 +1,5 @@
 """Determinism across runs and thread counts, and clean interruption."""
+
 import os
 import pty
 import select
@@ -14,23 +15,102 @@ from tests.conftest import HAVE_MNIST, HAVE_TORCH, ROOT, default_sigint, run_cli
 # the smallest run of every subcommand that writes a CSV
 COMMANDS = {
     "kde": ["kde", "--depth", "6", "--width", "5", "--draws", "40"],
-    "samples-resnet": ["samples", "--model", "resnet", "--activation", "swish", "--depth",
-                       "6", "--width", "5", "--inputs", "9", "--draws", "40"],
-    "samples-feedforward": ["samples", "--model", "feedforward", "--activation", "tanh",
-                            "--depth", "4", "--width", "6", "--inputs", "9", "--draws", "40"],
-    "samples-2d": ["samples", "--model", "resnet", "--input-dim", "2", "--depth", "4",
-                   "--width", "4", "--inputs", "4", "--draws", "10"],
-    "correlation": ["correlation", "--model", "resnet", "--depth", "6", "--width", "5",
-                    "--grid", "4", "--draws", "40"],
+    "samples-resnet": [
+        "samples",
+        "--model",
+        "resnet",
+        "--activation",
+        "swish",
+        "--depth",
+        "6",
+        "--width",
+        "5",
+        "--inputs",
+        "9",
+        "--draws",
+        "40",
+    ],
+    "samples-feedforward": [
+        "samples",
+        "--model",
+        "feedforward",
+        "--activation",
+        "tanh",
+        "--depth",
+        "4",
+        "--width",
+        "6",
+        "--inputs",
+        "9",
+        "--draws",
+        "40",
+    ],
+    "samples-2d": [
+        "samples",
+        "--model",
+        "resnet",
+        "--input-dim",
+        "2",
+        "--depth",
+        "4",
+        "--width",
+        "4",
+        "--inputs",
+        "4",
+        "--draws",
+        "10",
+    ],
+    "correlation": [
+        "correlation",
+        "--model",
+        "resnet",
+        "--depth",
+        "6",
+        "--width",
+        "5",
+        "--grid",
+        "4",
+        "--draws",
+        "40",
+    ],
     "ntk-convergence": ["ntk-convergence", "--sizes", "4,6", "--draws", "6"],
     "eoc": ["eoc", "--activation", "tanh"],
     "mnist-kernel": ["mnist-kernel", "--n-train", "500"],
-    "mnist-kernel-gd": ["mnist-kernel", "--dynamics", "gd", "--n-train", "500", "--epochs",
-                        "3", "--draws", "2"],
-    "mnist-kernel-sgd": ["mnist-kernel", "--dynamics", "sgd", "--n-train", "500",
-                         "--epochs", "2", "--batch-size", "64"],
-    "mnist-train": ["mnist-train", "--arch", "fc", "--size", "3", "--optimizer", "sgd",
-                    "--epochs", "1", "--n-train", "400"],
+    "mnist-kernel-gd": [
+        "mnist-kernel",
+        "--dynamics",
+        "gd",
+        "--n-train",
+        "500",
+        "--epochs",
+        "3",
+        "--draws",
+        "2",
+    ],
+    "mnist-kernel-sgd": [
+        "mnist-kernel",
+        "--dynamics",
+        "sgd",
+        "--n-train",
+        "500",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "64",
+    ],
+    "mnist-train": [
+        "mnist-train",
+        "--arch",
+        "fc",
+        "--size",
+        "3",
+        "--optimizer",
+        "sgd",
+        "--epochs",
+        "1",
+        "--n-train",
+        "400",
+    ],
 }
 
 
@@ -64,24 +144,62 @@ LONG = {
     "kde": ["kde", "--depth", "500", "--width", "500", "--draws", "200000"],
     "kde-deep": ["kde", "--depth", "50000"],
     "kde-endless": ["kde", "--depth", "1000000000", "--width", "2", "--draws", "2"],
-    "samples": ["samples", "--model", "resnet", "--depth", "500", "--width", "500",
-                "--draws", "100000"],
-    "samples-feedforward": ["samples", "--model", "feedforward", "--activation", "tanh",
-                            "--draws", "64"],
-    "correlation-feedforward": ["correlation", "--model", "feedforward", "--activation",
-                                "tanh"],
+    "samples": [
+        "samples",
+        "--model",
+        "resnet",
+        "--depth",
+        "500",
+        "--width",
+        "500",
+        "--draws",
+        "100000",
+    ],
+    "samples-feedforward": [
+        "samples",
+        "--model",
+        "feedforward",
+        "--activation",
+        "tanh",
+        "--draws",
+        "64",
+    ],
+    "correlation-feedforward": ["correlation", "--model", "feedforward", "--activation", "tanh"],
     "ntk-convergence": ["ntk-convergence", "--sizes", "500", "--draws", "1000"],
 }
 # a tiny run of each first, so the kernels are compiled and cached: a first compilation
 # (a minute, once per source version) finishes before a signal is acted on
-WARM = {"kde": ["kde", "--depth", "3", "--width", "3", "--draws", "4"],
-        "samples": ["samples", "--model", "resnet", "--depth", "3", "--width", "3",
-                    "--draws", "4"],
-        "samples-feedforward": ["samples", "--model", "feedforward", "--activation", "tanh",
-                                "--depth", "3", "--width", "3", "--draws", "4"],
-        "correlation-feedforward": ["correlation", "--model", "feedforward", "--activation",
-                                    "tanh", "--depth", "3", "--width", "3", "--draws", "4"],
-        "ntk-convergence": ["ntk-convergence", "--sizes", "3", "--draws", "4"]}
+WARM = {
+    "kde": ["kde", "--depth", "3", "--width", "3", "--draws", "4"],
+    "samples": ["samples", "--model", "resnet", "--depth", "3", "--width", "3", "--draws", "4"],
+    "samples-feedforward": [
+        "samples",
+        "--model",
+        "feedforward",
+        "--activation",
+        "tanh",
+        "--depth",
+        "3",
+        "--width",
+        "3",
+        "--draws",
+        "4",
+    ],
+    "correlation-feedforward": [
+        "correlation",
+        "--model",
+        "feedforward",
+        "--activation",
+        "tanh",
+        "--depth",
+        "3",
+        "--width",
+        "3",
+        "--draws",
+        "4",
+    ],
+    "ntk-convergence": ["ntk-convergence", "--sizes", "3", "--draws", "4"],
+}
 STOP_SECONDS = 2.0  # "about a second", with room for a machine shared by other jobs
 
 
@@ -97,9 +215,14 @@ def _interrupt_when_running(args, sig, tmp_path):
     shows and it has spent half a CPU second more (the kernels are running), and return
     ``(exit code, stderr, seconds to stop)``."""
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "resdiff", *args, "--out",
-                             str(tmp_path / "long.csv")], cwd=ROOT, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=slave, preexec_fn=default_sigint)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "resdiff", *args, "--out", str(tmp_path / "long.csv")],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+        preexec_fn=default_sigint,
+    )
     os.close(slave)
     err, sent, cpu0 = b"", None, None
     try:
@@ -134,7 +257,8 @@ def _interrupt_when_running(args, sig, tmp_path):
 
 # every command with Ctrl-C; SIGTERM takes the same path (interrupt.py), checked on three
 CASES = [(name, signal.SIGINT) for name in LONG] + [
-    (name, signal.SIGTERM) for name in ("kde-endless", "samples-feedforward", "samples")]
+    (name, signal.SIGTERM) for name in ("kde-endless", "samples-feedforward", "samples")
+]
 
 
 @pytest.mark.parametrize("name,sig", CASES, ids=[f"{n}-{s.name}" for n, s in CASES])

@@ -1,6 +1,7 @@
 """`resdiff report` builds one self-contained page from the committed data, and it
 renders in a real browser with every image loaded; `resdiff plot` draws CSVs of each
 kind with the figures' plot code."""
+
 import base64
 import json
 import re
@@ -17,9 +18,11 @@ from tests.conftest import ROOT
 PAPER = ROOT / "figures" / "data" / "paper"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 # marks the page once every image has loaded and decoded (or not): read with --dump-dom
-PROBE = ("<script>window.addEventListener('load', () => { const im = [...document.images];"
-         " const ok = im.filter(i => i.complete && i.naturalWidth > 0).length;"
-         " document.body.setAttribute('data-images', ok + '/' + im.length); });</script>")
+PROBE = (
+    "<script>window.addEventListener('load', () => { const im = [...document.images];"
+    " const ok = im.filter(i => i.complete && i.naturalWidth > 0).length;"
+    " document.body.setAttribute('data-images', ok + '/' + im.length); });</script>"
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +51,7 @@ def test_the_page_is_built_from_committed_data_quickly_and_is_self_contained(pag
 
 def test_every_comparison_row_and_provenance_is_on_the_page(page):
     from resdiff import comparison
+
     text, _ = page
     for row in comparison.claims():
         assert report._inline(row.measured) in text
@@ -65,7 +69,7 @@ def test_numerical_versions_are_shown_when_recorded(tmp_path):
     (data / "fig2-kde.csv.json").write_text(json.dumps(side))
     section = report.figure_section(2, "paper", tmp_path, [])
     assert "limits" not in section and "resnet 3, rng 1" in section
-    assert "Not drawn yet" in section   # no PNG in this folder
+    assert "Not drawn yet" in section  # no PNG in this folder
     assert "not computed" in report.figure_section(3, "paper", tmp_path, [])
 
 
@@ -82,9 +86,14 @@ def _cli(*argv, cwd=ROOT):
     import io
 
     from resdiff.cli import main
+
     err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), \
-            contextlib.chdir(cwd), pytest.raises(SystemExit) as stop:
+    with (
+        contextlib.redirect_stderr(err),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.chdir(cwd),
+        pytest.raises(SystemExit) as stop,
+    ):
         main([str(a) for a in argv])
     return stop.value.code, err.getvalue()
 
@@ -94,16 +103,26 @@ def _browser():
 
 
 def _headless(browser, profile, *args):
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
-             "--hide-scrollbars", "--virtual-time-budget=10000"]
-    return subprocess.run([browser, *flags, *args], capture_output=True, text=True,
-                          timeout=120)
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--hide-scrollbars",
+        "--virtual-time-budget=10000",
+    ]
+    return subprocess.run([browser, *flags, *args], capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.skipif(_browser() is None, reason="no Chromium on this machine (Debian: "
-                    "apt-get install chromium; .ci/run installs it)")
+@pytest.mark.skipif(
+    _browser() is None,
+    reason="no Chromium on this machine (Debian: apt-get install chromium; .ci/run installs it)",
+)
 def test_the_page_renders_in_chromium_with_every_image(page, tmp_path):
     text, _ = page
     probe = tmp_path / "probe.html"
@@ -114,14 +133,20 @@ def test_the_page_renders_in_chromium_with_every_image(page, tmp_path):
     shot = tmp_path / "page.png"
     page_file = tmp_path / "report.html"
     page_file.write_text(text)
-    _headless(_browser(), tmp_path / "profile-shot", "--window-size=1100,1600",
-              f"--screenshot={shot}", page_file.as_uri())
+    _headless(
+        _browser(),
+        tmp_path / "profile-shot",
+        "--window-size=1100,1600",
+        f"--screenshot={shot}",
+        page_file.as_uri(),
+    )
     from PIL import Image
+
     with Image.open(shot) as image:
         assert image.size == (1100, 1600)
         grey = image.convert("L")
         lo, hi = grey.getextrema()
-        assert hi - lo > 100   # text and a figure on white, not a blank page
+        assert hi - lo > 100  # text and a figure on white, not a blank page
 
 
 # --- resdiff plot ------------------------------------------------------------------------
@@ -139,9 +164,15 @@ PLOTS = {
 def _plot(names, out):
     from resdiff import files
     from resdiff.plots import runs
-    data = [(f"{n}.csv", files.read_result(PAPER / f"{n}.csv",
-                                           files.read_sidecar(PAPER / f"{n}.csv")),
-             files.read_sidecar(PAPER / f"{n}.csv")) for n in names]
+
+    data = [
+        (
+            f"{n}.csv",
+            files.read_result(PAPER / f"{n}.csv", files.read_sidecar(PAPER / f"{n}.csv")),
+            files.read_sidecar(PAPER / f"{n}.csv"),
+        )
+        for n in names
+    ]
     if names == ["fig2-kde"]:  # 200 of the 10,000 draws: the KDEs of all take seconds
         data = [(n, f[f["draw"] < 200], side) for n, f, side in data]
     fig = runs.plot(data)
@@ -152,10 +183,12 @@ def _plot(names, out):
 @pytest.mark.parametrize("kind", list(PLOTS))
 def test_plot_draws_each_kind(kind, tmp_path):
     import matplotlib.pyplot as plt
+
     fig = _plot(PLOTS[kind], tmp_path / "x.png")
     axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
     expected = {"kde": 3, "ntk": 2, "fc-training": 2, "conv-training": 1}.get(
-        kind, len(PLOTS[kind]))
+        kind, len(PLOTS[kind])
+    )
     assert len(axes) == expected
     assert "resdiff plot" in fig._supxlabel.get_text()
     assert (tmp_path / "x.png").stat().st_size > 10000
@@ -168,10 +201,14 @@ def test_plot_command_and_its_errors(tmp_path):
     assert code == 0 and out.read_bytes().startswith(b"%PDF"), err
     lonely = tmp_path / "a.csv"
     lonely.write_text("z,value\n0,1\n")
-    cases = ((("plot", PAPER / "fig2-kde.csv", PAPER / "fig3-ntk.csv", "--out",
-               tmp_path / "m.png"), "different subcommands"),
-             (("plot", lonely, "--out", tmp_path / "o.png"), "sidecar"),
-             (("plot", PAPER / "fig3-ntk.csv", "--out", tmp_path / "x.gif"), "--out"))
+    cases = (
+        (
+            ("plot", PAPER / "fig2-kde.csv", PAPER / "fig3-ntk.csv", "--out", tmp_path / "m.png"),
+            "different subcommands",
+        ),
+        (("plot", lonely, "--out", tmp_path / "o.png"), "sidecar"),
+        (("plot", PAPER / "fig3-ntk.csv", "--out", tmp_path / "x.gif"), "--out"),
+    )
     for argv, word in cases:
         code, err = _cli(*argv)
         lines = err.strip().splitlines()

@@ -5,6 +5,7 @@ Tolerances: |z| < 4.5 on every statistic (tests/conftest.py: max_abs_z), so a co
 implementation fails with probability ~1e-5 per statistic; KS tests use alpha = 1e-4.
 Each test also shows that a deliberately wrong scaling is rejected.
 """
+
 import math
 
 import numpy as np
@@ -13,8 +14,7 @@ from scipy import stats
 
 from resdiff import limits, rng
 from resdiff.activations import activation
-from resdiff.sampling.resnet import (RESNET, SDE, explicit_outputs, gram_outputs,
-                                     resnet_inputs)
+from resdiff.sampling.resnet import RESNET, SDE, explicit_outputs, gram_outputs, resnet_inputs
 from resdiff.sampling.linalg import pivoted_cholesky
 from tests.conftest import Z_CRIT, max_abs_z
 
@@ -25,8 +25,20 @@ ALPHA = 1e-4
 
 def gram(z, depth, width, draws, sw2=1.0, sb2=1.0, act=TANH, mode=RESNET, seed=0):
     key = rng.stream_key(seed, f"test/{mode}")
-    return gram_outputs(key, 0, draws, resnet_inputs(np.asarray(z, float), width), depth,
-                        sw2, sb2, act.code, act.d1_at_0, act.d2_at_0, mode, 0)
+    return gram_outputs(
+        key,
+        0,
+        draws,
+        resnet_inputs(np.asarray(z, float), width),
+        depth,
+        sw2,
+        sb2,
+        act.code,
+        act.d1_at_0,
+        act.d2_at_0,
+        mode,
+        0,
+    )
 
 
 def euler_moments(z, depth, sw2, sb2, d1=1.0):
@@ -37,7 +49,7 @@ def euler_moments(z, depth, sw2, sb2, d1=1.0):
     """
     z = np.asarray(z, float)
     lam0 = np.outer(z, z)
-    growth = (1 + d1 ** 2 * sw2 / depth) ** depth - 1
+    growth = (1 + d1**2 * sw2 / depth) ** depth - 1
     return z, (lam0 + sb2 / sw2) * growth
 
 
@@ -76,8 +88,9 @@ def test_gram_sampler_matches_explicit_weights_in_distribution():
     depth, width, draws = 12, 6, 6000
     x0 = resnet_inputs(z, width)
     y_g = gram(z, depth, width, draws)
-    y_e = explicit_outputs(rng.stream_key(0, "test/explicit"), 0, draws, x0, depth, 1.0,
-                           1.0, TANH.code, 0)
+    y_e = explicit_outputs(
+        rng.stream_key(0, "test/explicit"), 0, draws, x0, depth, 1.0, 1.0, TANH.code, 0
+    )
     for col in range(3):
         assert stats.ks_2samp(y_g[:, col], y_e[:, col]).pvalue > ALPHA
     assert stats.ks_2samp(y_g[:, 2] - y_g[:, 1], y_e[:, 2] - y_e[:, 1]).pvalue > ALPHA
@@ -89,8 +102,9 @@ def test_gram_sampler_ks_detects_a_wrong_width_scaling():
     depth, width, draws = 12, 6, 6000
     x0 = resnet_inputs(z, width)
     y_wrong = gram(z, depth, width, draws, sw2=1.0 / width)
-    y_e = explicit_outputs(rng.stream_key(0, "test/explicit"), 0, draws, x0, depth, 1.0,
-                           1.0, TANH.code, 0)
+    y_e = explicit_outputs(
+        rng.stream_key(0, "test/explicit"), 0, draws, x0, depth, 1.0, 1.0, TANH.code, 0
+    )
     assert stats.ks_2samp(y_wrong[:, 0], y_e[:, 0]).pvalue < ALPHA
 
 
@@ -138,14 +152,16 @@ def test_draws_do_not_depend_on_chunking():
     assert np.array_equal(whole, parts)
 
 
-@pytest.mark.parametrize("sampler,mode,sw2", [("gram", RESNET, 1.0), ("explicit", RESNET, 1.0),
-                                             ("gram", SDE, 2.0)])
+@pytest.mark.parametrize(
+    "sampler,mode,sw2", [("gram", RESNET, 1.0), ("explicit", RESNET, 1.0), ("gram", SDE, 2.0)]
+)
 def test_draws_do_not_depend_on_layer_chunks(sampler, mode, sw2):
     """A run cut into chunks of layers (states and generators carried between them) gives
     the same bits as one call; the swish SDE at sigma^2 = 2 diverges in part, which
     checks the alive flags."""
     from resdiff.sampling import driver
     from resdiff.sampling.resnet import stepper
+
     z = resnet_inputs(np.array([-1.0, 0.5, 3.0]), 10)
     key = rng.stream_key(7, "test/layer-chunks")
     kernel = stepper(sampler, key, z, 40, sw2, sw2, SWISH.code, 0.5, 0.5, mode)

@@ -1,5 +1,6 @@
 """The counter-based Gaussian streams (resdiff.rng) and the training runs' frozen
 generator (resdiff.rng_xoshiro)."""
+
 import hashlib
 
 import numpy as np
@@ -21,8 +22,11 @@ def _philox(c, k):
 PHILOX_KAT = [
     ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
     ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
-    ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
-     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+    (
+        (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344),
+        (0xA4093822, 0x299F31D0),
+        (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1),
+    ),
 ]
 
 
@@ -46,7 +50,7 @@ def test_normal_tails_and_moments():
     for c in (1.0, 2.0, 3.0, 4.0, 4.5):
         p = 2 * stats.norm.sf(c)
         assert abs((np.abs(x) > c).mean() - p) < 4.5 * np.sqrt(p * (1 - p) / n)
-    assert np.abs(x).max() <= np.sqrt(-2 * np.log(2.0 ** -40))  # the radius's 40 bits
+    assert np.abs(x).max() <= np.sqrt(-2 * np.log(2.0**-40))  # the radius's 40 bits
 
 
 def test_pairs_are_independent():
@@ -62,8 +66,11 @@ def test_pairs_are_independent():
 def test_streams_are_distinct_and_reproducible():
     a = rng.normals(5, "test/s", 0, 10_000)
     assert np.array_equal(a, rng.normals(5, "test/s", 0, 10_000))
-    others = [rng.normals(5, "test/s", 1, 10_000), rng.normals(6, "test/s", 0, 10_000),
-              rng.normals(5, "test/other", 0, 10_000)]
+    others = [
+        rng.normals(5, "test/s", 1, 10_000),
+        rng.normals(6, "test/s", 0, 10_000),
+        rng.normals(5, "test/other", 0, 10_000),
+    ]
     key = rng.stream_key(5, "test/s")
     s = rng.new_state(key, 0, 1)  # the same stream, another substream
     others.append(np.empty(10_000))
@@ -111,8 +118,10 @@ def test_substreams_differ(substream):
 def test_training_generator_is_unchanged():
     """resdiff.rng_xoshiro gives the bytes resdiff.rng gave up to commit 8bf9145 (the
     committed Fig. 6 and 7 runs were initialised from them)."""
-    digests = {(0, "fc/init", 3, 1001): "4a5342fd0c8881cd7f531dfda92beb8f",
-               (7, "conv/init", 0, 4096): "c00e59dafd48406ccddff9c4bff9eb7c"}
+    digests = {
+        (0, "fc/init", 3, 1001): "4a5342fd0c8881cd7f531dfda92beb8f",
+        (7, "conv/init", 0, 4096): "c00e59dafd48406ccddff9c4bff9eb7c",
+    }
     for args, digest in digests.items():
         x = rng_xoshiro.normals(*args)
         assert hashlib.sha256(x.tobytes()).hexdigest()[:32] == digest

@@ -6,6 +6,7 @@ grid ordering and the CSV round trip, and the command-line contract.
 Statistical tolerances: |z| < 4.5 per statistic (false-failure rate ~7e-6 each) plus, where
 stated, a finite-size allowance measured once and written next to the test.
 """
+
 import math
 
 import numpy as np
@@ -27,18 +28,44 @@ LEVELS = [0.05, 0.5, 0.95]
 
 
 def run_samples(**kw):
-    params = dict(model="resnet", activation="tanh", depth=20, width=20, inputs=5,
-                  z_min=-2.0, z_max=2.0, input_dim=1, draws=1000, keep_draws=5,
-                  quantiles=LEVELS, sigma_w2=None, sigma_b2=None, nodes=None,
-                  estimator="auto", seed=0)
+    params = dict(
+        model="resnet",
+        activation="tanh",
+        depth=20,
+        width=20,
+        inputs=5,
+        z_min=-2.0,
+        z_max=2.0,
+        input_dim=1,
+        draws=1000,
+        keep_draws=5,
+        quantiles=LEVELS,
+        sigma_w2=None,
+        sigma_b2=None,
+        nodes=None,
+        estimator="auto",
+        seed=0,
+    )
     params.update(kw)
     return exp.samples(**params)
 
 
 def run_corr(**kw):
-    params = dict(model="resnet", activation="tanh", depth=20, width=20, grid=4,
-                  z_min=-2.0, z_max=2.0, draws=1000, sigma_w2=None, sigma_b2=None,
-                  nodes=None, estimator="auto", seed=0)
+    params = dict(
+        model="resnet",
+        activation="tanh",
+        depth=20,
+        width=20,
+        grid=4,
+        z_min=-2.0,
+        z_max=2.0,
+        draws=1000,
+        sigma_w2=None,
+        sigma_b2=None,
+        nodes=None,
+        estimator="auto",
+        seed=0,
+    )
     params.update(kw)
     return exp.correlation(**params)
 
@@ -69,17 +96,18 @@ def test_resnet_tanh_approaches_the_gaussian_limit():
     that plus 4.5 standard errors, and requires the bias to shrink from L = D = 25 to 100.
     """
     z = np.linspace(-2, 2, 5)
-    lim_sd = np.sqrt((z ** 2 + 1) * E1)
+    lim_sd = np.sqrt((z**2 + 1) * E1)
     ratios = {}
     for size, draws in ((25, 3000), (100, 6000)):
-        res = run_samples(depth=size, width=size, draws=draws, keep_draws=0,
-                          quantiles=[0.1587, 0.5, 0.8413])
+        res = run_samples(
+            depth=size, width=size, draws=draws, keep_draws=0, quantiles=[0.1587, 0.5, 0.8413]
+        )
         q = quantile_table(res.frame).to_numpy()
-        half = 0.5 * (q[2] - q[0])              # ~ one standard deviation
+        half = 0.5 * (q[2] - q[0])  # ~ one standard deviation
         ratios[size] = half / lim_sd
         # median -> z (the mean is exact: phi''(0) = 0); SE of a median ~ 1.25 sd/sqrt(n)
         assert np.all(np.abs(q[1] - z) < Z_CRIT * 1.2533 * half / math.sqrt(draws))
-    allowance = 1.5 * (3 + 1.75 * z ** 2) / 100 + Z_CRIT * 1.1 / math.sqrt(6000)
+    allowance = 1.5 * (3 + 1.75 * z**2) / 100 + Z_CRIT * 1.1 / math.sqrt(6000)
     assert np.all(np.abs(ratios[100] - 1) < allowance), ratios[100]
     # the finite-size bias shrinks towards the limit at the large inputs
     assert np.all(np.abs(ratios[100][[0, -1]] - 1) < np.abs(ratios[25][[0, -1]] - 1) - 0.1)
@@ -93,8 +121,8 @@ def test_resnet_tanh_correlation_approaches_the_gaussian_limit():
     res = run_corr(depth=100, width=100, grid=6, draws=3000)
     f = res.frame
     z1, z2, rho = f["z1"].to_numpy(), f["z2"].to_numpy(), f["rho"].to_numpy()
-    lim = (z1 * z2 + 1) / np.sqrt((z1 ** 2 + 1) * (z2 ** 2 + 1))
-    se = (1 - lim ** 2) / math.sqrt(3000) + 1e-12
+    lim = (z1 * z2 + 1) / np.sqrt((z1**2 + 1) * (z2**2 + 1))
+    se = (1 - lim**2) / math.sqrt(3000) + 1e-12
     assert np.all(np.abs(rho - lim) <= 0.03 + Z_CRIT * se)
     assert np.min(rho) < -0.3  # far from the feedforward's "everything correlated"
     # a model that forgot the bias (rho = sign(z1 z2)) is rejected
@@ -108,8 +136,12 @@ def interpolation_errors(activation, depth, width, draws, seed=11, n_check=24):
     code = {"tanh": 0, "swish": 1}[activation]
     k, _ = plan.choose_nodes("resnet", activation, depth, width, 1.0, 1.0, -2.0, 2.0, 0)
     rs = np.random.default_rng(seed)
-    check = np.concatenate([rs.uniform(-2, 2, n_check // 2),
-                            np.linspace(-2, 2, 400)[rs.integers(0, 400, n_check // 2)]])
+    check = np.concatenate(
+        [
+            rs.uniform(-2, 2, n_check // 2),
+            np.linspace(-2, 2, 400)[rs.integers(0, 400, n_check // 2)],
+        ]
+    )
     pts = np.concatenate([chebyshev.nodes(k, -2, 2), check])
     key = rng.stream_key(seed, "test/interpolation")
     y = explicit_outputs(key, 0, draws, resnet_inputs(pts, width), depth, 1.0, 1.0, code, 0)
@@ -127,8 +159,17 @@ def test_interpolation_error_below_1e6(activation, depth, width, draws):
     check = np.linspace(-1.9, 1.9, 8)
     pts = np.concatenate([chebyshev.nodes(6, -2, 2), check])
     code = {"tanh": 0, "swish": 1}[activation]
-    y6 = explicit_outputs(rng.stream_key(11, "test/interpolation"), 0, draws,
-                          resnet_inputs(pts, width), depth, 1.0, 1.0, code, 0)
+    y6 = explicit_outputs(
+        rng.stream_key(11, "test/interpolation"),
+        0,
+        draws,
+        resnet_inputs(pts, width),
+        depth,
+        1.0,
+        1.0,
+        code,
+        0,
+    )
     P = chebyshev.interpolation_matrix(6, -2, 2, check)
     assert np.abs(y6[:, :6] @ P.T - y6[:, 6:]).max() > 1e-5
 
@@ -149,23 +190,25 @@ def test_tensor_interpolation_error_2d(activation):
     axis = np.linspace(-2, 2, 50)[[0, 7, 19, 30, 44, 49]]
     check = np.column_stack([np.repeat(axis, len(axis)), np.tile(axis, len(axis))])
     key = rng.stream_key(5, "test/interpolation-2d")
-    y = explicit_outputs(key, 0, 1, resnet_inputs(np.vstack([nodes, check]), 100), 100,
-                         1.0, 1.0, code, 0)
+    y = explicit_outputs(
+        key, 0, 1, resnet_inputs(np.vstack([nodes, check]), 100), 100, 1.0, 1.0, code, 0
+    )
     P = chebyshev.tensor_interpolation_matrix(k, -2, 2, axis, axis)
-    err = np.abs(y[:, :k * k] @ P.T - y[:, k * k:]).max()
+    err = np.abs(y[:, : k * k] @ P.T - y[:, k * k :]).max()
     assert err < 1e-6, (k, err)
 
 
 def test_chebyshev_helpers_are_exact_for_polynomials():
     x = np.linspace(-3, 1, 37)
-    f = lambda t: 1 - 2 * t + 0.5 * t ** 3 - 0.1 * t ** 7  # noqa: E731
+    f = lambda t: 1 - 2 * t + 0.5 * t**3 - 0.1 * t**7  # noqa: E731
     for k in (8, 12):
         P = chebyshev.interpolation_matrix(k, -3, 1, x)
         np.testing.assert_allclose(P @ f(chebyshev.nodes(k, -3, 1)), f(x), atol=1e-11)
         c = chebyshev.coefficients_matrix(k) @ f(chebyshev.nodes(k, -3, 1))
         assert np.all(np.abs(c[8:]) < 1e-11)
         np.testing.assert_allclose(
-            np.polynomial.chebyshev.chebval((x + 1) / 2, c), f(x), atol=1e-11)
+            np.polynomial.chebyshev.chebval((x + 1) / 2, c), f(x), atol=1e-11
+        )
     # the identity rows: a point on a node takes the node's value
     n = chebyshev.nodes(6, 0, 2)
     np.testing.assert_array_equal(chebyshev.interpolation_matrix(6, 0, 2, n), np.eye(6))
@@ -177,12 +220,12 @@ def test_correlation_is_that_of_the_interpolated_draws():
     meta = res.meta
     assert meta["evaluation"] == "chebyshev"
     k = meta["nodes"]
-    sim = point_draws("resnet", "tanh", 30, 30, 1.0, 1.0, chebyshev.nodes(k, -2, 2), 300, 0,
-                      "test")
+    sim = point_draws("resnet", "tanh", 30, 30, 1.0, 1.0, chebyshev.nodes(k, -2, 2), 300, 0, "test")
     grid = np.linspace(-2, 2, 60)
     values = sim.y @ chebyshev.interpolation_matrix(k, -2, 2, grid).T
-    np.testing.assert_allclose(res.frame["rho"].to_numpy().reshape(60, 60),
-                               np.corrcoef(values.T), atol=1e-10)
+    np.testing.assert_allclose(
+        res.frame["rho"].to_numpy().reshape(60, 60), np.corrcoef(values.T), atol=1e-10
+    )
 
 
 # --- against an independent plain-numpy implementation ---------------------------------
@@ -200,16 +243,19 @@ def numpy_resnet(act, L, D, n, z, seed, sw2=1.0, sb2=1.0):
 def numpy_feedforward(act, L, D, n, z, sw2, sb2, seed):
     rs = np.random.default_rng(seed)
     phi = np.tanh if act == "tanh" else (lambda x: np.maximum(x, 0.0))
-    H = (np.asarray(z, float)[None, :, None] * rs.standard_normal((n, 1, D)) * math.sqrt(sw2)
-         + rs.standard_normal((n, 1, D)) * math.sqrt(sb2))
+    H = np.asarray(z, float)[None, :, None] * rs.standard_normal((n, 1, D)) * math.sqrt(
+        sw2
+    ) + rs.standard_normal((n, 1, D)) * math.sqrt(sb2)
     for _ in range(L - 1):
         W = rs.standard_normal((n, D, D)) * math.sqrt(sw2 / D)
         H = np.einsum("bnc,brc->bnr", phi(H), W) + rs.standard_normal((n, 1, D)) * math.sqrt(sb2)
     return H[:, :, 0]
 
 
-@pytest.mark.parametrize("model,act", [("resnet", "tanh"), ("resnet", "swish"),
-                                       ("feedforward", "tanh"), ("feedforward", "relu")])
+@pytest.mark.parametrize(
+    "model,act",
+    [("resnet", "tanh"), ("resnet", "swish"), ("feedforward", "tanh"), ("feedforward", "relu")],
+)
 def test_quantiles_match_an_independent_numpy_implementation(model, act):
     z = np.linspace(-2, 2, 5)
     n = 3000
@@ -233,8 +279,15 @@ def test_quantiles_match_an_independent_numpy_implementation(model, act):
 
 
 def test_conditional_and_empirical_estimators_agree():
-    kw = dict(model="feedforward", activation="tanh", depth=15, width=15, inputs=5,
-              draws=4000, keep_draws=0)
+    kw = dict(
+        model="feedforward",
+        activation="tanh",
+        depth=15,
+        width=15,
+        inputs=5,
+        draws=4000,
+        keep_draws=0,
+    )
     cond = run_samples(estimator="conditional", **kw)
     emp = run_samples(estimator="empirical", **kw)
     assert cond.meta["estimator"] == "conditional" and emp.meta["estimator"] == "empirical"
@@ -247,30 +300,49 @@ def test_conditional_and_empirical_estimators_agree():
 
 # --- divergent draws (swish) ------------------------------------------------------------
 def test_divergent_draws_are_counted_and_excluded():
-    res = run_samples(activation="swish", depth=100, width=2, draws=200, sigma_w2=1e7,
-                      sigma_b2=1.0)
+    res = run_samples(activation="swish", depth=100, width=2, draws=200, sigma_w2=1e7, sigma_b2=1.0)
     bad = res.meta["divergent"]
     assert 0 < bad < 200
     assert any(f"{bad} of 200 draws diverged" in w for w in res.warnings)
     assert np.all(np.isfinite(res.frame["value"]))
     assert res.meta["draws_used"] == 200 - bad
-    corr = run_corr(activation="swish", depth=100, width=2, draws=200, sigma_w2=1e7,
-                    sigma_b2=1.0)
+    corr = run_corr(activation="swish", depth=100, width=2, draws=200, sigma_w2=1e7, sigma_b2=1.0)
     assert corr.meta["divergent"] == bad and np.all(np.isfinite(corr.frame["rho"]))
 
 
 def test_all_divergent_raises():
     with pytest.raises(AllDiverged, match="all 50 draws"):
-        run_samples(activation="swish", depth=200, width=4, draws=50, sigma_w2=1e5,
-                    sigma_b2=1.0)
+        run_samples(activation="swish", depth=200, width=4, draws=50, sigma_w2=1e5, sigma_b2=1.0)
 
 
 # --- output format ----------------------------------------------------------------------
 def test_2d_grid_ordering_and_csv_round_trip(cli, tmp_path):
     out = tmp_path / "s2.csv"
-    args = ["samples", "--model", "resnet", "--depth", "6", "--width", "4", "--input-dim",
-            "2", "--inputs", "3", "--z-min", "-1", "--z-max", "1", "--draws", "20",
-            "--keep-draws", "2", "--seed", "3", "--out", out]
+    args = [
+        "samples",
+        "--model",
+        "resnet",
+        "--depth",
+        "6",
+        "--width",
+        "4",
+        "--input-dim",
+        "2",
+        "--inputs",
+        "3",
+        "--z-min",
+        "-1",
+        "--z-max",
+        "1",
+        "--draws",
+        "20",
+        "--keep-draws",
+        "2",
+        "--seed",
+        "3",
+        "--out",
+        out,
+    ]
     res = cli(*args)
     assert res.returncode == 0, res.stderr
     df = pd.read_csv(out)
@@ -279,10 +351,24 @@ def test_2d_grid_ordering_and_csv_round_trip(cli, tmp_path):
     np.testing.assert_array_equal(d0["z"], np.repeat([-1.0, 0.0, 1.0], 3))  # z slowest
     np.testing.assert_array_equal(d0["z2"], np.tile([-1.0, 0.0, 1.0], 3))
     # the round trip is exact (17 significant digits) against the in-process result
-    again = exp.samples(model="resnet", activation="tanh", depth=6, width=4, inputs=3,
-                        z_min=-1.0, z_max=1.0, input_dim=2, draws=20, keep_draws=2,
-                        quantiles=LEVELS, sigma_w2=1.0, sigma_b2=1.0, nodes=None,
-                        estimator="auto", seed=3)
+    again = exp.samples(
+        model="resnet",
+        activation="tanh",
+        depth=6,
+        width=4,
+        inputs=3,
+        z_min=-1.0,
+        z_max=1.0,
+        input_dim=2,
+        draws=20,
+        keep_draws=2,
+        quantiles=LEVELS,
+        sigma_w2=1.0,
+        sigma_b2=1.0,
+        nodes=None,
+        estimator="auto",
+        seed=3,
+    )
     np.testing.assert_array_equal(df["value"].to_numpy(), again.frame["value"].to_numpy())
     # each value is the network at that (z1, z2): explicit weights, one input at a time
     assert again.meta["sampler"] == "explicit"
@@ -298,15 +384,31 @@ def test_2d_grid_ordering_and_csv_round_trip(cli, tmp_path):
 
 def test_samples_and_correlation_csv_columns(cli, tmp_path):
     out = tmp_path / "c.csv"
-    res = cli("correlation", "--depth", "5", "--width", "5", "--grid", "3", "--draws", "50",
-              "--out", out)
+    res = cli(
+        "correlation", "--depth", "5", "--width", "5", "--grid", "3", "--draws", "50", "--out", out
+    )
     assert res.returncode == 0, res.stderr
     df = pd.read_csv(out)
     assert list(df.columns) == ["z1", "z2", "rho"] and len(df) == 9
     np.testing.assert_allclose(df["rho"].to_numpy().reshape(3, 3).diagonal(), 1.0)
     out = tmp_path / "s.csv"
-    res = cli("samples", "--model", "feedforward", "--activation", "relu", "--depth", "5",
-              "--width", "5", "--inputs", "7", "--draws", "40", "--out", out)
+    res = cli(
+        "samples",
+        "--model",
+        "feedforward",
+        "--activation",
+        "relu",
+        "--depth",
+        "5",
+        "--width",
+        "5",
+        "--inputs",
+        "7",
+        "--draws",
+        "40",
+        "--out",
+        out,
+    )
     assert res.returncode == 0, res.stderr
     df = pd.read_csv(out)
     assert list(df.columns) == ["z", "kind", "id", "value"]
@@ -317,18 +419,21 @@ def test_samples_and_correlation_csv_columns(cli, tmp_path):
     assert side["meta"]["evaluation"] == "homogeneous"
 
 
-@pytest.mark.parametrize("args,option", [
-    (["samples", "--z-min", "1", "--z-max", "1"], "--z-min"),
-    (["correlation", "--grid", "1"], "--grid"),
-    (["samples", "--inputs", "0"], "--inputs"),
-    (["samples", "--draws", "1"], "--draws"),
-    (["samples", "--nodes", "1"], "--nodes"),
-    (["samples", "--quantiles", "0.5,1.5"], "--quantiles"),
-    (["samples", "--width", "0"], "--width"),
-    (["samples", "--sigma-w2", "-1"], "--sigma-w2"),
-    (["samples", "--model", "feedforward", "--activation", "swish"], "edge of chaos"),
-    (["samples", "--estimator", "conditional"], "--model feedforward"),
-])
+@pytest.mark.parametrize(
+    "args,option",
+    [
+        (["samples", "--z-min", "1", "--z-max", "1"], "--z-min"),
+        (["correlation", "--grid", "1"], "--grid"),
+        (["samples", "--inputs", "0"], "--inputs"),
+        (["samples", "--draws", "1"], "--draws"),
+        (["samples", "--nodes", "1"], "--nodes"),
+        (["samples", "--quantiles", "0.5,1.5"], "--quantiles"),
+        (["samples", "--width", "0"], "--width"),
+        (["samples", "--sigma-w2", "-1"], "--sigma-w2"),
+        (["samples", "--model", "feedforward", "--activation", "swish"], "edge of chaos"),
+        (["samples", "--estimator", "conditional"], "--model feedforward"),
+    ],
+)
 def test_usage_errors_are_one_line_exit_2_and_leave_no_file(cli, tmp_path, args, option):
     out = tmp_path / "x.csv"
     res = cli(*args, "--depth", "3", "--out", out)
@@ -343,11 +448,13 @@ def test_usage_errors_are_one_line_exit_2_and_leave_no_file(cli, tmp_path, args,
 def simulations(monkeypatch):
     """The list of simulations run (model, number of points, draws)."""
     from resdiff.sampling import draws as draws_module
+
     calls, run = [], draws_module._run
 
     def counted(model, act, depth, width, sw2, sb2, points, draws, *args):
         calls.append((model, points.shape[0], draws))
         return run(model, act, depth, width, sw2, sb2, points, draws, *args)
+
     monkeypatch.setattr(draws_module, "_run", counted)
     return calls
 
@@ -377,6 +484,7 @@ def test_draw_store_hit_miss_and_copies(simulations):
 
 def test_draw_store_budget_drops_the_least_recently_used():
     from resdiff.sampling.draws import PointDraws
+
     one = PointDraws(np.zeros((10, 10)), np.zeros(10, bool), "gram")  # 810 bytes
     store = DrawStore(max_bytes=2000)
     store.put("a", one)
@@ -428,8 +536,7 @@ def test_a_draw_is_the_same_network_on_any_grid(activation):
     (1e-12), far inside the interpolation accuracy (the run's a posteriori estimate,
     <= 1e-6), because the Chebyshev nodes, the sampler and the streams depend on the
     range and K alone."""
-    common = dict(activation=activation, depth=20, width=10, draws=40, keep_draws=5,
-                  quantiles=[])
+    common = dict(activation=activation, depth=20, width=10, draws=40, keep_draws=5, quantiles=[])
     coarse, fine = run_samples(inputs=9, **common), run_samples(inputs=41, **common)
     assert coarse.meta["evaluation"] == fine.meta["evaluation"] == "chebyshev"
     assert coarse.meta["nodes"] == fine.meta["nodes"]
@@ -450,6 +557,7 @@ def test_explicit_weights_give_the_same_network_at_any_points():
     sets: the same values at the common points, bit for bit."""
     key = rng.stream_key(3, "test/any-points")
     from resdiff.sampling import feedforward as ff
+
     z1, z2 = np.linspace(-1, 1, 5), np.linspace(-1, 1, 9)
     args = (6, 8, 1.5, 0.1, 0, np.zeros((0, 0)), 1e100)
     y1 = ff.explicit_paths(key, 0, 4, ff.as_inputs(z1), *args)[0]
@@ -461,14 +569,14 @@ def test_automatic_nodes_are_raised_until_the_estimate_meets_the_target(monkeypa
     """A pilot that asks for too few nodes (6): the run sees its own estimate above
     1e-6 and simulates again with more nodes until it is met, and says which it tried."""
     monkeypatch.setattr(plan, "choose_nodes", lambda *a, **k: (6, {"stub": True}))
-    res = run_samples(activation="swish", depth=20, width=10, inputs=60, draws=40,
-                      quantiles=[])
+    res = run_samples(activation="swish", depth=20, width=10, inputs=60, draws=40, quantiles=[])
     tried = res.meta["nodes_tried"]
     assert tried[0] == 6 and len(tried) > 1 and tried == sorted(tried)
     assert res.meta["nodes"] == tried[-1] < plan.MAX_NODES
     assert res.meta["interp_error_estimate"] <= plan.INTERP_TOL
     assert not any("interpolation error" in w for w in res.warnings)
     # the estimate at the count before the last did not meet the target
-    before = run_samples(activation="swish", depth=20, width=10, inputs=60, draws=40,
-                         quantiles=[], nodes=tried[-2])
+    before = run_samples(
+        activation="swish", depth=20, width=10, inputs=60, draws=40, quantiles=[], nodes=tried[-2]
+    )
     assert before.meta["interp_error_estimate"] > plan.INTERP_TOL

@@ -1,6 +1,7 @@
 """Code digests: a dataset's cache key changes with the code that computes it, and
 only with that code. Edits are made to copies of the package in a temporary folder
 (each state its own copy: digests are computed once per folder and process)."""
+
 import shutil
 
 import pytest
@@ -38,12 +39,25 @@ def test_copy_has_the_same_digests(tree):
 
 def test_closure_follows_imports_and_leaves_out_io_and_cli():
     modules = sources.closure("resdiff.experiments.kde")
-    for needed in ("resdiff.sampling.resnet", "resdiff.rng", "resdiff.activations",
-                   "resdiff.sampling.linalg", "resdiff.experiments", "resdiff"):
+    for needed in (
+        "resdiff.sampling.resnet",
+        "resdiff.rng",
+        "resdiff.activations",
+        "resdiff.sampling.linalg",
+        "resdiff.experiments",
+        "resdiff",
+    ):
         assert needed in modules
-    for left_out in ("resdiff.files", "resdiff.progress", "resdiff.pipeline",
-                     "resdiff.cli", "resdiff.cli.kde", "resdiff.plots.fig2",
-                     "resdiff.mnist.train", "resdiff.experiments.samples"):
+    for left_out in (
+        "resdiff.files",
+        "resdiff.progress",
+        "resdiff.pipeline",
+        "resdiff.cli",
+        "resdiff.cli.kde",
+        "resdiff.plots.fig2",
+        "resdiff.mnist.train",
+        "resdiff.experiments.samples",
+    ):
         assert left_out not in modules
     # function-level imports count (mnist_train imports torch code inside functions)
     assert "resdiff.mnist.train" in sources.closure("resdiff.experiments.mnist_train")
@@ -57,7 +71,11 @@ def test_help_text_plot_and_comment_edits_keep_the_cache(tree):
     _edit(tree / "cli" / "fig.py", "paper: the paper's scale", "paper: the scale of the paper")
     _edit(tree / "plots" / "fig2.py", "def plot(", "def plot(  # edited comment\n        ")
     _edit(tree / "progress.py", "def info(message):", "def info(message):\n    pass")
-    _edit(tree / "sampling" / "resnet.py", '"""', '"""Edited docstring. ', )
+    _edit(
+        tree / "sampling" / "resnet.py",
+        '"""',
+        '"""Edited docstring. ',
+    )
     _edit(tree / "rng.py", "\n", "\n# an added comment\n")
     assert {t: sources.code_digest(t, root=tree) for t in (KDE, TRAIN)} == before
     assert sources.computing_digest(tree) == numba_before
@@ -88,20 +106,24 @@ def test_numba_is_configured_by_the_first_kernel_import_only(numba_first, tmp_pa
     import subprocess
     import sys
     from tests.conftest import ROOT
-    code = "\n".join([
-        "import os",
-        "import numba" if numba_first else "",
-        "import resdiff, resdiff.cli, resdiff.pipeline",
-        "assert 'NUMBA_CACHE_DIR' not in os.environ, 'set on import resdiff'",
-        "import resdiff.rng",
-        "import numba",
-        "print(os.environ['NUMBA_CACHE_DIR'])",
-        "print(numba.core.config.CACHE_DIR)",
-    ])
+
+    code = "\n".join(
+        [
+            "import os",
+            "import numba" if numba_first else "",
+            "import resdiff, resdiff.cli, resdiff.pipeline",
+            "assert 'NUMBA_CACHE_DIR' not in os.environ, 'set on import resdiff'",
+            "import resdiff.rng",
+            "import numba",
+            "print(os.environ['NUMBA_CACHE_DIR'])",
+            "print(numba.core.config.CACHE_DIR)",
+        ]
+    )
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     env["RESDIFF_NUMBA_CACHE"] = str(tmp_path)
-    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 0, res.stderr
     expected = str(tmp_path / sources.computing_digest())
     assert res.stdout.split() == [expected, expected]

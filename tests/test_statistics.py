@@ -1,5 +1,6 @@
 """resdiff.statistics: mixture quantiles against SciPy, mapped quantiles and correlations
 against plain numpy on the mapped draws, and the exact homogeneous shortcut."""
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -32,15 +33,21 @@ def test_empirical_quantiles_are_those_of_the_mapped_draws(monkeypatch):
     P = rs.standard_normal((7, y.shape[1]))
     good = np.flatnonzero(rs.random(len(y)) > 0.1)
     expected = np.quantile(y[good] @ P.T, LEVELS, axis=0)
-    np.testing.assert_allclose(statistics.quantiles(y, good, P, LEVELS), expected,
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        statistics.quantiles(y, good, P, LEVELS), expected, rtol=1e-12, atol=1e-12
+    )
     # outputs mapped a block at a time give the same numbers
     monkeypatch.setattr(statistics, "QUANTILE_BLOCK_BYTES", 8 * len(good) * 2)
-    np.testing.assert_allclose(statistics.quantiles(y, good, P, LEVELS), expected,
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        statistics.quantiles(y, good, P, LEVELS), expected, rtol=1e-12, atol=1e-12
+    )
     cols = np.array([1, 4])
-    np.testing.assert_allclose(statistics.quantiles(y, good, P, LEVELS, cols=cols),
-                               expected[:, cols], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        statistics.quantiles(y, good, P, LEVELS, cols=cols),
+        expected[:, cols],
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 def test_homogeneous_map_gives_quantiles_exactly():
@@ -64,9 +71,12 @@ def test_conditional_quantiles_map_the_variances():
     P = np.diag([2.0, -1.0, 0.5])  # one entry per row: no cross terms
     good = np.arange(30)
     q = statistics.quantiles(None, good, P, LEVELS, var=var)
-    np.testing.assert_allclose(q, normal_mixture_quantiles(np.sqrt(var * [4.0, 1.0, 0.25]),
-                                                           np.array(LEVELS)),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        q,
+        normal_mixture_quantiles(np.sqrt(var * [4.0, 1.0, 0.25]), np.array(LEVELS)),
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 def test_covariance_and_correlation_match_numpy():
@@ -80,12 +90,12 @@ def test_covariance_and_correlation_match_numpy():
     assert zero.tolist() == [False, False, True, False, False, False]
     assert np.all(np.isnan(rho[2])) and np.all(np.isnan(rho[:, 2]))
     keep = [0, 1, 3, 4, 5]
-    np.testing.assert_allclose(rho[np.ix_(keep, keep)], np.corrcoef((y @ P.T)[:, keep].T),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        rho[np.ix_(keep, keep)], np.corrcoef((y @ P.T)[:, keep].T), atol=1e-12
+    )
     # conditional: the mean of the summed conditional covariances
     cov_sum = np.eye(5) * 40.0
-    np.testing.assert_allclose(statistics.covariance(y, good[:20], None, cov_sum),
-                               2.0 * np.eye(5))
+    np.testing.assert_allclose(statistics.covariance(y, good[:20], None, cov_sum), 2.0 * np.eye(5))
 
 
 def test_quantile_se_is_the_batch_means_standard_error():

@@ -3,6 +3,7 @@ runs compiled kernels, with a cold kernel cache (a fresh Numba cache: the signal
 while kernels compile) and a warm one (it lands in the kernels, the rank pilot
 included). A signal is sent at a fixed time after the start, wherever the run then is.
 """
+
 import os
 import pty
 import select
@@ -19,10 +20,30 @@ STOP_SECONDS = 2.0  # "about a second", with room for a machine shared by other 
 
 # runs far longer than the test, with their output under the test's folder
 LONG = {
-    "samples-feedforward": ["samples", "--model", "feedforward", "--activation", "tanh",
-                            "--depth", "500", "--width", "500", "--draws", "64"],
-    "samples-resnet": ["samples", "--model", "resnet", "--depth", "500", "--width", "500",
-                       "--draws", "100000"],
+    "samples-feedforward": [
+        "samples",
+        "--model",
+        "feedforward",
+        "--activation",
+        "tanh",
+        "--depth",
+        "500",
+        "--width",
+        "500",
+        "--draws",
+        "64",
+    ],
+    "samples-resnet": [
+        "samples",
+        "--model",
+        "resnet",
+        "--depth",
+        "500",
+        "--width",
+        "500",
+        "--draws",
+        "100000",
+    ],
     "kde": ["kde", "--depth", "500", "--width", "500", "--draws", "200000"],
     "correlation": ["correlation", "--model", "feedforward", "--activation", "tanh"],
     "ntk-convergence": ["ntk-convergence", "--sizes", "500", "--draws", "1000"],
@@ -30,8 +51,21 @@ LONG = {
 }
 # a tiny run of the same kernels, to warm the cache
 WARM = {
-    "samples-feedforward": ["samples", "--model", "feedforward", "--activation", "tanh",
-                            "--depth", "3", "--width", "3", "--inputs", "20", "--draws", "4"],
+    "samples-feedforward": [
+        "samples",
+        "--model",
+        "feedforward",
+        "--activation",
+        "tanh",
+        "--depth",
+        "3",
+        "--width",
+        "3",
+        "--inputs",
+        "20",
+        "--draws",
+        "4",
+    ],
     "ntk-convergence": ["ntk-convergence", "--sizes", "3", "--draws", "4"],
 }
 
@@ -45,9 +79,15 @@ def stop_seconds(args, sig, delay, env, folder):
     ``delay`` seconds later and return ``(exit code, stderr, seconds from the signal to
     the exit)``."""
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "resdiff", *args], cwd=ROOT,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave,
-                            env={**os.environ, **env}, preexec_fn=default_sigint)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "resdiff", *args],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+        env={**os.environ, **env},
+        preexec_fn=default_sigint,
+    )
     os.close(slave)
     err, sent, start = b"", None, time.time()
     try:
@@ -86,35 +126,44 @@ def _check(name, sig, code, err, seconds, folder):
     assert message[0].startswith("interrupted" if sig == signal.SIGINT else "terminated"), err
     print(f"{name} {sig.name}: stopped {seconds:.2f} s after the signal")
     assert seconds < STOP_SECONDS, f"{name}: took {seconds:.2f} s to stop"
-    left = [p for p in folder.rglob("*") if p.is_file() and p.suffix in (".csv", ".json",
-                                                                        ".png", ".pdf")]
+    left = [
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix in (".csv", ".json", ".png", ".pdf")
+    ]
     assert left == [], left  # no CSV, sidecar or figure of the unfinished step
 
 
 def _cold_env(tmp_path):
     cache = tmp_path / "cache"
-    return {"RESDIFF_NUMBA_CACHE": str(cache / "numba"), "XDG_CACHE_HOME": str(cache),
-            "NUMBA_CACHE_DIR": str(cache / "numba-direct")}
+    return {
+        "RESDIFF_NUMBA_CACHE": str(cache / "numba"),
+        "XDG_CACHE_HOME": str(cache),
+        "NUMBA_CACHE_DIR": str(cache / "numba-direct"),
+    }
 
 
 # cold: 3 s after the start every subcommand is compiling its kernels (tens of seconds
 # in all); SIGTERM on two of them (the same path, interrupt.py)
 COLD = [(name, signal.SIGINT) for name in LONG] + [
-    (name, signal.SIGTERM) for name in ("samples-feedforward", "ntk-convergence")]
+    (name, signal.SIGTERM) for name in ("samples-feedforward", "ntk-convergence")
+]
 
 
 @pytest.mark.parametrize("name,sig", COLD, ids=[f"{n}-{s.name}" for n, s in COLD])
 def test_stops_promptly_with_a_cold_kernel_cache(name, sig, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    code, err, seconds = stop_seconds(LONG[name] + _out(name, out), sig, 3.0,
-                                      _cold_env(tmp_path), out)
+    code, err, seconds = stop_seconds(
+        LONG[name] + _out(name, out), sig, 3.0, _cold_env(tmp_path), out
+    )
     _check(name, sig, code, err, seconds, out)
 
 
-@pytest.mark.parametrize("name,delay", [("samples-feedforward", 2.5),
-                                        ("samples-feedforward", 4.0),
-                                        ("ntk-convergence", 4.0)])
+@pytest.mark.parametrize(
+    "name,delay",
+    [("samples-feedforward", 2.5), ("samples-feedforward", 4.0), ("ntk-convergence", 4.0)],
+)
 def test_stops_promptly_with_a_warm_kernel_cache(name, delay, tmp_path):
     """At L = D = 500 the feedforward run starts with a one-draw rank pilot (seconds of
     work); the NTK's draws take seconds each: both are cut into chunks of layers."""
@@ -122,8 +171,7 @@ def test_stops_promptly_with_a_warm_kernel_cache(name, delay, tmp_path):
     assert res.returncode == 0, res.stderr
     out = tmp_path / "out"
     out.mkdir()
-    code, err, seconds = stop_seconds(LONG[name] + _out(name, out), signal.SIGINT, delay,
-                                      {}, out)
+    code, err, seconds = stop_seconds(LONG[name] + _out(name, out), signal.SIGINT, delay, {}, out)
     _check(name, signal.SIGINT, code, err, seconds, out)
 
 
@@ -137,6 +185,5 @@ def test_stops_promptly_at_any_time_from_a_cold_start(name, tmp_path):
         out = tmp_path / f"out-{delay}"
         out.mkdir()
         sig = signal.SIGINT if delay % 2 else signal.SIGTERM
-        code, err, seconds = stop_seconds(LONG[name] + _out(name, out), sig, delay, env,
-                                          out)
+        code, err, seconds = stop_seconds(LONG[name] + _out(name, out), sig, delay, env, out)
         _check(f"{name} at {delay} s", sig, code, err, seconds, out)

@@ -1,4 +1,5 @@
 """``resdiff verify``: recompute a slice of the committed datasets and compare."""
+
 import hashlib
 import json
 import shutil
@@ -54,12 +55,10 @@ def test_a_wrong_committed_value_differs_and_fails(tmp_path):
     side.write_text(json.dumps(record))
     res = run_cli("verify", "--out-dir", tmp_path)
     assert res.returncode == 1, res.stderr + res.stdout
-    rows = {line.split()[0]: line for line in res.stdout.splitlines()
-            if line.startswith("fig")}
+    rows = {line.split()[0]: line for line in res.stdout.splitlines() if line.startswith("fig")}
     assert "  differs  " in rows["fig8-tanh"] and "1e-12" in rows["fig8-tanh"]
     assert "  reproduced  " in rows["fig8-swish"]
-    assert "not checked" in rows["fig5-resnet-tanh"] and "correlations" in rows[
-        "fig5-resnet-tanh"]
+    assert "not checked" in rows["fig5-resnet-tanh"] and "correlations" in rows["fig5-resnet-tanh"]
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path):

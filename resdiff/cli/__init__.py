@@ -6,6 +6,7 @@ Every failure the user can fix is one line on stderr and exit code 2; an interru
 (Ctrl-C, SIGTERM) is one line and exit code 130 (SIGINT) or 143 (SIGTERM), and leaves
 no output file.
 """
+
 import importlib
 import os
 import sys
@@ -47,12 +48,15 @@ class LazyGroup(click.Group):
         try:
             return super().resolve_command(ctx, args)
         except click.exceptions.NoSuchCommand as exc:  # suggest the nearest names
-            raise click.exceptions.NoSuchCommand(exc.command_name, possibilities=COMMANDS,
-                                                 ctx=ctx) from None
+            raise click.exceptions.NoSuchCommand(
+                exc.command_name, possibilities=COMMANDS, ctx=ctx
+            ) from None
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"],
-                                              "max_content_width": 100})
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="resdiff")
 def cli():
     """Regenerate the figures of "Doubly infinite residual networks: a diffusion
@@ -81,10 +85,13 @@ def check_environment():
     """Refuse settings Numba would reject with a traceback when it first starts its
     threads (``NUMBA_NUM_THREADS=0``)."""
     from ..errors import UserError
+
     value = os.environ.get("NUMBA_NUM_THREADS", "").strip()
     if value and not (value.isdigit() and int(value) >= 1):
-        raise UserError(f"NUMBA_NUM_THREADS={value}: the kernels' thread count must be a "
-                        "whole number of at least 1 (unset it to use every core)")
+        raise UserError(
+            f"NUMBA_NUM_THREADS={value}: the kernels' thread count must be a "
+            "whole number of at least 1 (unset it to use every core)"
+        )
 
 
 def main(argv=None):

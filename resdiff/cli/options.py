@@ -5,6 +5,7 @@ Each option's type comes from the table of the experiment it feeds
 place where a parameter name in an error becomes an option name. Any violation is a
 one-line usage error naming the option (exit code 2).
 """
+
 import ast
 import functools
 import math
@@ -68,8 +69,9 @@ class CommaList(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, (list, tuple)):
             return [self.item.convert(v, param, ctx) for v in value]
-        return [self.item.convert(v.strip(), param, ctx)
-                for v in str(value).split(",") if v.strip()]
+        return [
+            self.item.convert(v.strip(), param, ctx) for v in str(value).split(",") if v.strip()
+        ]
 
 
 def click_type(constraint):
@@ -100,9 +102,8 @@ def experiment_defaults(target):
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name == function:
             args = node.args
-            pairs = list(zip(args.args[len(args.args) - len(args.defaults):], args.defaults))
-            pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults)
-                      if d is not None]
+            pairs = list(zip(args.args[len(args.args) - len(args.defaults) :], args.defaults))
+            pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
             return {a.arg: _default_value(d) for a, d in pairs}
     raise LookupError(f"{target}: no such function")
 
@@ -129,8 +130,7 @@ def option(table, name, *decls, multiple=False, **kwargs):
         if isinstance(default, (list, tuple)) and not multiple:  # a comma-separated list
             default = ",".join(map(str, default))
         kwargs["default"] = default
-    return click.option(*decls, name, type=click_type(constraint), multiple=multiple,
-                        **kwargs)
+    return click.option(*decls, name, type=click_type(constraint), multiple=multiple, **kwargs)
 
 
 class Command(click.Command):
@@ -164,43 +164,74 @@ def command(*args, **kwargs):
 
 def common(default_out):
     """``--seed``, ``--out`` and ``--quiet``, which every subcommand has."""
+
     def decorate(f):
-        f = click.option("--quiet", "-q", is_flag=True,
-                         help="No progress bars or informational lines on stderr.")(f)
-        f = click.option("--out", "-o", type=click.Path(dir_okay=False), default=default_out,
-                         show_default=True,
-                         help="Tidy CSV to write; its JSON sidecar goes to OUT.json.")(f)
-        f = click.option("--seed", type=click_type(cons.SEED), default=0, show_default=True,
-                         help="Seed: the same seed gives the same numbers for any thread "
-                              "count.")(f)
+        f = click.option(
+            "--quiet", "-q", is_flag=True, help="No progress bars or informational lines on stderr."
+        )(f)
+        f = click.option(
+            "--out",
+            "-o",
+            type=click.Path(dir_okay=False),
+            default=default_out,
+            show_default=True,
+            help="Tidy CSV to write; its JSON sidecar goes to OUT.json.",
+        )(f)
+        f = click.option(
+            "--seed",
+            type=click_type(cons.SEED),
+            default=0,
+            show_default=True,
+            help="Seed: the same seed gives the same numbers for any thread count.",
+        )(f)
         return f
+
     return decorate
 
 
 def data_dir_option(f):
     """``--data-dir``: where MNIST is, for every command that reads it."""
-    return click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-                        help="Directory with the four MNIST gzip IDX files  [default: "
-                             "$RESDIFF_DATA_DIR, else $XDG_CACHE_HOME/resdiff/mnist, "
-                             "~/.cache/resdiff/mnist without it]")(f)
+    return click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Directory with the four MNIST gzip IDX files  [default: "
+        "$RESDIFF_DATA_DIR, else $XDG_CACHE_HOME/resdiff/mnist, "
+        "~/.cache/resdiff/mnist without it]",
+    )(f)
 
 
 def sigma_options(table):
     def decorate(f):
-        f = option(table, "sigma_b2", "--sigma-b2", show_default=True,
-                   help="Bias variance sigma_b^2 (eq. 16).")(f)
-        f = option(table, "sigma_w2", "--sigma-w2", show_default=True,
-                   help="Weight variance sigma_w^2 (eq. 16).")(f)
+        f = option(
+            table,
+            "sigma_b2",
+            "--sigma-b2",
+            show_default=True,
+            help="Bias variance sigma_b^2 (eq. 16).",
+        )(f)
+        f = option(
+            table,
+            "sigma_w2",
+            "--sigma-w2",
+            show_default=True,
+            help="Weight variance sigma_w^2 (eq. 16).",
+        )(f)
         return f
+
     return decorate
 
 
 def allow_long_option(f):
     """``--allow-long``: start a job estimated beyond resdiff.estimate.LIMIT_HOURS."""
     from ..estimate import LIMIT_HOURS
-    return click.option("--allow-long", is_flag=True,
-                        help=f"Start even when the job is estimated to take more than "
-                             f"{LIMIT_HOURS:g} h (without it: refused, exit code 2).")(f)
+
+    return click.option(
+        "--allow-long",
+        is_flag=True,
+        help=f"Start even when the job is estimated to take more than "
+        f"{LIMIT_HOURS:g} h (without it: refused, exit code 2).",
+    )(f)
 
 
 def run_and_write(command, experiment, params, out, quiet, allow_long=None, where=None):
@@ -214,26 +245,39 @@ def run_and_write(command, experiment, params, out, quiet, allow_long=None, wher
     Returns the :class:`~resdiff.experiments.Result`.
     """
     from .. import files, numerics, sources
+
     _progress.set_quiet(quiet)
     table = getattr(experiment, "constraints", None)
     if table is not None:  # what cannot run at all (memory) before what takes long
         import inspect
+
         bound = inspect.signature(experiment).bind(**params, **(where or {}))
         bound.apply_defaults()
         table.check(bound.arguments)
     if allow_long is not None:
         from .. import estimate
-        estimate.check(command, estimate.experiment_work(experiment, params),
-                       allow_long, info=_progress.info)
+
+        estimate.check(
+            command, estimate.experiment_work(experiment, params), allow_long, info=_progress.info
+        )
     files.check_writable(out)
     started = time.time()
     result = experiment(**params, **(where or {}))
     for line in result.warnings:
         _progress.warn(line)
-    files.write_result(out, result.frame, params, result.meta, command=command,
-                       started=started, code=sources.code_digest(experiment),
-                       numerics=numerics.versions(experiment, params))
+    files.write_result(
+        out,
+        result.frame,
+        params,
+        result.meta,
+        command=command,
+        started=started,
+        code=sources.code_digest(experiment),
+        numerics=numerics.versions(experiment, params),
+    )
     rows = len(result.frame)
-    _progress.info(f"resdiff {command}: wrote {out} ({rows} row{'s' if rows != 1 else ''}) in "
-                   f"{time.time() - started:.1f} s")
+    _progress.info(
+        f"resdiff {command}: wrote {out} ({rows} row{'s' if rows != 1 else ''}) in "
+        f"{time.time() - started:.1f} s"
+    )
     return result

@@ -7,6 +7,7 @@ changes no number: where MNIST is (``data_dir``), a training checkpoint
 (``checkpoint``, ``resume``, ``checkpoint_every``) and the draws shared in one process
 (``draw_store``).
 """
+
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -26,6 +27,7 @@ class Result:
     warnings : list of str
         Lines the command line prints on stderr (divergent draws, say).
     """
-    frame: pd.DataFrame          # tidy: one row per observation
+
+    frame: pd.DataFrame  # tidy: one row per observation
     meta: dict = field(default_factory=dict)  # e.g. divergent-draw counts, timings
     warnings: list = field(default_factory=list)  # lines to show the user

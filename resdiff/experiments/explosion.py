@@ -2,6 +2,7 @@
 ResNet (eq. 26), the Euler scheme of its SDE (eq. 29), and the deterministic time ``t*``
 of the ODEs of Proposition 5.1 (``limit``), which the doubly infinite limit explodes at
 when ``phi''(0) != 0`` (Remark 3.3)."""
+
 import math
 from collections.abc import Sequence
 
@@ -20,15 +21,24 @@ COLUMNS = ["method", "depth", "width", "draw", "explosion_time"]
 
 def limit_time(z, sigma_w2, sigma_b2, act, threshold):
     """``t*`` for ``x_0 = z 1_D`` (``m_0 = z``, ``q_0 = z^2``)."""
-    return limits.threshold_time(z, z * z, sigma_w2, sigma_b2, act.d1_at_0, act.d2_at_0,
-                                 threshold)
+    return limits.threshold_time(z, z * z, sigma_w2, sigma_b2, act.d1_at_0, act.d2_at_0, threshold)
 
 
 @checked(EXPLOSION)
-def explosion(*, activation: str = "swish", z: float = 1.0, sigma_w2: float = 1.0,
-              sigma_b2: float = 1.0, horizon: float = 10.0, threshold: float = 100.0,
-              depth: int = 1000, width: int = 500, draws: int = 1000,
-              methods: Sequence[str] = ("resnet", "sde", "limit"), seed: int = 0) -> Result:
+def explosion(
+    *,
+    activation: str = "swish",
+    z: float = 1.0,
+    sigma_w2: float = 1.0,
+    sigma_b2: float = 1.0,
+    horizon: float = 10.0,
+    threshold: float = 100.0,
+    depth: int = 1000,
+    width: int = 500,
+    draws: int = 1000,
+    methods: Sequence[str] = ("resnet", "sde", "limit"),
+    seed: int = 0,
+) -> Result:
     """Per draw, the first time t at which ``q_t = |x_t|^2 / D`` exceeds ``threshold``,
     for the ResNet (eq. 26) and the Euler scheme of its SDE (eq. 29), and the
     deterministic time ``t*`` of the ODEs of Proposition 5.1 (``limit``), at which the
@@ -84,25 +94,55 @@ def explosion(*, activation: str = "swish", z: float = 1.0, sigma_w2: float = 1.
     for method in methods:
         if method == "limit":
             value = t_star if t_star <= horizon else math.nan
-            frames.append(pd.DataFrame({"method": ["limit"], "depth": [depth],
-                                        "width": [width], "draw": pd.array([pd.NA], "Int64"),
-                                        "explosion_time": [value]}))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "method": ["limit"],
+                        "depth": [depth],
+                        "width": [width],
+                        "draw": pd.array([pd.NA], "Int64"),
+                        "explosion_time": [value],
+                    }
+                )
+            )
             if not math.isfinite(value):
-                warnings.append(f"limit: q_t of Proposition 5.1 stays below {threshold:g} "
-                                f"up to T = {horizon:g}")
+                warnings.append(
+                    f"limit: q_t of Proposition 5.1 stays below {threshold:g} up to T = {horizon:g}"
+                )
             continue
         mode = RESNET if method == "resnet" else SDE
         key = rng.stream_key(seed, f"explosion/{method}")
 
         def kernel(start, count, key=key, mode=mode):
-            return passage_times(key, start, count, z, width, depth, horizon, threshold,
-                                 sigma_w2, sigma_b2, act.code, act.d1_at_0, act.d2_at_0,
-                                 mode)
+            return passage_times(
+                key,
+                start,
+                count,
+                z,
+                width,
+                depth,
+                horizon,
+                threshold,
+                sigma_w2,
+                sigma_b2,
+                act.code,
+                act.d1_at_0,
+                act.d2_at_0,
+                mode,
+            )
 
         chunk, _ = driver.plan_chunks(draws, depth, 4 * width, 16 * width)
         out = driver.run_chunked(kernel, draws, f"explosion {method:6s}", chunk)
         meta["exploded"][method] = int(np.isfinite(out).sum())
-        frames.append(pd.DataFrame({"method": method, "depth": depth, "width": width,
-                                    "draw": pd.array(np.arange(draws), "Int64"),
-                                    "explosion_time": out}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "method": method,
+                    "depth": depth,
+                    "width": width,
+                    "draw": pd.array(np.arange(draws), "Int64"),
+                    "explosion_time": out,
+                }
+            )
+        )
     return Result(pd.concat(frames, ignore_index=True)[COLUMNS], meta, warnings)

@@ -6,6 +6,7 @@ for the finite ResNet (``resnet``, eq. 26), the Euler scheme of the matrix SDE
 (``limit``, docs/jacobian.md); or, with ``model = feedforward``, for Fig. 1's network at
 the edge of chaos (``network``).
 """
+
 import math
 from collections.abc import Sequence
 
@@ -28,16 +29,24 @@ MODES = {"resnet": RESNET, "sde": SDE, "network": NETWORK}
 def limit_rows(z, width, sigma_w2, sigma_b2, act):
     """``{statistic: value}`` of :func:`resdiff.limits.jacobian_limits` for
     ``x_0 = z 1_D`` (``m_0 = z``, ``q_0 = z^2``); NaN entries left out."""
-    lim = limits.jacobian_limits(z, z * z, width, sigma_w2, sigma_b2, act.d1_at_0,
-                                 act.d2_at_0)
+    lim = limits.jacobian_limits(z, z * z, width, sigma_w2, sigma_b2, act.d1_at_0, act.d2_at_0)
     return {k: v for k, v in vars(lim).items() if not math.isnan(v)}
 
 
 @checked(JACOBIAN)
-def jacobian(*, model: str = "resnet", activation: str = "tanh", depth: int = 100,
-             width: int = 100, draws: int = 100, z: float = 1.0,
-             sigma_w2: float | None = None, sigma_b2: float | None = None,
-             methods: Sequence[str] | None = None, seed: int = 0) -> Result:
+def jacobian(
+    *,
+    model: str = "resnet",
+    activation: str = "tanh",
+    depth: int = 100,
+    width: int = 100,
+    draws: int = 100,
+    z: float = 1.0,
+    sigma_w2: float | None = None,
+    sigma_b2: float | None = None,
+    methods: Sequence[str] | None = None,
+    seed: int = 0,
+) -> Result:
     """Statistics of the input-output Jacobian ``J = J(x_T, x_0)`` per draw (Section 4):
     ``logdet = log|det J|``, ``moment1 = tr(J J^T)/D``, ``moment2 = tr((J J^T)^2)/D``,
     ``smax``, ``smin`` and ``inverse_error = ||J G - I||_F / sqrt(D)``, G the inverse
@@ -102,30 +111,49 @@ def jacobian(*, model: str = "resnet", activation: str = "tanh", depth: int = 10
     for method in methods:
         if method == "limit":
             rows = limit_rows(z, width, sigma_w2, sigma_b2, act)
-            frames.append(pd.DataFrame({"method": "limit", "depth": depth, "width": width,
-                                        "draw": pd.array([pd.NA] * len(rows), "Int64"),
-                                        "statistic": list(rows),
-                                        "value": list(rows.values())}))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "method": "limit",
+                        "depth": depth,
+                        "width": width,
+                        "draw": pd.array([pd.NA] * len(rows), "Int64"),
+                        "statistic": list(rows),
+                        "value": list(rows.values()),
+                    }
+                )
+            )
             continue
-        kernel = stepper(key, x0, z, depth, sigma_w2, sigma_b2, act.code, act.d1_at_0,
-                         act.d2_at_0, MODES[method])
-        chunk, layers = driver.plan_chunks(draws, depth, 2 * width ** 3,
-                                           memory_bytes(width, 1, 1) // 2)
-        out = driver.run_chunked(kernel, draws, f"jacobian {method:7s}", chunk, depth,
-                                 layers)
+        kernel = stepper(
+            key, x0, z, depth, sigma_w2, sigma_b2, act.code, act.d1_at_0, act.d2_at_0, MODES[method]
+        )
+        chunk, layers = driver.plan_chunks(
+            draws, depth, 2 * width**3, memory_bytes(width, 1, 1) // 2
+        )
+        out = driver.run_chunked(kernel, draws, f"jacobian {method:7s}", chunk, depth, layers)
         bad = int(np.isnan(out[:, 0]).sum())
         meta["divergent"][method] = bad
         if bad:
-            warnings.append(f"{method}: {bad} of {draws} draws diverged; their statistics "
-                            "are NaN in the CSV")
+            warnings.append(
+                f"{method}: {bad} of {draws} draws diverged; their statistics are NaN in the CSV"
+            )
         if bad == draws:
-            raise AllDiverged(f"every {method} draw diverged ({activation}, sigma_w2="
-                              f"{sigma_w2}, sigma_b2={sigma_b2})")
+            raise AllDiverged(
+                f"every {method} draw diverged ({activation}, sigma_w2="
+                f"{sigma_w2}, sigma_b2={sigma_b2})"
+            )
         n_stat = len(STATISTICS) if method != "network" else len(STATISTICS) - 1
-        frames.append(pd.DataFrame({
-            "method": method, "depth": depth, "width": width,
-            "draw": pd.array(np.repeat(np.arange(draws), n_stat), "Int64"),
-            "statistic": np.tile(STATISTICS[:n_stat], draws),
-            "value": out[:, :n_stat].reshape(-1)}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "method": method,
+                    "depth": depth,
+                    "width": width,
+                    "draw": pd.array(np.repeat(np.arange(draws), n_stat), "Int64"),
+                    "statistic": np.tile(STATISTICS[:n_stat], draws),
+                    "value": out[:, :n_stat].reshape(-1),
+                }
+            )
+        )
     frame = pd.concat(frames, ignore_index=True)[COLUMNS]
     return Result(frame, meta, warnings)

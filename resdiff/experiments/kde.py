@@ -4,6 +4,7 @@
 (b) ``sde``: the Euler discretisation (eq. 6) of the limiting SDE (eq. 29), same D and
     L steps; (c) ``analytic``: the Gaussian transition density (eq. 34).
 """
+
 from collections.abc import Sequence
 
 import numpy as np
@@ -35,10 +36,18 @@ def analytic_draws(x0, draws, sigma_w2, sigma_b2, act, seed, purpose):
 
 
 @checked(KDE)
-def kde(*, depth: int = 500, width: int = 500, draws: int = 10000,
-        z: Sequence[float] = (0.0, 1.0), sigma_w2: float = 1.0, sigma_b2: float = 1.0,
-        activation: str = "tanh", methods: Sequence[str] = ("resnet", "sde", "analytic"),
-        seed: int = 0) -> Result:
+def kde(
+    *,
+    depth: int = 500,
+    width: int = 500,
+    draws: int = 10000,
+    z: Sequence[float] = (0.0, 1.0),
+    sigma_w2: float = 1.0,
+    sigma_b2: float = 1.0,
+    activation: str = "tanh",
+    methods: Sequence[str] = ("resnet", "sde", "analytic"),
+    seed: int = 0,
+) -> Result:
     """Draws of the output ``y = x_{T,1}`` of the ``resnet`` model at inputs ``z`` from
     the ResNet, the Euler scheme of its limiting SDE and the limit's Gaussian
     transition density (Figure 2).
@@ -98,39 +107,51 @@ def kde(*, depth: int = 500, width: int = 500, draws: int = 10000,
     values, meta, warnings = {}, {"divergent": {}}, []
     for method in methods:
         if method == "analytic":
-            out, mean, cov, t_exp = analytic_draws(x0, draws, sigma_w2, sigma_b2, act, seed,
-                                                   "kde/analytic")
-            meta["analytic"] = {"mean": mean.tolist(), "cov": cov.tolist(),
-                                "explosion_time": t_exp}
+            out, mean, cov, t_exp = analytic_draws(
+                x0, draws, sigma_w2, sigma_b2, act, seed, "kde/analytic"
+            )
+            meta["analytic"] = {"mean": mean.tolist(), "cov": cov.tolist(), "explosion_time": t_exp}
             if t_exp is not None:
-                warnings.append(f"analytic: the ODEs of Proposition 5.1 explode at "
-                                f"t = {t_exp:.4g} < T = 1; no analytic draws")
+                warnings.append(
+                    f"analytic: the ODEs of Proposition 5.1 explode at "
+                    f"t = {t_exp:.4g} < T = 1; no analytic draws"
+                )
         else:
             mode = RESNET if method == "resnet" else SDE
             key = rng.stream_key(seed, f"kde/{method}")
 
-            kernel = stepper("gram", key, x0, depth, sigma_w2, sigma_b2, act.code,
-                             act.d1_at_0, act.d2_at_0, mode)
+            kernel = stepper(
+                "gram", key, x0, depth, sigma_w2, sigma_b2, act.code, act.d1_at_0, act.d2_at_0, mode
+            )
             chunk, layers = driver.plan_chunks(
-                draws, depth, layer_cost("resnet", "gram", n_in, width), 8 * n_in * width)
+                draws, depth, layer_cost("resnet", "gram", n_in, width), 8 * n_in * width
+            )
             out = driver.run_chunked(kernel, draws, f"kde {method:8s}", chunk, depth, layers)
         bad = int(driver.mark_divergent(out).sum())
         meta["divergent"][method] = bad
         if bad and method != "analytic":
-            warnings.append(f"{method}: {bad} of {draws} draws diverged (non-finite or "
-                            f"beyond {driver.DIVERGENCE_BOUND:g}); they are NaN in the CSV "
-                            "and left out of every statistic")
+            warnings.append(
+                f"{method}: {bad} of {draws} draws diverged (non-finite or "
+                f"beyond {driver.DIVERGENCE_BOUND:g}); they are NaN in the CSV "
+                "and left out of every statistic"
+            )
         values[method] = out
     if all(meta["divergent"][m] == draws for m in methods):
-        raise AllDiverged(f"every draw of every method diverged ({activation}, "
-                          f"sigma_w2={sigma_w2}, sigma_b2={sigma_b2})")
+        raise AllDiverged(
+            f"every draw of every method diverged ({activation}, "
+            f"sigma_w2={sigma_w2}, sigma_b2={sigma_b2})"
+        )
     frames = []
     for method, out in values.items():
         n_draws, n_in = out.shape
-        frames.append(pd.DataFrame({
-            "method": method,
-            "draw": np.repeat(np.arange(n_draws), n_in),
-            "z": np.tile(z, n_draws),
-            "value": out.reshape(-1),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "method": method,
+                    "draw": np.repeat(np.arange(n_draws), n_in),
+                    "z": np.tile(z, n_draws),
+                    "value": out.reshape(-1),
+                }
+            )
+        )
     return Result(pd.concat(frames, ignore_index=True), meta, warnings)

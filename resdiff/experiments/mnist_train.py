@@ -11,6 +11,7 @@ Data (docs/figures.md, Fig. 6): ``n_train`` training images drawn by ``seed`` wi
 pixels / 255, one-hot targets; the full test set, or a seeded subset of ``n_test``
 images for the reduced presets.
 """
+
 import os
 import zlib
 
@@ -22,9 +23,11 @@ from ..constraints import FULL_BATCH, MNIST_SIGMA_B2, MNIST_SIGMA_W2, MNIST_TRAI
 from ..errors import UserError
 from . import Result
 
-INSTALL_HINT = ("mnist-train needs PyTorch, the optional extra 'train': "
-                "pip install 'resdiff[train]' (CPU build: pip install torch==2.13.0 "
-                "--index-url https://download.pytorch.org/whl/cpu)")
+INSTALL_HINT = (
+    "mnist-train needs PyTorch, the optional extra 'train': "
+    "pip install 'resdiff[train]' (CPU build: pip install torch==2.13.0 "
+    "--index-url https://download.pytorch.org/whl/cpu)"
+)
 
 # Learning rates tuned for final test accuracy by docs/lr_sweep.py at reduced scale
 # (FC: D = L <= 100, 5,000 images; conv: D = L <= 8, 2,000 images): among the rates
@@ -38,8 +41,8 @@ TUNED_LR = {
     ("fc", "adam"): 0.01,
     ("conv", "sgd"): 3.0,
     ("conv", "adam"): 0.1,
-    ("conv", "gd"): 3.0,          # not swept: the conv sgd rate
-    ("conv", "adam-full"): 0.1,   # not swept: the conv adam rate
+    ("conv", "gd"): 3.0,  # not swept: the conv sgd rate
+    ("conv", "adam-full"): 0.1,  # not swept: the conv adam rate
 }
 
 _TEST_SUBSET_TAG = zlib.crc32(b"mnist-train/test_subset")
@@ -75,7 +78,8 @@ def test_subset(n_test, seed):
 def load_split(n_train, seed, n_test=None, data_dir=None):
     """``(x_train float32 (n, 784), y_train one-hot, x_test, test_labels, directory)``."""
     from ..mnist import data
-    subset = data.training_subset(n_train, seed)     # validates n_train and seed
+
+    subset = data.training_subset(n_train, seed)  # validates n_train and seed
     mnist = data.load_mnist(data_dir)
     test = test_subset(n_test, seed)
     x_train = data.as_features(mnist.train_images[subset]).astype(np.float32)
@@ -84,27 +88,68 @@ def load_split(n_train, seed, n_test=None, data_dir=None):
     return x_train, y_train, x_test, mnist.test_labels[test].astype(np.int64), mnist.directory
 
 
-def _train_one(split, *, arch, size, optimizer, batch_size, epochs, lr, n_train, seed,
-               device, sigma_w2, sigma_b2, n_test, checkpoint, resume, label,
-               checkpoint_every=0.0, precision="fp32"):
+def _train_one(
+    split,
+    *,
+    arch,
+    size,
+    optimizer,
+    batch_size,
+    epochs,
+    lr,
+    n_train,
+    seed,
+    device,
+    sigma_w2,
+    sigma_b2,
+    n_test,
+    checkpoint,
+    resume,
+    label,
+    checkpoint_every=0.0,
+    precision="fp32",
+):
     from ..mnist import models, train
+
     dev = train.pick_device(device)
     precision_meta = train.set_precision(precision, dev)
     x_train, y_train, x_test, test_labels = split[:4]
     if arch == "conv":
         x_train, x_test = (models.as_model_input("conv", a) for a in (x_train, x_test))
     data = train.TrainData.from_numpy(x_train, y_train, x_test, test_labels, dev)
-    model = models.build(arch, size, seed=seed, sigma_w2=sigma_w2, sigma_b2=sigma_b2,
-                         precision=precision)
-    config = dict(arch=arch, size=int(size), optimizer=optimizer, precision=precision,
-                  batch_size=int(batch_size), epochs=int(epochs), lr=float(lr),
-                  n_train=int(n_train), seed=int(seed), sigma_w2=float(sigma_w2),
-                  sigma_b2=float(sigma_b2), n_test=None if n_test is None else int(n_test),
-                  numerics=training_numerics(arch))
-    rows, meta = train.fit(model, data, optimizer=optimizer, lr=float(lr),
-                           batch_size=batch_size, epochs=epochs, seed=seed, device=dev,
-                           config=config, checkpoint=checkpoint, resume=resume,
-                           checkpoint_every=checkpoint_every, label=label)
+    model = models.build(
+        arch, size, seed=seed, sigma_w2=sigma_w2, sigma_b2=sigma_b2, precision=precision
+    )
+    config = dict(
+        arch=arch,
+        size=int(size),
+        optimizer=optimizer,
+        precision=precision,
+        batch_size=int(batch_size),
+        epochs=int(epochs),
+        lr=float(lr),
+        n_train=int(n_train),
+        seed=int(seed),
+        sigma_w2=float(sigma_w2),
+        sigma_b2=float(sigma_b2),
+        n_test=None if n_test is None else int(n_test),
+        numerics=training_numerics(arch),
+    )
+    rows, meta = train.fit(
+        model,
+        data,
+        optimizer=optimizer,
+        lr=float(lr),
+        batch_size=batch_size,
+        epochs=epochs,
+        seed=seed,
+        device=dev,
+        config=config,
+        checkpoint=checkpoint,
+        resume=resume,
+        checkpoint_every=checkpoint_every,
+        label=label,
+    )
     frame = pd.DataFrame(rows, columns=["epoch", "train_loss", "test_accuracy", "diverged"])
     frame.insert(0, "size", int(size))
     frame.insert(0, "optimizer", optimizer)
@@ -113,14 +158,22 @@ def _train_one(split, *, arch, size, optimizer, batch_size, epochs, lr, n_train,
     meta.update(precision_meta)
     if dev.type == "cuda":
         import torch
-        meta.update(gpu=torch.cuda.get_device_name(dev),
-                    cudnn_allow_tf32=bool(torch.backends.cudnn.allow_tf32))
-    meta.update(depth=int(size), width=int(size), lr=float(lr),
-                full_batch=optimizer in FULL_BATCH, torch=_torch_version(),
-                # which SIMD kernels PyTorch ran: float32 rounding depends on it
-                torch_cpu_capability=_torch_cpu_capability(),
-                loss="mean squared error over all N x 10 one-hot entries",
-                train_loss="mean of the epoch's step losses (before each step)")
+
+        meta.update(
+            gpu=torch.cuda.get_device_name(dev),
+            cudnn_allow_tf32=bool(torch.backends.cudnn.allow_tf32),
+        )
+    meta.update(
+        depth=int(size),
+        width=int(size),
+        lr=float(lr),
+        full_batch=optimizer in FULL_BATCH,
+        torch=_torch_version(),
+        # which SIMD kernels PyTorch ran: float32 rounding depends on it
+        torch_cpu_capability=_torch_cpu_capability(),
+        loss="mean squared error over all N x 10 one-hot entries",
+        train_loss="mean of the epoch's step losses (before each step)",
+    )
     return frame, meta
 
 
@@ -133,22 +186,37 @@ def training_numerics(arch):
 
 def _torch_version():
     import torch
+
     return torch.__version__
 
 
 def _torch_cpu_capability():
     import torch
+
     return torch.backends.cpu.get_cpu_capability()
 
 
 @checked(MNIST_TRAIN)
-def mnist_train(*, arch: str = "fc", size: int = 10, optimizer: str = "sgd",
-                batch_size: int = 200, epochs: int = 120, lr: float | None = None,
-                n_train: int = 20000, seed: int = 0, device: str = "auto",
-                sigma_w2: float = MNIST_SIGMA_W2, sigma_b2: float = MNIST_SIGMA_B2,
-                n_test: int | None = None, data_dir: str | None = None,
-                checkpoint: str | None = None, resume: bool = False,
-                checkpoint_every: float = 0.0, precision: str = "fp32") -> Result:
+def mnist_train(
+    *,
+    arch: str = "fc",
+    size: int = 10,
+    optimizer: str = "sgd",
+    batch_size: int = 200,
+    epochs: int = 120,
+    lr: float | None = None,
+    n_train: int = 20000,
+    seed: int = 0,
+    device: str = "auto",
+    sigma_w2: float = MNIST_SIGMA_W2,
+    sigma_b2: float = MNIST_SIGMA_B2,
+    n_test: int | None = None,
+    data_dir: str | None = None,
+    checkpoint: str | None = None,
+    resume: bool = False,
+    checkpoint_every: float = 0.0,
+    precision: str = "fp32",
+) -> Result:
     """Train the completed ResNet (D = L = ``size``, tanh, NTK parametrisation, all
     layers trained) on MNIST with mean-squared-error loss on one-hot targets; the test
     accuracy after every epoch (Figures 6 and 7, Sections 6.3-6.4). Needs PyTorch (the
@@ -219,16 +287,32 @@ def mnist_train(*, arch: str = "fc", size: int = 10, optimizer: str = "sgd",
     require_torch()
     lr = default_lr(arch, optimizer) if lr is None else lr
     split = load_split(n_train, seed, n_test, data_dir)
-    frame, meta = _train_one(split, arch=arch, size=size, optimizer=optimizer,
-                             batch_size=batch_size, epochs=epochs, lr=lr, n_train=n_train,
-                             seed=seed, device=device, sigma_w2=sigma_w2, sigma_b2=sigma_b2,
-                             n_test=n_test, checkpoint=checkpoint, resume=resume,
-                             checkpoint_every=checkpoint_every, precision=precision,
-                             label=f"{arch} {optimizer} D=L={size}")
+    frame, meta = _train_one(
+        split,
+        arch=arch,
+        size=size,
+        optimizer=optimizer,
+        batch_size=batch_size,
+        epochs=epochs,
+        lr=lr,
+        n_train=n_train,
+        seed=seed,
+        device=device,
+        sigma_w2=sigma_w2,
+        sigma_b2=sigma_b2,
+        n_test=n_test,
+        checkpoint=checkpoint,
+        resume=resume,
+        checkpoint_every=checkpoint_every,
+        precision=precision,
+        label=f"{arch} {optimizer} D=L={size}",
+    )
     meta["data_dir"] = str(split[4])
     meta["n_test_images"] = int(split[2].shape[0])
     warnings = []
     if meta["diverged_epoch"] is not None:
-        warnings.append(f"{arch} {optimizer} D=L={size} lr={lr:g}: training diverged "
-                        f"(non-finite loss) at epoch {meta['diverged_epoch']}")
+        warnings.append(
+            f"{arch} {optimizer} D=L={size} lr={lr:g}: training diverged "
+            f"(non-finite loss) at epoch {meta['diverged_epoch']}"
+        )
     return Result(frame, meta, warnings)

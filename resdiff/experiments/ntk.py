@@ -5,6 +5,7 @@ For each size ``L = D`` the NTK (eq. 30) between two inputs, split into ``K_W`` 
 (:mod:`resdiff.ntk`); ``kind = limit`` rows hold ``K_W^inf`` and ``K_b^inf`` when the
 paper gives them (phi''(0) = 0).
 """
+
 import time
 from collections.abc import Sequence
 
@@ -38,10 +39,16 @@ def analytic_limits(z, sigma_w2, sigma_b2, act, T=1.0):
 
 
 @checked(NTK)
-def ntk_convergence(*, sizes: Sequence[int] = (10, 20, 50, 100, 200, 500), draws: int = 100,
-                    z: Sequence[float] = (1.0, 2.0), sigma_w2: float = 1.0,
-                    sigma_b2: float = 1.0, activation: str = "tanh",
-                    seed: int = 0) -> Result:
+def ntk_convergence(
+    *,
+    sizes: Sequence[int] = (10, 20, 50, 100, 200, 500),
+    draws: int = 100,
+    z: Sequence[float] = (1.0, 2.0),
+    sigma_w2: float = 1.0,
+    sigma_b2: float = 1.0,
+    activation: str = "tanh",
+    seed: int = 0,
+) -> Result:
     """The finite NTK of the ``resnet`` model between two inputs, split into ``K_W``
     (weights) and ``K_b`` (biases), per size L = D, and its doubly infinite limit
     (Figure 3, Section 5.3).
@@ -91,8 +98,14 @@ def ntk_convergence(*, sizes: Sequence[int] = (10, 20, 50, 100, 200, 500), draws
     act = get_activation(activation)
     z = [float(v) for v in z]
     sizes = sorted({int(s) for s in sizes})
-    meta = {"divergent": {}, "seconds": {}, "mean": {}, "sd": {}, "limit": None,
-            "lambda0": z[0] * z[1]}
+    meta = {
+        "divergent": {},
+        "seconds": {},
+        "mean": {},
+        "sd": {},
+        "limit": None,
+        "lambda0": z[0] * z[1],
+    }
     warnings = []
     frames = []
     for size in sizes:
@@ -103,41 +116,62 @@ def ntk_convergence(*, sizes: Sequence[int] = (10, 20, 50, 100, 200, 500), draws
         t0 = time.time()
         # 2 L steps (forward, backward), each two inputs against one layer's weights, drawn
         # anew; chunked over steps too, so that a signal stops a run within a chunk
-        chunk, steps = driver.plan_chunks(draws, 2 * size, (2 + RNG_COST) * size * size,
-                                          memory_bytes(size, size, 1, 0))
-        out = driver.run_chunked(kernel, draws, f"ntk L=D={size:<4d}", chunk, 2 * size,
-                                 steps)
+        chunk, steps = driver.plan_chunks(
+            draws, 2 * size, (2 + RNG_COST) * size * size, memory_bytes(size, size, 1, 0)
+        )
+        out = driver.run_chunked(kernel, draws, f"ntk L=D={size:<4d}", chunk, 2 * size, steps)
         meta["seconds"][str(size)] = round(time.time() - t0, 3)
         bad = driver.mark_divergent(out, out[:, :2])
         meta["divergent"][str(size)] = int(bad.sum())
         if bad.any():
-            warnings.append(f"L = D = {size}: {int(bad.sum())} of {draws} draws diverged "
-                            f"(non-finite or beyond {driver.DIVERGENCE_BOUND:g}); they are "
-                            "NaN in the CSV and left out of every statistic")
+            warnings.append(
+                f"L = D = {size}: {int(bad.sum())} of {draws} draws diverged "
+                f"(non-finite or beyond {driver.DIVERGENCE_BOUND:g}); they are "
+                "NaN in the CSV and left out of every statistic"
+            )
         for name, col in COMPONENTS:
             good = out[~bad, col]
-            meta["mean"].setdefault(name, {})[str(size)] = (float(good.mean()) if good.size
-                                                            else None)
-            meta["sd"].setdefault(name, {})[str(size)] = (float(good.std(ddof=1))
-                                                          if good.size > 1 else None)
-            frames.append(pd.DataFrame({
-                "size": size, "draw": np.arange(draws), "component": name,
-                "value": out[:, col], "kind": "empirical"}))
+            meta["mean"].setdefault(name, {})[str(size)] = float(good.mean()) if good.size else None
+            meta["sd"].setdefault(name, {})[str(size)] = (
+                float(good.std(ddof=1)) if good.size > 1 else None
+            )
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "size": size,
+                        "draw": np.arange(draws),
+                        "component": name,
+                        "value": out[:, col],
+                        "kind": "empirical",
+                    }
+                )
+            )
     if all(meta["divergent"][str(s)] == draws for s in sizes):
-        raise AllDiverged(f"every draw of every size diverged ({activation}, "
-                          f"sigma_w2={sigma_w2}, sigma_b2={sigma_b2})")
+        raise AllDiverged(
+            f"every draw of every size diverged ({activation}, "
+            f"sigma_w2={sigma_w2}, sigma_b2={sigma_b2})"
+        )
     lim = analytic_limits(z, sigma_w2, sigma_b2, act)
     if lim is None:
-        warnings.append(f"{activation} has phi''(0) = {act.d2_at_0:g} != 0: the paper gives "
-                        "no NTK limit for this case (Section 5.3 assumes phi''(0) = 0); no "
-                        "limit rows written")
+        warnings.append(
+            f"{activation} has phi''(0) = {act.d2_at_0:g} != 0: the paper gives "
+            "no NTK limit for this case (Section 5.3 assumes phi''(0) = 0); no "
+            "limit rows written"
+        )
     else:
         meta["limit"] = lim
-        frames.append(pd.DataFrame({"size": [pd.NA] * 2, "draw": [pd.NA] * 2,
-                                    "component": ["W", "b"],
-                                    "value": [lim["W"], lim["b"]], "kind": "limit"}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "size": [pd.NA] * 2,
+                    "draw": [pd.NA] * 2,
+                    "component": ["W", "b"],
+                    "value": [lim["W"], lim["b"]],
+                    "kind": "limit",
+                }
+            )
+        )
     frame = pd.concat(frames, ignore_index=True)
     frame["size"] = frame["size"].astype("Int64")
     frame["draw"] = frame["draw"].astype("Int64")
     return Result(frame, meta, warnings)
-

@@ -16,6 +16,7 @@ left out of every statistic.
 :class:`resdiff.sampling.store.DrawStore`: figures drawn in one process share the
 simulations they have in common (Fig. 5 reuses those of Figs. 1 and 4).
 """
+
 from collections.abc import Sequence
 
 import numpy as np
@@ -35,12 +36,15 @@ def resolve_sigmas(model, activation, sigma_w2, sigma_b2):
     it; given only ``sigma_w2``, ``sigma_b2`` is 0 (ReLU) or ``EOC_SIGMA_B2``.
     """
     if model == "resnet":
-        return (1.0 if sigma_w2 is None else float(sigma_w2),
-                1.0 if sigma_b2 is None else float(sigma_b2))
+        return (
+            1.0 if sigma_w2 is None else float(sigma_w2),
+            1.0 if sigma_b2 is None else float(sigma_b2),
+        )
     if sigma_b2 is None:
         sigma_b2 = default_eoc_sigma_b2(activation)
     if sigma_w2 is None:
         from ..edge_of_chaos import edge_of_chaos
+
         sigma_w2 = edge_of_chaos(activation, sigma_b2).sigma_w2
     return float(sigma_w2), float(sigma_b2)
 
@@ -57,8 +61,14 @@ def _grid(n, lo, hi, input_dim):
 def _evaluate(model, activation, sigma_w2, sigma_b2, label, **kw):
     """:func:`resdiff.sampling.plan.evaluate` with the default variances resolved."""
     sigma_w2, sigma_b2 = resolve_sigmas(model, activation, sigma_w2, sigma_b2)
-    return evaluate(model, activation, sigma_w2=sigma_w2, sigma_b2=sigma_b2,
-                    label=f"{label} {model} {activation}", **kw)
+    return evaluate(
+        model,
+        activation,
+        sigma_w2=sigma_w2,
+        sigma_b2=sigma_b2,
+        label=f"{label} {model} {activation}",
+        **kw,
+    )
 
 
 _MODEL_PARAMETERS = """model : {"resnet", "feedforward"}
@@ -94,12 +104,26 @@ _MODEL_PARAMETERS = """model : {"resnet", "feedforward"}
 
 
 @checked(SAMPLES)
-def samples(*, model: str = "resnet", activation: str = "tanh", depth: int = 500,
-            width: int = 500, inputs: int = 400, z_min: float = -2.0, z_max: float = 2.0,
-            input_dim: int = 1, draws: int = 10000, keep_draws: int = 5,
-            quantiles: Sequence[float] = (0.05, 0.5, 0.95), sigma_w2: float | None = None,
-            sigma_b2: float | None = None, nodes: int | None = None,
-            estimator: str = "auto", seed: int = 0, draw_store=None) -> Result:
+def samples(
+    *,
+    model: str = "resnet",
+    activation: str = "tanh",
+    depth: int = 500,
+    width: int = 500,
+    inputs: int = 400,
+    z_min: float = -2.0,
+    z_max: float = 2.0,
+    input_dim: int = 1,
+    draws: int = 10000,
+    keep_draws: int = 5,
+    quantiles: Sequence[float] = (0.05, 0.5, 0.95),
+    sigma_w2: float | None = None,
+    sigma_b2: float | None = None,
+    nodes: int | None = None,
+    estimator: str = "auto",
+    seed: int = 0,
+    draw_store=None,
+) -> Result:
     """Function draws and per-input quantiles of the network output over an input range
     or a 2-D grid (Figures 1, 4 and 8).
 
@@ -148,10 +172,25 @@ def samples(*, model: str = "resnet", activation: str = "tanh", depth: int = 500
     """
     levels = [float(q) for q in quantiles]
     z_out = _grid(inputs, z_min, z_max, input_dim)
-    ev = _evaluate(model, activation, sigma_w2, sigma_b2, "samples", depth=depth,
-                   width=width, z_out=z_out, z_min=z_min, z_max=z_max, input_dim=input_dim,
-                   draws=draws, nodes=nodes, estimator=estimator, seed=seed, want_cov=False,
-                   store=draw_store)
+    ev = _evaluate(
+        model,
+        activation,
+        sigma_w2,
+        sigma_b2,
+        "samples",
+        depth=depth,
+        width=width,
+        z_out=z_out,
+        z_min=z_min,
+        z_max=z_max,
+        input_dim=input_dim,
+        draws=draws,
+        nodes=nodes,
+        estimator=estimator,
+        seed=seed,
+        want_cov=False,
+        store=draw_store,
+    )
     y, P, good, meta = ev.draws.y, ev.P, ev.good, dict(ev.meta)
     var = ev.draws.var if ev.estimator == "conditional" else None
     kept = good[:keep_draws]
@@ -163,22 +202,38 @@ def samples(*, model: str = "resnet", activation: str = "tanh", depth: int = 500
         if se is not None:
             meta["quantile_se_max"], meta["quantile_se_median"] = se
     kept_values = y[kept] if P is None else matmul_nt(y[kept], P)
-    coords = ({"z": z_out} if input_dim == 1 else {"z": z_out[:, 0], "z2": z_out[:, 1]})
-    frames = [pd.DataFrame({**coords, "kind": "draw", "id": float(d), "value": kept_values[i]})
-              for i, d in enumerate(kept)]
-    frames += [pd.DataFrame({**coords, "kind": "quantile", "id": q, "value": qv[j]})
-               for j, q in enumerate(levels)]
+    coords = {"z": z_out} if input_dim == 1 else {"z": z_out[:, 0], "z2": z_out[:, 1]}
+    frames = [
+        pd.DataFrame({**coords, "kind": "draw", "id": float(d), "value": kept_values[i]})
+        for i, d in enumerate(kept)
+    ]
+    frames += [
+        pd.DataFrame({**coords, "kind": "quantile", "id": q, "value": qv[j]})
+        for j, q in enumerate(levels)
+    ]
     frame = pd.concat(frames, ignore_index=True)
     meta["kept_draws"] = [int(d) for d in kept]
     return Result(frame, meta, list(ev.warnings))
 
 
 @checked(CORRELATION)
-def correlation(*, model: str = "resnet", activation: str = "tanh", depth: int = 500,
-                width: int = 500, grid: int = 80, z_min: float = -2.0, z_max: float = 2.0,
-                draws: int = 10000, sigma_w2: float | None = None,
-                sigma_b2: float | None = None, nodes: int | None = None,
-                estimator: str = "auto", seed: int = 0, draw_store=None) -> Result:
+def correlation(
+    *,
+    model: str = "resnet",
+    activation: str = "tanh",
+    depth: int = 500,
+    width: int = 500,
+    grid: int = 80,
+    z_min: float = -2.0,
+    z_max: float = 2.0,
+    draws: int = 10000,
+    sigma_w2: float | None = None,
+    sigma_b2: float | None = None,
+    nodes: int | None = None,
+    estimator: str = "auto",
+    seed: int = 0,
+    draw_store=None,
+) -> Result:
     """The output correlation ``rho[y(z1), y(z2)]`` over a ``grid x grid`` lattice of
     inputs (Figure 5).
 
@@ -213,18 +268,34 @@ def correlation(*, model: str = "resnet", activation: str = "tanh", depth: int =
     (['z1', 'z2', 'rho'], 25)
     """
     z_out = _grid(grid, z_min, z_max, 1)
-    ev = _evaluate(model, activation, sigma_w2, sigma_b2, "correlation", depth=depth,
-                   width=width, z_out=z_out, z_min=z_min, z_max=z_max, input_dim=1,
-                   draws=draws, nodes=nodes, estimator=estimator, seed=seed, want_cov=True,
-                   store=draw_store)
+    ev = _evaluate(
+        model,
+        activation,
+        sigma_w2,
+        sigma_b2,
+        "correlation",
+        depth=depth,
+        width=width,
+        z_out=z_out,
+        z_min=z_min,
+        z_max=z_max,
+        input_dim=1,
+        draws=draws,
+        nodes=nodes,
+        estimator=estimator,
+        seed=seed,
+        want_cov=True,
+        store=draw_store,
+    )
     meta, warnings = dict(ev.meta), list(ev.warnings)
     cov_sum = ev.draws.cov_sum if ev.estimator == "conditional" else None
-    rho, zero = statistics.correlation(statistics.covariance(ev.draws.y, ev.good, ev.P,
-                                                             cov_sum))
+    rho, zero = statistics.correlation(statistics.covariance(ev.draws.y, ev.good, ev.P, cov_sum))
     if zero.any():
-        warnings.append("the output has zero variance at z = "
-                        f"{', '.join(f'{v:g}' for v in z_out[zero])}; its correlations are "
-                        "undefined (NaN in the CSV, blank in the figure)")
+        warnings.append(
+            "the output has zero variance at z = "
+            f"{', '.join(f'{v:g}' for v in z_out[zero])}; its correlations are "
+            "undefined (NaN in the CSV, blank in the figure)"
+        )
     z1, z2 = np.meshgrid(z_out, z_out, indexing="ij")
     frame = pd.DataFrame({"z1": z1.ravel(), "z2": z2.ravel(), "rho": rho.ravel()})
     finite = rho[np.isfinite(rho)]

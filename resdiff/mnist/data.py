@@ -12,6 +12,7 @@ Every file is checked against its MD5 sum (:data:`MD5`) and decoded with its IDX
 number, dimensions and length validated; any failure is a :class:`UserError` naming the
 file. Decoded arrays are cached in-process and read-only.
 """
+
 import functools
 import gzip
 import hashlib
@@ -66,8 +67,14 @@ NO_DOWNLOAD_VAR = "RESDIFF_NO_DOWNLOAD"  # set (non-empty, not 0) to never downl
 DOWNLOAD_TIMEOUT_S = 15
 
 # IDX: two zero bytes, a type code, the number of dimensions; then big-endian uint32 sizes
-_IDX_TYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
-              0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+_IDX_TYPES = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
 
 # tag mixed into the training-subset seed, so it never collides with another stream
 _SUBSET_TAG = zlib.crc32(b"mnist/training_subset")
@@ -77,10 +84,11 @@ _SHUFFLE_TAG = zlib.crc32(b"mnist-train/shuffle")  # the tag predates this modul
 @dataclass(frozen=True)
 class Mnist:
     """The decoded data set (read-only arrays)."""
+
     train_images: np.ndarray  # uint8 (60000, 28, 28)
     train_labels: np.ndarray  # uint8 (60000,)
-    test_images: np.ndarray   # uint8 (10000, 28, 28)
-    test_labels: np.ndarray   # uint8 (10000,)
+    test_images: np.ndarray  # uint8 (10000, 28, 28)
+    test_labels: np.ndarray  # uint8 (10000,)
     directory: Path = None
 
 
@@ -126,7 +134,8 @@ def locate(data_dir=None, download=True):
         raise UserError(
             f"MNIST data not found: looked in {directory} (from {how}) for {what}"
             f"{reason}. Put the four standard files ({', '.join(FILES)}) in a directory "
-            f"and pass --data-dir DIR or set {ENV_VAR}=DIR (or place them in {cache_dir()})")
+            f"and pass --data-dir DIR or set {ENV_VAR}=DIR (or place them in {cache_dir()})"
+        )
     for name in FILES:
         verify_md5(directory / name)
     return directory
@@ -157,8 +166,10 @@ def verify_md5(path, expected=None):
     except OSError as exc:
         raise UserError(f"cannot read MNIST file {path}: {exc.strerror}") from None
     if got != expected:
-        raise UserError(f"MNIST file {path} is corrupted or truncated: MD5 {got}, expected "
-                        f"{expected}; delete it and provide the standard file")
+        raise UserError(
+            f"MNIST file {path} is corrupted or truncated: MD5 {got}, expected "
+            f"{expected}; delete it and provide the standard file"
+        )
 
 
 def _download(names, directory):
@@ -237,8 +248,10 @@ def read_idx(path, shape=None):
     dims = struct.unpack(f">{ndim}I", raw[4:header])
     expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
     if len(raw) - header != expected:
-        raise UserError(f"MNIST file {path} is corrupted or truncated: header says "
-                        f"{dims} ({expected} bytes of data), found {len(raw) - header}")
+        raise UserError(
+            f"MNIST file {path} is corrupted or truncated: header says "
+            f"{dims} ({expected} bytes of data), found {len(raw) - header}"
+        )
     if shape is not None and tuple(dims) != tuple(shape):
         raise UserError(f"MNIST file {path}: shape {tuple(dims)}, expected {tuple(shape)}")
     out = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
@@ -271,10 +284,12 @@ def load_mnist(data_dir=None, download=True):
 # --- preprocessing --------------------------------------------------------------------
 def training_subset(n_train, seed):
     """Sorted indices of ``n_train`` distinct training images, a function of ``seed``."""
-    if isinstance(n_train, bool) or not isinstance(n_train, (int, np.integer)) \
-            or not 1 <= n_train <= N_TRAIN:
-        raise ParameterError("n_train", f"must be an integer from 1 to {N_TRAIN}, got "
-                             f"{n_train!r}")
+    if (
+        isinstance(n_train, bool)
+        or not isinstance(n_train, (int, np.integer))
+        or not 1 <= n_train <= N_TRAIN
+    ):
+        raise ParameterError("n_train", f"must be an integer from 1 to {N_TRAIN}, got {n_train!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ParameterError("seed", f"must be a non-negative integer, got {seed!r}")
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), _SUBSET_TAG]))

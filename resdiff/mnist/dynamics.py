@@ -19,6 +19,7 @@ regression there is its gradient-flow limit from a zero start. Here ``theta = [b
 alpha]`` and ``scale = [slope, ..., slope, offset]``; full-batch GD runs in the (Z + 1)
 dimensional feature space through ``X^T X`` (``X = [z, 1]``), never an n x n matrix.
 """
+
 import math
 
 import numpy as np
@@ -181,7 +182,7 @@ def _sgd_epoch(indptr, indices, values, y, order, batch_size, theta, scale, two_
     total = 0.0
     for start in range(0, n, batch_size):
         nb = min(batch_size, n - start)
-        for i in range(nb):               # r = z beta + alpha - y on the batch
+        for i in range(nb):  # r = z beta + alpha - y on the batch
             row = order[start + i]
             for k in range(classes):
                 r[i, k] = theta[dim, k] - y[row, k]
@@ -191,9 +192,9 @@ def _sgd_epoch(indptr, indices, values, y, order, batch_size, theta, scale, two_
                     r[i, k] += v * theta[j, k]
             for k in range(classes):
                 total += r[i, k] * r[i, k]
-        grad[:] = 0.0                     # X_b^T r
-        _add_xt(indptr, indices, values, order[start:start + nb], r, grad)
-        eta = two_lr_over_k / nb          # step_size(lr, nb, classes)
+        grad[:] = 0.0  # X_b^T r
+        _add_xt(indptr, indices, values, order[start : start + nb], r, grad)
+        eta = two_lr_over_k / nb  # step_size(lr, nb, classes)
         for j in range(dim + 1):
             c = eta * scale[j]
             for k in range(classes):
@@ -218,8 +219,9 @@ def sgd(rows, y, theta0, scale, lr, batch_size, epochs, seed, draw, on_epoch=Non
     scale = np.ascontiguousarray(scale, dtype=np.float64)
     for e in range(epochs):
         order = epoch_permutation(seed, e + 1, n, draw).astype(np.int64)
-        total = _sgd_epoch(*rows, y, order, int(batch_size), theta, scale,
-                           step_size(lr, 1, classes))
+        total = _sgd_epoch(
+            *rows, y, order, int(batch_size), theta, scale, step_size(lr, 1, classes)
+        )
         thetas[e] = theta
         losses[e] = total / (n * classes)
         if on_epoch is not None:
@@ -237,11 +239,11 @@ def accuracies(z_test, labels, thetas, chunk=2000):
     labels = np.asarray(labels)
     with np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, z_test.shape[0], chunk):
-            scores = z_test[start:start + chunk] @ stacked[:-1]
+            scores = z_test[start : start + chunk] @ stacked[:-1]
             scores += stacked[-1]
             scores = scores.reshape(scores.shape[0], epochs, classes)
             finite &= np.isfinite(scores).all(axis=(0, 2))
             pred = np.argmax(scores, axis=2)
-            correct += (pred == labels[start:start + chunk, None]).sum(axis=0)
+            correct += (pred == labels[start : start + chunk, None]).sum(axis=0)
     acc = correct / z_test.shape[0]
     return np.where(finite, acc, np.nan)

@@ -11,6 +11,7 @@ a 785 x 785 Cholesky solve, O(N Z^2), instead of an N x N one, O(N^3). This is B
 linear regression with prior variances ``slope`` (weights) and ``offset`` (intercept).
 :func:`direct_posterior_mean` is the N x N solve, kept as the test oracle.
 """
+
 import math
 
 import numpy as np
@@ -20,19 +21,17 @@ from ..constraints import ParameterError
 from ..errors import UserError
 
 SIGMA_Z2 = 1.0 / 784  # input layer A ~ N(0, sigma_Z^2), docs/figures.md (completed FC ResNet)
-SIGMA_Y2 = 1.0        # output layer G ~ N(0, sigma_Y^2 / D)
+SIGMA_Y2 = 1.0  # output layer G ~ N(0, sigma_Y^2 / D)
 KINDS = ("ntk", "nngp")
 
 
-def coefficients(kind, sigma_w2, sigma_b2, sigma_z2=SIGMA_Z2, sigma_y2=SIGMA_Y2, d1=1.0,
-                 T=1.0):
+def coefficients(kind, sigma_w2, sigma_b2, sigma_z2=SIGMA_Z2, sigma_y2=SIGMA_Y2, d1=1.0, T=1.0):
     """``(slope, offset)`` of the kernel: ``"ntk"`` (eq. 37) or ``"nngp"`` (eq. 35-36).
 
     ``d1 = phi'(0)`` (1 for tanh); finite at ``sigma_w2 = 0`` (limits.completed_kernel).
     """
     if kind not in KINDS:
-        raise ParameterError("kernel", f"unknown kernel {kind!r}; choose from "
-                             f"{', '.join(KINDS)}")
+        raise ParameterError("kernel", f"unknown kernel {kind!r}; choose from {', '.join(KINDS)}")
     k = limits.completed_kernel(kind, sigma_w2, sigma_b2, sigma_z2, sigma_y2, d1, T)
     return float(k.slope), float(k.offset)
 
@@ -44,8 +43,9 @@ def kernel_matrix(z1, z2, slope, offset):
 
 def _check(slope, offset, noise):
     if not (slope >= 0 and offset >= 0 and math.isfinite(slope) and math.isfinite(offset)):
-        raise UserError(f"kernel coefficients must be finite and non-negative "
-                        f"(slope {slope}, offset {offset})")
+        raise UserError(
+            f"kernel coefficients must be finite and non-negative (slope {slope}, offset {offset})"
+        )
     if not (noise > 0 and math.isfinite(noise)):
         raise ParameterError("noise", f"must be a positive number, got {noise}")
 
@@ -54,8 +54,10 @@ def _cholesky(matrix, what):
     try:
         return np.linalg.cholesky(matrix)
     except np.linalg.LinAlgError:
-        raise ParameterError("noise", f"the {what} system is not numerically positive "
-                             "definite; increase the noise variance") from None
+        raise ParameterError(
+            "noise",
+            f"the {what} system is not numerically positive definite; increase the noise variance",
+        ) from None
 
 
 def affine_gram(z):
@@ -63,7 +65,7 @@ def affine_gram(z):
     z = np.asarray(z, dtype=np.float64)
     n, dim = z.shape
     gram = np.empty((dim + 1, dim + 1))
-    gram[:dim, :dim] = z.T @ z          # symmetric rank-N update (BLAS syrk)
+    gram[:dim, :dim] = z.T @ z  # symmetric rank-N update (BLAS syrk)
     gram[:dim, dim] = gram[dim, :dim] = z.sum(axis=0)
     gram[dim, dim] = n
     return gram
@@ -80,7 +82,7 @@ def fit_weights(z, y, slope, offset, noise):
     y = np.asarray(y, dtype=np.float64)
     dim = z.shape[1]
     a, b = math.sqrt(slope), math.sqrt(offset)
-    gram = affine_gram(z)               # X^T X, X = [z, 1]; Phi^T Phi = S X^T X S
+    gram = affine_gram(z)  # X^T X, X = [z, 1]; Phi^T Phi = S X^T X S
     gram[:dim, :dim] *= slope
     gram[:dim, dim] = gram[dim, :dim] = a * b * gram[:dim, dim]
     gram[dim, dim] *= offset

@@ -37,6 +37,7 @@ residual stream, the tanh, the loss and the weights stay float32. The rounding i
 explicitly (``round_bf16``), so the numbers are the same on hardware with and without
 native bf16 arithmetic (up to the float32 summation order).
 """
+
 import math
 
 import numpy as np
@@ -51,7 +52,7 @@ from ..constraints import MNIST_SIGMA_B2 as SIGMA_B2
 from ..constraints import MNIST_SIGMA_W2 as SIGMA_W2
 from ..constraints import PRECISIONS
 
-SIGMA_Y2 = 1.0     # docs/figures.md, completed FC ResNet
+SIGMA_Y2 = 1.0  # docs/figures.md, completed FC ResNet
 N_PIXELS = 784
 N_CLASSES = 10
 
@@ -61,7 +62,7 @@ def round_bf16(t):
     return t.to(torch.bfloat16).to(t.dtype)
 
 
-ROW_BLOCK = 100   # rows per block of the residual stack on CPU (fixed, see ResidualStack)
+ROW_BLOCK = 100  # rows per block of the residual stack on CPU (fixed, see ResidualStack)
 _pool = None
 
 
@@ -75,21 +76,24 @@ def set_cpu_threads(n):
     """
     global _pool
     import concurrent.futures
+
     torch.set_num_threads(1)
     if _pool is not None:
         _pool.shutdown()
     _pool = None
     if n > 1:
         _pool = concurrent.futures.ThreadPoolExecutor(
-            n, thread_name_prefix="resdiff-stack", initializer=torch.set_num_threads,
-            initargs=(1,))
+            n, thread_name_prefix="resdiff-stack", initializer=torch.set_num_threads, initargs=(1,)
+        )
 
 
 def _each(fn, items):
     """``fn(item)`` for every item (no autograd), on the thread pool when there is one."""
+
     def run(item):
-        with torch.no_grad():   # grad mode is per thread
+        with torch.no_grad():  # grad mode is per thread
             fn(item)
+
     if _pool is None or len(items) < 2:
         for item in items:
             run(item)
@@ -151,8 +155,8 @@ class ResidualStack(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x0, eps_W, eps_b, c_w, c_b, bf16):
         L = eps_W.shape[0]
-        X = x0.new_empty((L + 1,) + x0.shape)       # x_0 .. x_L
-        T = x0.new_empty((L,) + x0.shape)           # tanh(c_w W_l x_l + c_b b_l)
+        X = x0.new_empty((L + 1,) + x0.shape)  # x_0 .. x_L
+        T = x0.new_empty((L,) + x0.shape)  # tanh(c_w W_l x_l + c_b b_l)
         W = round_bf16(eps_W) if bf16 else eps_W
         out = residual_forward(x0, W, eps_b, c_w, c_b, bf16, X, T)
         ctx.save_for_backward(X, T, W)
@@ -162,17 +166,17 @@ class ResidualStack(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
-        X, T, eps_W = ctx.saved_tensors            # eps_W: rounded under bf16
+        X, T, eps_W = ctx.saved_tensors  # eps_W: rounded under bf16
         c_w, bf16 = ctx.c_w, ctx.bf16
         L = eps_W.shape[0]
-        G = torch.empty_like(T)                     # gradients of the pre-activations
-        grad_x = grad_out.contiguous().clone()      # dLoss/dx_l, updated in place
+        G = torch.empty_like(T)  # gradients of the pre-activations
+        grad_x = grad_out.contiguous().clone()  # dLoss/dx_l, updated in place
 
         def block(rows):
             g = grad_x[rows]
             for l in range(L - 1, -1, -1):
                 torch.ops.aten.tanh_backward.grad_input(g, T[l, rows], grad_input=G[l, rows])
-                if bf16:                            # G = g (1 - t^2)
+                if bf16:  # G = g (1 - t^2)
                     G[l, rows] = round_bf16(G[l, rows])
                 g.addmm_(G[l, rows], eps_W[l], alpha=c_w)  # identity + W^T path to x_l
 
@@ -190,7 +194,7 @@ class ResidualStack(torch.autograd.Function):
         return grad_x, grad_W, grad_b, None, None, None
 
 
-CONV_BLOCK = 50   # images per block of the conv residual stack on CPU (fixed)
+CONV_BLOCK = 50  # images per block of the conv residual stack on CPU (fixed)
 
 
 def _image_blocks(x):
@@ -252,9 +256,9 @@ class ConvResidualStack(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x0, eps_W, eps_b, c_w, c_b):
         L = eps_W.shape[0]
-        W, b = eps_W * c_w, eps_b * c_b              # as the per-layer graph scales them
-        X = _channels_last_buffer(x0, L + 1)         # x_0 .. x_L
-        T = _channels_last_buffer(x0, L)             # tanh(conv(x_l, W_l) + b_l)
+        W, b = eps_W * c_w, eps_b * c_b  # as the per-layer graph scales them
+        X = _channels_last_buffer(x0, L + 1)  # x_0 .. x_L
+        T = _channels_last_buffer(x0, L)  # tanh(conv(x_l, W_l) + b_l)
         out = conv_residual_forward(x0, W, b, X, T)
         ctx.save_for_backward(X, T, W)
         ctx.c_w, ctx.c_b = c_w, c_b
@@ -266,7 +270,8 @@ class ConvResidualStack(torch.autograd.Function):
         X, T, W = ctx.saved_tensors
         L, D = W.shape[0], W.shape[1]
         grad_x = grad_out.contiguous(memory_format=torch.channels_last).clone(
-            memory_format=torch.channels_last)      # dLoss/dx_l, updated in place
+            memory_format=torch.channels_last
+        )  # dLoss/dx_l, updated in place
         blocks = _image_blocks(grad_x)
         grad_W = W.new_empty((len(blocks),) + W.shape)
         grad_b = W.new_empty((len(blocks), L, D))
@@ -275,17 +280,27 @@ class ConvResidualStack(torch.autograd.Function):
             k, rows = k_rows
             g = grad_x[rows]
             for l in range(L - 1, -1, -1):
-                G = torch.ops.aten.tanh_backward(g, T[l, rows])   # g (1 - t^2)
+                G = torch.ops.aten.tanh_backward(g, T[l, rows])  # g (1 - t^2)
                 gx, gw, gb = torch.ops.aten.convolution_backward(
-                    G, X[l, rows], W[l], [D], [1, 1], [1, 1], [1, 1], False, [0, 0], 1,
-                    [True, True, True])
-                g.add_(gx)                                         # identity + conv path
+                    G,
+                    X[l, rows],
+                    W[l],
+                    [D],
+                    [1, 1],
+                    [1, 1],
+                    [1, 1],
+                    False,
+                    [0, 0],
+                    1,
+                    [True, True, True],
+                )
+                g.add_(gx)  # identity + conv path
                 grad_W[k, l] = gw
                 grad_b[k, l] = gb
 
         _each(block, list(enumerate(blocks)))
         gW, gb = grad_W[0].clone(), grad_b[0].clone()
-        for k in range(1, len(blocks)):                          # fixed order
+        for k in range(1, len(blocks)):  # fixed order
             gW += grad_W[k]
             gb += grad_b[k]
         return grad_x, gW.mul_(ctx.c_w), gb.mul_(ctx.c_b), None, None
@@ -320,23 +335,24 @@ class _Completed(nn.Module):
         if width < 1 or depth < 1:
             raise ValueError("width and depth must be positive")
         if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, "
-                             f"got {precision!r}")
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.precision = precision
         self.bf16 = precision == "bf16"
         self.width, self.depth = int(width), int(depth)
         self.sigma_w2, self.sigma_b2 = float(sigma_w2), float(sigma_b2)
         self.sigma_in2, self.sigma_y2 = float(sigma_in2), float(sigma_y2)
-        dt = 1.0 / self.depth                                   # T = 1
-        self.c_in = math.sqrt(self.sigma_in2)                   # A = sigma_Z eps_A
-        self.c_w = math.sqrt(self.sigma_w2 * dt / self.width)   # dW = sigma_w sqrt(dt/D) eps_W
-        self.c_b = math.sqrt(self.sigma_b2 * dt)                # db = sigma_b sqrt(dt) eps_b
-        self.c_y = math.sqrt(self.sigma_y2 / self.width)        # G = (sigma_Y/sqrt(D)) eps_G
+        dt = 1.0 / self.depth  # T = 1
+        self.c_in = math.sqrt(self.sigma_in2)  # A = sigma_Z eps_A
+        self.c_w = math.sqrt(self.sigma_w2 * dt / self.width)  # dW = sigma_w sqrt(dt/D) eps_W
+        self.c_b = math.sqrt(self.sigma_b2 * dt)  # db = sigma_b sqrt(dt) eps_b
+        self.c_y = math.sqrt(self.sigma_y2 / self.width)  # G = (sigma_Y/sqrt(D)) eps_G
 
     def extra_repr(self):
-        return (f"D={self.width}, L={self.depth}, sigma_w2={self.sigma_w2:g}, "
-                f"sigma_b2={self.sigma_b2:g}, sigma_in2={self.sigma_in2:g}, "
-                f"sigma_y2={self.sigma_y2:g}, precision={self.precision}")
+        return (
+            f"D={self.width}, L={self.depth}, sigma_w2={self.sigma_w2:g}, "
+            f"sigma_b2={self.sigma_b2:g}, sigma_in2={self.sigma_in2:g}, "
+            f"sigma_y2={self.sigma_y2:g}, precision={self.precision}"
+        )
 
     def n_parameters(self):
         return sum(p.numel() for p in self.parameters())
@@ -347,13 +363,25 @@ class CompletedFC(_Completed):
 
     arch = "fc"
 
-    def __init__(self, width, depth=None, *, seed=0, n_in=N_PIXELS, n_out=N_CLASSES,
-                 sigma_w2=SIGMA_W2, sigma_b2=SIGMA_B2, sigma_z2=None, sigma_y2=SIGMA_Y2,
-                 precision="fp32", fused=True):
+    def __init__(
+        self,
+        width,
+        depth=None,
+        *,
+        seed=0,
+        n_in=N_PIXELS,
+        n_out=N_CLASSES,
+        sigma_w2=SIGMA_W2,
+        sigma_b2=SIGMA_B2,
+        sigma_z2=None,
+        sigma_y2=SIGMA_Y2,
+        precision="fp32",
+        fused=True,
+    ):
         depth = width if depth is None else depth
         sigma_z2 = 1.0 / n_in if sigma_z2 is None else sigma_z2
         super().__init__(width, depth, sigma_w2, sigma_b2, sigma_z2, sigma_y2, precision)
-        self.fused = bool(fused)   # False: the per-layer autograd graph (tests compare)
+        self.fused = bool(fused)  # False: the per-layer autograd graph (tests compare)
         D, L = self.width, self.depth
         tag = "mnist-train/fc"
         self.eps_A = nn.Parameter(init_eps(seed, f"{tag}/A", (D, n_in)))
@@ -367,14 +395,13 @@ class CompletedFC(_Completed):
         return torch.mm(a, b)
 
     def embed(self, z):
-        return self._mm(z, self.eps_A.t()).mul(self.c_in)           # x_0 = A z
+        return self._mm(z, self.eps_A.t()).mul(self.c_in)  # x_0 = A z
 
     def residual(self, x):
         grad = torch.is_grad_enabled() and (x.requires_grad or self.eps_W.requires_grad)
         if self.fused and grad:
-            return ResidualStack.apply(x, self.eps_W, self.eps_b, self.c_w, self.c_b,
-                                       self.bf16)
-        if not grad:        # evaluation: the same updates, nothing kept
+            return ResidualStack.apply(x, self.eps_W, self.eps_b, self.c_w, self.c_b, self.bf16)
+        if not grad:  # evaluation: the same updates, nothing kept
             W = round_bf16(self.eps_W) if self.bf16 else self.eps_W
             return residual_forward(x, W, self.eps_b, self.c_w, self.c_b, self.bf16)
         # unbind: one stacked gradient for eps_W at the end of backward, not L
@@ -410,15 +437,27 @@ class CompletedConv(_Completed):
 
     arch = "conv"
 
-    def __init__(self, width, depth=None, *, seed=0, in_channels=1, n_out=N_CLASSES,
-                 sigma_w2=SIGMA_W2, sigma_b2=SIGMA_B2, sigma_a2=None, sigma_y2=SIGMA_Y2,
-                 precision="fp32", fused=CONV_STACK_DEFAULT):
+    def __init__(
+        self,
+        width,
+        depth=None,
+        *,
+        seed=0,
+        in_channels=1,
+        n_out=N_CLASSES,
+        sigma_w2=SIGMA_W2,
+        sigma_b2=SIGMA_B2,
+        sigma_a2=None,
+        sigma_y2=SIGMA_Y2,
+        precision="fp32",
+        fused=CONV_STACK_DEFAULT,
+    ):
         depth = width if depth is None else depth
         sigma_a2 = 1.0 / in_channels if sigma_a2 is None else sigma_a2
         super().__init__(width, depth, sigma_w2, sigma_b2, sigma_a2, sigma_y2, precision)
         D, L = self.width, self.depth
         tag = "mnist-train/conv"
-        self.fused = bool(fused)   # False: the per-layer autograd graph (tests compare)
+        self.fused = bool(fused)  # False: the per-layer autograd graph (tests compare)
         self.eps_A = nn.Parameter(init_eps(seed, f"{tag}/A", (D, in_channels, 1, 1)))
         self.eps_W = nn.Parameter(init_eps(seed, f"{tag}/W", (L, D, D, 3, 3), per_layer=True))
         self.eps_b = nn.Parameter(init_eps(seed, f"{tag}/b", (L, D), per_layer=True))
@@ -440,18 +479,16 @@ class CompletedConv(_Completed):
     def residual(self, x):
         if self._stacked(x):
             if torch.is_grad_enabled() and (x.requires_grad or self.eps_W.requires_grad):
-                return ConvResidualStack.apply(x, self.eps_W, self.eps_b, self.c_w,
-                                               self.c_b)
+                return ConvResidualStack.apply(x, self.eps_W, self.eps_b, self.c_w, self.c_b)
             return conv_residual_forward(x, self.eps_W * self.c_w, self.eps_b * self.c_b)
         for W, b in zip(self.eps_W.unbind(0), self.eps_b.unbind(0)):
             # 3x3 convolution, zero "same" padding, stride 1
-            x = x + torch.tanh(F.conv2d(self._q(x), self._q(W) * self.c_w, b * self.c_b,
-                                        padding=1))
+            x = x + torch.tanh(F.conv2d(self._q(x), self._q(W) * self.c_w, b * self.c_b, padding=1))
         return x
 
     def forward(self, z):
-        pooled = self.residual(self.embed(z)).mean(dim=(2, 3))     # (1/UV) sum_p x_{T,p}
-        out = torch.mm(self._q(pooled), self._q(self.eps_G).t())    # G (1x1 conv out)
+        pooled = self.residual(self.embed(z)).mean(dim=(2, 3))  # (1/UV) sum_p x_{T,p}
+        out = torch.mm(self._q(pooled), self._q(self.eps_G).t())  # G (1x1 conv out)
         return out.mul(self.c_y)
 
 
@@ -459,15 +496,15 @@ class CompletedConv(_Completed):
 ARCHS = dict(zip(constraints.ARCHS, (CompletedFC, CompletedConv), strict=True))
 
 
-def build(arch, size, *, seed=0, sigma_w2=SIGMA_W2, sigma_b2=SIGMA_B2, precision="fp32",
-          **kwargs):
+def build(arch, size, *, seed=0, sigma_w2=SIGMA_W2, sigma_b2=SIGMA_B2, precision="fp32", **kwargs):
     """The completed model ``arch`` ("fc" or "conv") with ``D = L = size``."""
     try:
         cls = ARCHS[arch]
     except KeyError:
         raise ValueError(f"unknown architecture {arch!r} (known: {', '.join(ARCHS)})") from None
-    return cls(size, size, seed=seed, sigma_w2=sigma_w2, sigma_b2=sigma_b2,
-               precision=precision, **kwargs)
+    return cls(
+        size, size, seed=seed, sigma_w2=sigma_w2, sigma_b2=sigma_b2, precision=precision, **kwargs
+    )
 
 
 def as_model_input(arch, features):

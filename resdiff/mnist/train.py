@@ -20,6 +20,7 @@ the parallelism is over fixed blocks of the batch (:func:`resdiff.mnist.models.s
 so the thread count, ``$OMP_NUM_THREADS`` or all cores, does not change the numbers; on
 CUDA a run is statistically, not bitwise, reproducible.
 """
+
 import math
 import os
 import sys
@@ -37,7 +38,7 @@ from . import models
 from .data import epoch_permutation
 
 CHECKPOINT_FORMAT = 1
-CPU_MEMORY_BUDGET = 1 << 30      # bytes of saved activations per chunk on CPU
+CPU_MEMORY_BUDGET = 1 << 30  # bytes of saved activations per chunk on CPU
 
 
 def cpu_threads():
@@ -59,8 +60,11 @@ def pick_device(name):
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise ParameterError("device", "cuda: no CUDA device is available to PyTorch "
-                             f"(torch {torch.__version__}); use cpu or auto")
+        raise ParameterError(
+            "device",
+            "cuda: no CUDA device is available to PyTorch "
+            f"(torch {torch.__version__}); use cpu or auto",
+        )
     if name not in ("cpu", "cuda"):
         raise ParameterError("device", f"must be auto, cpu or cuda, got {name!r}")
     if name == "cpu":
@@ -83,11 +87,12 @@ def keep_freed_memory():
     """
     import ctypes
     import ctypes.util
-    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4           # glibc's <malloc.h>
+
+    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's <malloc.h>
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         mallopt = libc.mallopt
-    except (OSError, AttributeError):               # not glibc: nothing to tune
+    except (OSError, AttributeError):  # not glibc: nothing to tune
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
@@ -102,8 +107,9 @@ def native_bf16(device):
         return torch.cuda.get_device_capability(device)[0] >= 8
     try:
         with open("/proc/cpuinfo") as fh:
-            flags = next((line.split(":", 1)[1].split() for line in fh
-                          if line.startswith("flags")), [])
+            flags = next(
+                (line.split(":", 1)[1].split() for line in fh if line.startswith("flags")), []
+            )
     except OSError:
         return False
     return "amx_bf16" in flags or "avx512_bf16" in flags
@@ -123,17 +129,23 @@ def set_precision(precision, device):
         torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
         torch.backends.cudnn.allow_tf32 = precision == "tf32"
     if precision == "bf16":
-        warn("--precision bf16 rounds matmul operands to bfloat16 and multiplies in "
-             "float32 (the numerics of bf16 with float32 accumulation), so it is slower "
-             "than fp32, not faster" + ("" if native_bf16(device) else
-                                        "; this device has no native bf16 arithmetic"))
-    return {"precision": precision, "native_bf16": native_bf16(device),
-            "matmul_allow_tf32": device.type == "cuda" and precision == "tf32"}
+        warn(
+            "--precision bf16 rounds matmul operands to bfloat16 and multiplies in "
+            "float32 (the numerics of bf16 with float32 accumulation), so it is slower "
+            "than fp32, not faster"
+            + ("" if native_bf16(device) else "; this device has no native bf16 arithmetic")
+        )
+    return {
+        "precision": precision,
+        "native_bf16": native_bf16(device),
+        "matmul_allow_tf32": device.type == "cuda" and precision == "tf32",
+    }
 
 
 @dataclass
 class TrainData:
     """Tensors on the training device: float32 inputs, one-hot targets, test labels."""
+
     x_train: torch.Tensor
     y_train: torch.Tensor
     x_test: torch.Tensor
@@ -143,15 +155,24 @@ class TrainData:
     def from_numpy(cls, x_train, y_train, x_test, test_labels, device):
         def put(a, dtype):
             return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)
-        return cls(put(x_train, torch.float32), put(y_train, torch.float32),
-                   put(x_test, torch.float32), put(test_labels, torch.int64))
+
+        return cls(
+            put(x_train, torch.float32),
+            put(y_train, torch.float32),
+            put(x_test, torch.float32),
+            put(test_labels, torch.int64),
+        )
 
 
 def _conv_stack(model, device):
     """Whether ``model`` runs its residual stack as ``models.ConvResidualStack`` on
     ``device`` (None: the CPU)."""
-    return (getattr(model, "arch", None) == "conv"
-            and (device is None or device.type == "cpu") and model.fused and not model.bf16)
+    return (
+        getattr(model, "arch", None) == "conv"
+        and (device is None or device.type == "cpu")
+        and model.fused
+        and not model.bf16
+    )
 
 
 def bytes_per_sample(model, device=None):
@@ -198,9 +219,9 @@ def test_accuracy(model, data, chunk):
     correct = 0
     n = data.x_test.shape[0]
     for start in range(0, n, chunk):
-        out = model(data.x_test[start:start + chunk])
+        out = model(data.x_test[start : start + chunk])
         pred = torch.nan_to_num(out, nan=-math.inf).argmax(dim=1)
-        correct += int((pred == data.test_labels[start:start + chunk]).sum())
+        correct += int((pred == data.test_labels[start : start + chunk]).sum())
     return correct / n
 
 
@@ -208,11 +229,11 @@ def _step(model, opt, x, y, chunk):
     """One optimizer step on batch (x, y); returns the batch loss as a 0-d tensor."""
     opt.zero_grad(set_to_none=True)
     n = x.shape[0]
-    scale = 1.0 / (n * y.shape[1])             # mean over all N x 10 entries
+    scale = 1.0 / (n * y.shape[1])  # mean over all N x 10 entries
     total = torch.zeros((), device=x.device)
     for start in range(0, n, chunk):
-        out = model(x[start:start + chunk])
-        loss = (out - y[start:start + chunk]).pow(2).sum().mul(scale)
+        out = model(x[start : start + chunk])
+        loss = (out - y[start : start + chunk]).pow(2).sum().mul(scale)
         loss.backward()
         total += loss.detach()
     opt.step()
@@ -245,9 +266,11 @@ def _resume(checkpoint, config, device, model, opt, label):
     if state.get("format") != CHECKPOINT_FORMAT or state.get("config") != config:
         old = state.get("config") or {}
         diff = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
-        raise UserError(f"checkpoint {checkpoint} belongs to a different run "
-                        f"(differs in: {', '.join(diff) or 'format'}); delete it or "
-                        "drop --resume")
+        raise UserError(
+            f"checkpoint {checkpoint} belongs to a different run "
+            f"(differs in: {', '.join(diff) or 'format'}); delete it or "
+            "drop --resume"
+        )
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     info(f"{label}: resuming from {checkpoint} after epoch {state['epoch']}")
@@ -265,14 +288,28 @@ def _train_epoch(model, opt, data, *, full_batch, step_size, chunk, seed, epoch,
     perm = torch.as_tensor(epoch_permutation(seed, epoch, n), device=data.x_train.device)
     loss_sum = torch.zeros((), device=data.x_train.device)
     for start in range(0, n, step_size):
-        idx = perm[start:start + step_size]
+        idx = perm[start : start + step_size]
         loss_sum += _step(model, opt, data.x_train[idx], data.y_train[idx], chunk) * idx.shape[0]
         bar.update(1)
     return float(loss_sum / n)
 
 
-def fit(model, data, *, optimizer, lr, batch_size, epochs, seed, device, config,
-        checkpoint=None, resume=False, checkpoint_every=0.0, label="mnist-train"):
+def fit(
+    model,
+    data,
+    *,
+    optimizer,
+    lr,
+    batch_size,
+    epochs,
+    seed,
+    device,
+    config,
+    checkpoint=None,
+    resume=False,
+    checkpoint_every=0.0,
+    label="mnist-train",
+):
     """Train ``model`` in place; returns ``(rows, meta)``, one row per epoch.
 
     ``config`` (a JSON-able dict) identifies the run; a checkpoint is only resumed
@@ -289,26 +326,40 @@ def fit(model, data, *, optimizer, lr, batch_size, epochs, seed, device, config,
     chunk = min(step_size, chunk_size(model, device))
     eval_chunk = chunk_size(model, device, grad=False)
     rows, last_epoch, elapsed_before = [], 0, 0.0
-    meta = {"device": str(device), "chunk": chunk, "steps_per_epoch": steps_per_epoch,
-            "threads": cpu_threads() if device.type == "cpu" else None,
-            "n_parameters": model.n_parameters(), "resumed_from_epoch": None,
-            "diverged_epoch": None}
+    meta = {
+        "device": str(device),
+        "chunk": chunk,
+        "steps_per_epoch": steps_per_epoch,
+        "threads": cpu_threads() if device.type == "cpu" else None,
+        "n_parameters": model.n_parameters(),
+        "resumed_from_epoch": None,
+        "diverged_epoch": None,
+    }
     if checkpoint and resume and os.path.exists(checkpoint):
-        rows, last_epoch, elapsed_before = _resume(checkpoint, config, device, model, opt,
-                                                   label)
+        rows, last_epoch, elapsed_before = _resume(checkpoint, config, device, model, opt, label)
         meta["resumed_from_epoch"] = last_epoch
         if rows and rows[-1]["diverged"]:
             meta["diverged_epoch"] = rows[-1]["epoch"]
             last_epoch = epochs
     elif checkpoint and os.path.exists(checkpoint) and not resume:
-        info(f"{label}: ignoring the existing checkpoint {checkpoint} (pass --resume to "
-             "continue it); it will be overwritten")
+        info(
+            f"{label}: ignoring the existing checkpoint {checkpoint} (pass --resume to "
+            "continue it); it will be overwritten"
+        )
 
     def save(epoch):
-        save_checkpoint(checkpoint, {
-            "format": CHECKPOINT_FORMAT, "config": config, "epoch": epoch,
-            "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "rows": rows, "elapsed": elapsed_before + time.time() - started})
+        save_checkpoint(
+            checkpoint,
+            {
+                "format": CHECKPOINT_FORMAT,
+                "config": config,
+                "epoch": epoch,
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "rows": rows,
+                "elapsed": elapsed_before + time.time() - started,
+            },
+        )
 
     epoch_seconds = []
     tty = sys.stderr.isatty()
@@ -317,18 +368,33 @@ def fit(model, data, *, optimizer, lr, batch_size, epochs, seed, device, config,
     with progress(max(0, epochs - last_epoch) * steps_per_epoch, label) as bar:
         for epoch in range(last_epoch + 1, epochs + 1):
             t0 = time.time()
-            train_loss = _train_epoch(model, opt, data, full_batch=full_batch,
-                                      step_size=step_size, chunk=chunk, seed=seed,
-                                      epoch=epoch, bar=bar)
+            train_loss = _train_epoch(
+                model,
+                opt,
+                data,
+                full_batch=full_batch,
+                step_size=step_size,
+                chunk=chunk,
+                seed=seed,
+                epoch=epoch,
+                bar=bar,
+            )
             diverged = not math.isfinite(train_loss)
             acc = math.nan if diverged else test_accuracy(model, data, eval_chunk)
             # wall times go to the sidecar, not the rows: same seed, same bytes
-            rows.append({"epoch": epoch, "train_loss": train_loss, "test_accuracy": acc,
-                         "diverged": diverged})
+            rows.append(
+                {
+                    "epoch": epoch,
+                    "train_loss": train_loss,
+                    "test_accuracy": acc,
+                    "diverged": diverged,
+                }
+            )
             epoch_seconds.append(round(time.time() - t0, 4))
             bar.set_postfix(f"epoch {epoch}/{epochs} loss {train_loss:.4g} acc {acc:.4f}")
-            if checkpoint and (diverged or epoch == epochs
-                               or time.time() - last_save >= checkpoint_every):
+            if checkpoint and (
+                diverged or epoch == epochs or time.time() - last_save >= checkpoint_every
+            ):
                 last_save = time.time()
                 save(epoch)
             if diverged:
@@ -338,8 +404,10 @@ def fit(model, data, *, optimizer, lr, batch_size, epochs, seed, device, config,
             if not tty and (epoch == epochs or time.time() - last_line > 30):
                 last_line = time.time()
                 eta = (last_line - started) / (epoch - last_epoch) * (epochs - epoch)
-                info(f"{label}: epoch {epoch}/{epochs}  loss {train_loss:.5g}  test acc "
-                     f"{acc:.4f}  {epoch_seconds[-1]:.2f} s/epoch  ETA {_format_eta(eta)}")
+                info(
+                    f"{label}: epoch {epoch}/{epochs}  loss {train_loss:.5g}  test acc "
+                    f"{acc:.4f}  {epoch_seconds[-1]:.2f} s/epoch  ETA {_format_eta(eta)}"
+                )
     meta["train_seconds"] = round(elapsed_before + time.time() - started, 3)
     meta["epoch_seconds"] = epoch_seconds  # epochs run in this call (after any resume)
     return rows, meta

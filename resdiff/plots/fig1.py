@@ -1,6 +1,7 @@
 """Figure 1: function samples of the feedforward network at the edge of chaos, tanh
 (left) and ReLU (right): a few draws (blue) and the per-input 5%, 50%, 95% quantiles
 (orange). :func:`draw_samples` is shared with Figure 4."""
+
 import textwrap
 
 import numpy as np
@@ -26,14 +27,20 @@ def draw_samples(ax, frame):
     for _, d in draws.groupby("id", sort=True):
         d = d.sort_values("z")
         ok = np.isfinite(d["value"].to_numpy())
-        ax.plot(d["z"].to_numpy()[ok], d["value"].to_numpy()[ok], color=BLUE, linewidth=0.7,
-                alpha=0.9)
+        ax.plot(
+            d["z"].to_numpy()[ok], d["value"].to_numpy()[ok], color=BLUE, linewidth=0.7, alpha=0.9
+        )
     quant = frame[frame["kind"] == "quantile"]
     for level, q in quant.groupby("id", sort=True):
         q = q.sort_values("z")
         ok = np.isfinite(q["value"].to_numpy())
-        ax.plot(q["z"].to_numpy()[ok], q["value"].to_numpy()[ok], color=ORANGE,
-                linewidth=1.3, linestyle="-" if abs(level - 0.5) < 1e-9 else "--")
+        ax.plot(
+            q["z"].to_numpy()[ok],
+            q["value"].to_numpy()[ok],
+            color=ORANGE,
+            linewidth=1.3,
+            linestyle="-" if abs(level - 0.5) < 1e-9 else "--",
+        )
     ax.set_xlabel("z")
     ax.set_xlim(frame["z"].min(), frame["z"].max())
 
@@ -42,21 +49,29 @@ def samples_legend(fig, frame):
     """One legend above the panels: what blue and orange mean (the quantile levels of
     ``frame``, a ``samples`` CSV: median solid, the others dashed)."""
     from matplotlib.lines import Line2D
+
     levels = sorted(frame.loc[frame["kind"] == "quantile", "id"].unique())
     median = [q for q in levels if abs(q - 0.5) < 1e-9]
     others = [q for q in levels if abs(q - 0.5) >= 1e-9]
 
     def pct(qs):
         return "/".join(f"{100 * q:g}" for q in qs) + "%"
+
     handles = [Line2D([], [], color=BLUE, linewidth=0.7, label="draws")]
     if median:
-        handles.append(Line2D([], [], color=ORANGE, linewidth=1.3,
-                              label="50% quantile (median)"))
+        handles.append(Line2D([], [], color=ORANGE, linewidth=1.3, label="50% quantile (median)"))
     if others:
-        handles.append(Line2D([], [], color=ORANGE, linewidth=1.3, linestyle="--",
-                              label=f"{pct(others)} quantiles"))
-    fig.legend(handles=handles, loc="outside upper center", ncol=len(handles),
-               frameon=False)
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=ORANGE,
+                linewidth=1.3,
+                linestyle="--",
+                label=f"{pct(others)} quantiles",
+            )
+        )
+    fig.legend(handles=handles, loc="outside upper center", ncol=len(handles), frameon=False)
 
 
 def _estimate_note(meta):
@@ -70,17 +85,23 @@ def plot(frames, sidecars, preset):
         side = sidecars[name]
         params, meta = side["params"], side.get("meta", {})
         draw_samples(ax, frames[name])
-        ax.set_title(f"{model_label(params)}: {params['depth']} layers x "
-                     f"{params['width']} units, "
-                     rf"$\sigma_w^2$ = {meta.get('sigma_w2', params['sigma_w2']):.4g}, "
-                     rf"$\sigma_b^2$ = {meta.get('sigma_b2', params['sigma_b2']):.4g}")
+        ax.set_title(
+            f"{model_label(params)}: {params['depth']} layers x "
+            f"{params['width']} units, "
+            rf"$\sigma_w^2$ = {meta.get('sigma_w2', params['sigma_w2']):.4g}, "
+            rf"$\sigma_b^2$ = {meta.get('sigma_b2', params['sigma_b2']):.4g}"
+        )
         ax.set_ylabel(r"$x_{\mathrm{last},1}$")
-        notes.append(f"{NAMES[name]}: {params['draws']} draws, {_estimate_note(meta)} "
-                     "quantiles")
+        notes.append(f"{NAMES[name]}: {params['draws']} draws, {_estimate_note(meta)} quantiles")
     samples_legend(fig, frames["tanh"])
     n_in = frames["tanh"]["z"].nunique()
-    caption(fig, wrapped(f"resdiff fig 1 ({preset} preset): feedforward at the edge of "
-                         f"chaos, {n_in} inputs; blue: draws, orange: 5/50/95% quantiles; "
-                         + "; ".join(notes)
-                         + f"; seed {sidecars['tanh']['params']['seed']}"))
+    caption(
+        fig,
+        wrapped(
+            f"resdiff fig 1 ({preset} preset): feedforward at the edge of "
+            f"chaos, {n_in} inputs; blue: draws, orange: 5/50/95% quantiles; "
+            + "; ".join(notes)
+            + f"; seed {sidecars['tanh']['params']['seed']}"
+        ),
+    )
     return fig

@@ -1,5 +1,6 @@
 """Figure 4: function samples of the ResNet, tanh (top row) and swish (bottom row), one
 panel per (L, D): a few draws (blue) and the per-input 5%, 50%, 95% quantiles (orange)."""
+
 from .fig1 import draw_samples, model_label, samples_legend, wrapped
 from .style import caption, new_figure
 
@@ -23,13 +24,23 @@ def plot(frames, sidecars, preset):
             if col == 0:
                 ax.set_ylabel(r"$x_{T,1}$")
             if meta.get("divergent"):
-                divergent.append(f"{act} L = {depth}, D = {width}: {meta['divergent']} of "
-                                 f"{params['draws']}")
+                divergent.append(
+                    f"{act} L = {depth}, D = {width}: {meta['divergent']} of {params['draws']}"
+                )
     samples_legend(fig, frames[f"tanh-{columns[0]}"])
     p = sidecars[f"tanh-{columns[0]}"]["params"]
-    caption(fig, wrapped(f"resdiff fig 4 ({preset} preset): resnet, sigma_w^2 = {p['sigma_w2']:g}, "
-                 f"sigma_b^2 = {p['sigma_b2']:g}, {p['inputs']} inputs, {p['draws']} draws per "
-                 "panel; blue: draws, orange: 5/50/95% quantiles; seed " + str(p["seed"])
-                 + (f"; divergent draws excluded ({', '.join(divergent)})" if divergent
-                    else "; no divergent draws")))
+    caption(
+        fig,
+        wrapped(
+            f"resdiff fig 4 ({preset} preset): resnet, sigma_w^2 = {p['sigma_w2']:g}, "
+            f"sigma_b^2 = {p['sigma_b2']:g}, {p['inputs']} inputs, {p['draws']} draws per "
+            "panel; blue: draws, orange: 5/50/95% quantiles; seed "
+            + str(p["seed"])
+            + (
+                f"; divergent draws excluded ({', '.join(divergent)})"
+                if divergent
+                else "; no divergent draws"
+            )
+        ),
+    )
     return fig

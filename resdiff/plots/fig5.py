@@ -6,6 +6,7 @@ On that scale a panel whose correlations all lie close to 1 (the feedforward net
 reads as one flat colour, which is the paper's message; so that its range is still
 stated, every panel has its minimum written in a corner.
 """
+
 import numpy as np
 from matplotlib import colors
 
@@ -26,9 +27,16 @@ def _write_minimum(ax, rho):
     """The panel's smallest correlation, in its lower left corner."""
     finite = rho[np.isfinite(rho)]
     if finite.size:
-        ax.text(0.03, 0.03, rf"min $\rho$ = {finite.min():.3f}", transform=ax.transAxes,
-                fontsize=7, va="bottom", ha="left",
-                bbox=dict(boxstyle="round,pad=0.25", fc="white", ec="none", alpha=0.85))
+        ax.text(
+            0.03,
+            0.03,
+            rf"min $\rho$ = {finite.min():.3f}",
+            transform=ax.transAxes,
+            fontsize=7,
+            va="bottom",
+            ha="left",
+            bbox=dict(boxstyle="round,pad=0.25", fc="white", ec="none", alpha=0.85),
+        )
 
 
 def plot(frames, sidecars, preset):
@@ -45,22 +53,40 @@ def plot(frames, sidecars, preset):
             z1, z2, rho = mats[name]
             side = sidecars[name]
             params, meta = side["params"], side.get("meta", {})
-            image = ax.pcolormesh(z1, z2, np.ma.masked_invalid(rho), norm=norm,
-                                  cmap="viridis", shading="nearest", rasterized=True)
+            image = ax.pcolormesh(
+                z1,
+                z2,
+                np.ma.masked_invalid(rho),
+                norm=norm,
+                cmap="viridis",
+                shading="nearest",
+                rasterized=True,
+            )
             _write_minimum(ax, rho)
             ax.set_aspect("equal")
-            size = (f"L = {params['depth']}, D = {params['width']}" if params["model"] == "resnet"
-                    else f"{params['depth']} x {params['width']}")
+            size = (
+                f"L = {params['depth']}, D = {params['width']}"
+                if params["model"] == "resnet"
+                else f"{params['depth']} x {params['width']}"
+            )
             ax.set_title(f"{model_label(params)} ({size})")
             ax.set_xlabel(r"$z^{(1)}$")
             ax.set_ylabel(r"$z^{(2)}$")
             extra = f", {meta['divergent']} divergent excluded" if meta.get("divergent") else ""
             short = "F" if params["model"] == "resnet" else "E"
-            notes.append(f"{short}_{params['activation']}: {params['draws']}"
-                         + (" cond." if meta.get("estimator") == "conditional" else "")
-                         + extra)
+            notes.append(
+                f"{short}_{params['activation']}: {params['draws']}"
+                + (" cond." if meta.get("estimator") == "conditional" else "")
+                + extra
+            )
     fig.colorbar(image, ax=axes, shrink=0.8, label=r"$\rho[y(z^{(1)}), y(z^{(2)})]$")
     p = sidecars[LAYOUT[0][0]]["params"]
-    caption(fig, wrapped(f"resdiff fig 5 ({preset} preset): {p['grid']} x {p['grid']} grid; "
-                         "draws " + ", ".join(notes) + f"; seed {p['seed']}", 120))
+    caption(
+        fig,
+        wrapped(
+            f"resdiff fig 5 ({preset} preset): {p['grid']} x {p['grid']} grid; "
+            "draws " + ", ".join(notes) + f"; seed {p['seed']}",
+            120,
+        ),
+    )
     return fig

@@ -11,6 +11,7 @@ of one kind:
 * ``correlation``: one heatmap per run on a common colour scale, as Figure 5;
 * ``mnist-train`` (fc) and ``mnist-kernel``: Figure 6; ``mnist-train`` (conv): Figure 7.
 """
+
 import numpy as np
 
 from ..errors import UserError
@@ -19,8 +20,16 @@ from .fig1 import draw_samples, model_label, wrapped
 from .style import CAPTION_SIZE, caption, new_figure, wrap_to_width
 
 # the experiments of each figure of the registry, for CSVs that `resdiff fig` wrote
-FIGURE_KINDS = {1: "samples", 2: "kde", 3: "ntk-convergence", 4: "samples",
-                5: "correlation", 6: "mnist", 7: "mnist", 8: "samples"}
+FIGURE_KINDS = {
+    1: "samples",
+    2: "kde",
+    3: "ntk-convergence",
+    4: "samples",
+    5: "correlation",
+    6: "mnist",
+    7: "mnist",
+    8: "samples",
+}
 _MARK = "own-run"  # the preset the figure code is handed, replaced in its caption
 
 
@@ -42,8 +51,16 @@ def _retitle(fig, labels):
     text = label.get_text()
     start, end = text.find("resdiff fig "), text.find(f"({_MARK} preset)")
     if start >= 0 and end >= 0:
-        label.set_text(wrap_to_width(fig, text[:start] + "resdiff plot " + ", ".join(labels)
-                                     + text[end + len(f"({_MARK} preset)"):], CAPTION_SIZE))
+        label.set_text(
+            wrap_to_width(
+                fig,
+                text[:start]
+                + "resdiff plot "
+                + ", ".join(labels)
+                + text[end + len(f"({_MARK} preset)") :],
+                CAPTION_SIZE,
+            )
+        )
     return fig
 
 
@@ -59,32 +76,46 @@ def _samples_1d(runs):
     for ax, (label, frame, side) in zip(axes[0], runs):
         p, meta = side["params"], side.get("meta", {})
         draw_samples(ax, frame)
-        size = (f"L = {p['depth']}, D = {p['width']}" if p["model"] == "resnet"
-                else f"{p['depth']} layers x {p['width']} units")
+        size = (
+            f"L = {p['depth']}, D = {p['width']}"
+            if p["model"] == "resnet"
+            else f"{p['depth']} layers x {p['width']} units"
+        )
         ax.set_title(f"{model_label(p)}: {size}")
-        notes.append(f"{label}: sigma_w^2 = {meta.get('sigma_w2', p['sigma_w2']):.4g}, "
-                     f"sigma_b^2 = {meta.get('sigma_b2', p['sigma_b2']):.4g}, {p['draws']} "
-                     f"draws, seed {p['seed']}"
-                     + (f", {meta['divergent']} divergent excluded" if meta.get("divergent")
-                        else ""))
+        notes.append(
+            f"{label}: sigma_w^2 = {meta.get('sigma_w2', p['sigma_w2']):.4g}, "
+            f"sigma_b^2 = {meta.get('sigma_b2', p['sigma_b2']):.4g}, {p['draws']} "
+            f"draws, seed {p['seed']}"
+            + (f", {meta['divergent']} divergent excluded" if meta.get("divergent") else "")
+        )
     axes[0][0].set_ylabel("output")
-    caption(fig, wrapped("resdiff plot: blue: draws, orange: 5/50/95% quantiles; "
-                         + "; ".join(notes)))
+    caption(
+        fig, wrapped("resdiff plot: blue: draws, orange: 5/50/95% quantiles; " + "; ".join(notes))
+    )
     return fig
 
 
 def _samples_2d(runs):
-    fig, axes = new_figure(len(runs), width=max(3.4, 3.4 * len(runs)), height=3.3,
-                           subplot_kw={"projection": "3d"})
+    fig, axes = new_figure(
+        len(runs), width=max(3.4, 3.4 * len(runs)), height=3.3, subplot_kw={"projection": "3d"}
+    )
     notes = []
     for ax, (label, frame, side) in zip(axes[0], runs):
         p = side["params"]
         for i, (z1, z2, v) in enumerate(fig8._surfaces(frame)):
             Z1, Z2 = np.meshgrid(z1, z2, indexing="ij")
-            ax.plot_surface(Z1, Z2, np.ma.masked_invalid(v),
-                            color=fig8.DRAW_COLOURS[i % len(fig8.DRAW_COLOURS)], shade=True,
-                            edgecolor=(1, 1, 1, 0.3), linewidth=0.1, alpha=0.8, rcount=25,
-                            ccount=25)
+            ax.plot_surface(
+                Z1,
+                Z2,
+                np.ma.masked_invalid(v),
+                color=fig8.DRAW_COLOURS[i % len(fig8.DRAW_COLOURS)],
+                shade=True,
+                edgecolor=(1, 1, 1, 0.3),
+                linewidth=0.1,
+                alpha=0.8,
+                rcount=25,
+                ccount=25,
+            )
         ax.set_title(f"{model_label(p)}: L = {p['depth']}, D = {p['width']}")
         ax.set_xlabel(r"$z_1$")
         ax.set_ylabel(r"$z_2$")
@@ -99,13 +130,21 @@ def _correlation(runs):
     finite = np.concatenate([m[2][np.isfinite(m[2])] for m in mats])
     vmin = float(np.floor(finite.min() * 10) / 10) if finite.size else -1.0
     from matplotlib import colors
+
     norm = colors.Normalize(vmin=max(-1.0, vmin), vmax=1.0)
     fig, axes = new_figure(len(runs), width=max(3.4, 3.0 * len(runs)), height=2.9)
     image, notes = None, []
     for ax, (label, _, side), (z1, z2, rho) in zip(axes[0], runs, mats):
         p = side["params"]
-        image = ax.pcolormesh(z1, z2, np.ma.masked_invalid(rho), norm=norm, cmap="viridis",
-                              shading="nearest", rasterized=True)
+        image = ax.pcolormesh(
+            z1,
+            z2,
+            np.ma.masked_invalid(rho),
+            norm=norm,
+            cmap="viridis",
+            shading="nearest",
+            rasterized=True,
+        )
         fig5._write_minimum(ax, rho)
         ax.set_aspect("equal")
         ax.set_title(f"{model_label(p)}: L = {p['depth']}, D = {p['width']}")
@@ -121,6 +160,7 @@ def _mnist(runs):
     """Training runs grouped into their optimizer's curve; kernel regression and the
     limit trained, as Figure 6's theory lines."""
     import pandas as pd
+
     frames, sidecars = {}, {}
     archs = set()
     for label, frame, side in runs:
@@ -134,8 +174,9 @@ def _mnist(runs):
             name = "kernel"
         if name in frames and name.startswith(("kernel", "limit")):
             raise UserError(f"{label}: a second {name} run; give one")
-        frames[name] = pd.concat([frames[name], frame], ignore_index=True) \
-            if name in frames else frame
+        frames[name] = (
+            pd.concat([frames[name], frame], ignore_index=True) if name in frames else frame
+        )
         sidecars.setdefault(name, side)
     if len(archs) > 1:
         raise UserError("fc and conv training runs cannot be drawn in one figure")
@@ -152,9 +193,11 @@ def plot(runs):
     """The figure of ``runs`` (``[(label, frame, sidecar), ...]``, one kind)."""
     kinds = {label: kind_of(side) for label, _, side in runs}
     if len(set(kinds.values())) != 1:
-        raise UserError("the CSVs were written by different subcommands ("
-                        + ", ".join(f"{k}: {v}" for k, v in kinds.items())
-                        + "); draw each kind on its own")
+        raise UserError(
+            "the CSVs were written by different subcommands ("
+            + ", ".join(f"{k}: {v}" for k, v in kinds.items())
+            + "); draw each kind on its own"
+        )
     kind = next(iter(kinds.values()))
     labels = [label for label, _, _ in runs]
     if kind == "kde":

@@ -3,6 +3,7 @@
 The backend is left as the user has it (a notebook shows the figures inline); the
 command line selects Agg before matplotlib is imported (:func:`resdiff.cli.main`).
 """
+
 import matplotlib.pyplot as plt
 
 # Okabe-Ito; the paper draws function samples in blue and quantiles in orange.
@@ -34,8 +35,9 @@ def new_figure(ncols, nrows=1, width=6.75, height=None, **kwargs):
     """A figure of paper text width (inches) with a grid of axes."""
     plt.rcParams.update(RC)
     height = height or width / ncols * 0.85 * nrows
-    return plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False,
-                        constrained_layout=True, **kwargs)
+    return plt.subplots(
+        nrows, ncols, figsize=(width, height), squeeze=False, constrained_layout=True, **kwargs
+    )
 
 
 CAPTION_SIZE = 5.5  # points
@@ -44,14 +46,16 @@ CAPTION_SIZE = 5.5  # points
 def caption(fig, text):
     """Small provenance lines at the bottom of the figure, each wrapped at spaces to
     the figure's width."""
-    fig.supxlabel(wrap_to_width(fig, text, CAPTION_SIZE), fontsize=CAPTION_SIZE,
-                  color=GREY, ha="center")
+    fig.supxlabel(
+        wrap_to_width(fig, text, CAPTION_SIZE), fontsize=CAPTION_SIZE, color=GREY, ha="center"
+    )
 
 
 def wrap_to_width(fig, text, fontsize, fill=0.99):
     """``text`` with each line broken at spaces where it would be wider than ``fill``
     of ``fig``'s width, as measured by its renderer."""
     from matplotlib.font_manager import FontProperties
+
     renderer, font = fig.canvas.get_renderer(), FontProperties(size=fontsize)
     room = fill * fig.bbox.width
 

@@ -10,6 +10,7 @@ Nodes are the Chebyshev points of the second kind (the extrema of ``T_{K-1}``, b
 included), whose barycentric weights are ``(-1)^j``, halved at the two ends
 (Berrut & Trefethen 2004, "Barycentric Lagrange interpolation", eq. 5.4).
 """
+
 import math
 
 import numpy as np
@@ -76,5 +77,6 @@ def tensor_nodes(k, lo, hi):
 def tensor_interpolation_matrix(k, lo, hi, points1, points2):
     """``P`` mapping values at :func:`tensor_nodes` to the grid ``points1 x points2``
     (rows: ``z1`` slowest, as :func:`tensor_nodes`). Kronecker product of the 1-D maps."""
-    return np.kron(interpolation_matrix(k, lo, hi, points1),
-                   interpolation_matrix(k, lo, hi, points2))
+    return np.kron(
+        interpolation_matrix(k, lo, hi, points1), interpolation_matrix(k, lo, hi, points2)
+    )

@@ -6,6 +6,7 @@ networks, of layers; Python regains control between chunks, and ``Ctrl-C`` or
 changes the numbers: draw ``i`` always uses stream ``i``, and a kernel run layer by
 layer carries its whole state (network states and generator states) between chunks.
 """
+
 import math
 import os
 import time
@@ -18,11 +19,11 @@ from ..errors import UserError
 from ..progress import progress
 
 MEMORY_FRACTION = 0.8  # refuse work whose estimate exceeds this share of available RAM
-MIN_CHUNK_WORK = 5e7   # multiply-adds per chunk at least (~25 ms on one core): small
+MIN_CHUNK_WORK = 5e7  # multiply-adds per chunk at least (~25 ms on one core): small
 # networks do not pay a parallel-region start-up (and an OpenMP stall) per few draws
-MAX_CHUNK_WORK = 1e9   # and at most (~0.5 s on one core): the longest wait for Ctrl-C
+MAX_CHUNK_WORK = 1e9  # and at most (~0.5 s on one core): the longest wait for Ctrl-C
 CHUNK_BYTES = 64 * 2**20  # per-chunk arrays (states, conditional covariances) at most
-CHUNK_SECONDS = 0.2       # layer chunks adapt to take about this long each
+CHUNK_SECONDS = 0.2  # layer chunks adapt to take about this long each
 
 
 def available_memory_bytes():
@@ -40,8 +41,10 @@ def check_memory(n_bytes, what):
     """Refuse, with the estimate, work that would not fit in memory."""
     limit = MEMORY_FRACTION * available_memory_bytes()
     if n_bytes > limit:
-        raise UserError(f"{what} needs about {n_bytes / 2**30:.1f} GiB of memory, more than "
-                        f"the {limit / 2**30:.1f} GiB available; reduce the sizes or draws")
+        raise UserError(
+            f"{what} needs about {n_bytes / 2**30:.1f} GiB of memory, more than "
+            f"the {limit / 2**30:.1f} GiB available; reduce the sizes or draws"
+        )
 
 
 def plan_chunks(n_draws, depth, layer_work, draw_bytes=0, threads=None):
@@ -54,6 +57,7 @@ def plan_chunks(n_draws, depth, layer_work, draw_bytes=0, threads=None):
     """
     if threads is None:
         import numba
+
         threads = numba.get_num_threads()
     depth = max(1, int(depth))
     per_draw = max(1.0, float(layer_work) * depth)
@@ -100,8 +104,12 @@ def run_chunked(kernel, n_draws, label, chunk, depth=None, layers=None):
                 took = time.perf_counter() - t0
                 # at most 4x per call and never beyond the depth (a chunk of draws that
                 # runs fast would otherwise grow it without bound, past a float's range)
-                layers = max(1, min(4 * layers, depth,
-                                    int(min(depth, layers * CHUNK_SECONDS / max(took, 1e-6)))))
+                layers = max(
+                    1,
+                    min(
+                        4 * layers, depth, int(min(depth, layers * CHUNK_SECONDS / max(took, 1e-6)))
+                    ),
+                )
                 bar.update(count * (hi - lo))
                 lo = hi
             parts.append(out)

@@ -7,6 +7,7 @@ T / L`` for the horizon ``T``. Mode RESNET: ``x += phi(h)`` (eq. 26); SDE: the E
 scheme of eq. (29), ``x += phi'(0) h + phi''(0)/2 (sigma_b^2 + sigma_w^2 q) dt``.
 Draw ``i`` uses stream ``(key, i, 0)``, so any thread count gives the same bits.
 """
+
 import math
 
 import numpy as np
@@ -49,13 +50,28 @@ def _first_passage(s, x, z, depth, horizon, threshold, sigma_w2, sigma_b2, act, 
 
 
 @njit(parallel=True, cache=True)
-def passage_times(key, draw_start, n_draws, z, width, depth, horizon, threshold, sigma_w2,
-                  sigma_b2, act, d1, d2, mode):
+def passage_times(
+    key,
+    draw_start,
+    n_draws,
+    z,
+    width,
+    depth,
+    horizon,
+    threshold,
+    sigma_w2,
+    sigma_b2,
+    act,
+    d1,
+    d2,
+    mode,
+):
     """(n_draws,): the first-passage time of draws ``draw_start ...`` (NaN: none by T)."""
     out = np.empty(n_draws)
     for i in prange(n_draws):
         s = new_state(key, draw_start + i, 0)
         buf = np.empty(2 * width)
-        out[i] = _first_passage(s, buf, z, depth, horizon, threshold, sigma_w2, sigma_b2, act,
-                                d1, d2, mode)
+        out[i] = _first_passage(
+            s, buf, z, depth, horizon, threshold, sigma_w2, sigma_b2, act, d1, d2, mode
+        )
     return out

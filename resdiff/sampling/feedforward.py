@@ -22,6 +22,7 @@ diagonal (and optionally the matrix) lets the caller average Gaussian CDFs and
 covariances over draws (conditional Monte Carlo) instead of using the single ``y``
 per draw. A draw whose pre-activations stop being finite is marked divergent (NaN).
 """
+
 import math
 
 import numpy as np
@@ -128,8 +129,28 @@ def _last_layer(A, scale, shift, y_cov, var, cov):
 
 
 @njit(cache=True, error_model="numpy")
-def _gram_layers(s, zz, lo, hi, depth, width, sigma_w2, sigma_b2, act, H, Phi, F, Z, d,
-                 used, y, var, want_cov, cov, rank_sum):
+def _gram_layers(
+    s,
+    zz,
+    lo,
+    hi,
+    depth,
+    width,
+    sigma_w2,
+    sigma_b2,
+    act,
+    H,
+    Phi,
+    F,
+    Z,
+    d,
+    used,
+    y,
+    var,
+    want_cov,
+    cov,
+    rank_sum,
+):
     """Layers ``lo .. hi - 1`` of one draw; the hidden state is ``Phi`` (N x width), the
     inputs ``zz`` before layer 1. At the last layer: ``y`` (N,), ``var`` (N,) and, if
     ``want_cov``, ``cov`` (N x N) of the conditional law of ``y``. ``rank_sum[0]`` adds
@@ -164,8 +185,25 @@ def _gram_layers(s, zz, lo, hi, depth, width, sigma_w2, sigma_b2, act, H, Phi, F
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def gram_advance(key, draw_start, zz, depth, width, sigma_w2, sigma_b2, act, lo, hi, Phi,
-                 gen, alive, rank, y, var, covs):
+def gram_advance(
+    key,
+    draw_start,
+    zz,
+    depth,
+    width,
+    sigma_w2,
+    sigma_b2,
+    act,
+    lo,
+    hi,
+    Phi,
+    gen,
+    alive,
+    rank,
+    y,
+    var,
+    covs,
+):
     """Advance draws ``draw_start ...`` through layers ``lo .. hi - 1`` by the Gram
     sampler. Their hidden states ``Phi`` (draws x N x width), generator states ``gen``
     (draws x 4, stream ``(key, i, 0)``), flags ``alive`` and rank sums ``rank`` are set at
@@ -188,8 +226,28 @@ def gram_advance(key, draw_start, zz, depth, width, sigma_w2, sigma_b2, act, lo,
         used = np.empty(n, np.bool_)
         rank_sum = np.array([rank[i]])
         cov = covs[i * np.int64(want_cov)]
-        ok, done = _gram_layers(gen[i], zz, lo, hi, depth, width, sigma_w2, sigma_b2, act, H,
-                                Phi[i], F, Z, d, used, y[i], var[i], want_cov, cov, rank_sum)
+        ok, done = _gram_layers(
+            gen[i],
+            zz,
+            lo,
+            hi,
+            depth,
+            width,
+            sigma_w2,
+            sigma_b2,
+            act,
+            H,
+            Phi[i],
+            F,
+            Z,
+            d,
+            used,
+            y[i],
+            var[i],
+            want_cov,
+            cov,
+            rank_sum,
+        )
         rank[i] = rank_sum[0]
         if not ok:
             alive[i] = False
@@ -200,8 +258,27 @@ def gram_advance(key, draw_start, zz, depth, width, sigma_w2, sigma_b2, act, lo,
 
 
 @njit(cache=True, error_model="numpy")
-def _explicit_layers(key, draw, zz, lo, hi, depth, width, sigma_w2, sigma_b2, act, H, Phi,
-                     eps_W, eps_W0, eps_b, y, var, want_cov, cov):
+def _explicit_layers(
+    key,
+    draw,
+    zz,
+    lo,
+    hi,
+    depth,
+    width,
+    sigma_w2,
+    sigma_b2,
+    act,
+    H,
+    Phi,
+    eps_W,
+    eps_W0,
+    eps_b,
+    y,
+    var,
+    want_cov,
+    cov,
+):
     """Layers ``lo .. hi - 1`` of one draw with explicit weights; the state is the
     pre-activations ``H`` (N x width). Returns False on divergence."""
     n, d_in = zz.shape
@@ -240,8 +317,9 @@ def _explicit_layers(key, draw, zz, lo, hi, depth, width, sigma_w2, sigma_b2, ac
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def explicit_advance(key, draw_start, zz, depth, width, sigma_w2, sigma_b2, act, lo, hi, H,
-                     alive, y, var, covs):
+def explicit_advance(
+    key, draw_start, zz, depth, width, sigma_w2, sigma_b2, act, lo, hi, H, alive, y, var, covs
+):
     """As :func:`gram_advance`, with explicit weights (streams ``(key, i, layer + 1)``);
     the carried state is the pre-activations ``H`` (draws x N x width)."""
     n, d_in = zz.shape
@@ -256,9 +334,27 @@ def explicit_advance(key, draw_start, zz, depth, width, sigma_w2, sigma_b2, act,
         eps_b = np.empty(width)
         Phi = np.empty((n, width))
         cov = covs[i * np.int64(want_cov)]
-        if not _explicit_layers(key, draw_start + i, zz, lo, hi, depth, width, sigma_w2,
-                                sigma_b2, act, H[i], Phi, eps_W, eps_W0, eps_b, y[i], var[i],
-                                want_cov, cov):
+        if not _explicit_layers(
+            key,
+            draw_start + i,
+            zz,
+            lo,
+            hi,
+            depth,
+            width,
+            sigma_w2,
+            sigma_b2,
+            act,
+            H[i],
+            Phi,
+            eps_W,
+            eps_W0,
+            eps_b,
+            y[i],
+            var[i],
+            want_cov,
+            cov,
+        ):
             alive[i] = False
             y[i, :] = np.nan
 
@@ -309,12 +405,43 @@ def stepper(sampler, key, zz, depth, width, sigma_w2, sigma_b2, act, cov_sum, bo
             state["covs"] = np.zeros((count, n, n) if want_cov else (1, 1, 1))
         st = state
         if sampler == "gram":
-            gram_advance(key, start, zz, depth, width, sigma_w2, sigma_b2, act, lo, hi,
-                         st["h"], st["gen"], st["alive"], st["rank"], st["y"], st["var"],
-                         st["covs"])
+            gram_advance(
+                key,
+                start,
+                zz,
+                depth,
+                width,
+                sigma_w2,
+                sigma_b2,
+                act,
+                lo,
+                hi,
+                st["h"],
+                st["gen"],
+                st["alive"],
+                st["rank"],
+                st["y"],
+                st["var"],
+                st["covs"],
+            )
         else:
-            explicit_advance(key, start, zz, depth, width, sigma_w2, sigma_b2, act, lo, hi,
-                             st["h"], st["alive"], st["y"], st["var"], st["covs"])
+            explicit_advance(
+                key,
+                start,
+                zz,
+                depth,
+                width,
+                sigma_w2,
+                sigma_b2,
+                act,
+                lo,
+                hi,
+                st["h"],
+                st["alive"],
+                st["y"],
+                st["var"],
+                st["covs"],
+            )
         if hi < depth:
             return None
         _accumulate(st["y"], st["var"], st["covs"], cov_sum, bound)
@@ -340,8 +467,7 @@ def run_chunked(kernel, n_draws, label, chunk, depth, layers):
     return y, np.concatenate(parts["var"]), np.concatenate(parts["rank"])
 
 
-def gram_paths(key, draw_start, n_draws, zz, depth, width, sigma_w2, sigma_b2, act,
-               cov_sum, bound):
+def gram_paths(key, draw_start, n_draws, zz, depth, width, sigma_w2, sigma_b2, act, cov_sum, bound):
     """Draws ``draw_start ...`` at inputs ``zz`` (N x d_in) by the Gram sampler, all
     layers in one call.
 
@@ -354,10 +480,10 @@ def gram_paths(key, draw_start, n_draws, zz, depth, width, sigma_w2, sigma_b2, a
     return kernel(draw_start, n_draws, 0, depth, {})
 
 
-def explicit_paths(key, draw_start, n_draws, zz, depth, width, sigma_w2, sigma_b2, act,
-                   cov_sum, bound):
+def explicit_paths(
+    key, draw_start, n_draws, zz, depth, width, sigma_w2, sigma_b2, act, cov_sum, bound
+):
     """As :func:`gram_paths`, with explicit weights (streams ``(key, i, layer + 1)``);
     ``rank`` is NaN (no factor)."""
-    kernel = stepper("explicit", key, zz, depth, width, sigma_w2, sigma_b2, act, cov_sum,
-                     bound)
+    kernel = stepper("explicit", key, zz, depth, width, sigma_w2, sigma_b2, act, cov_sum, bound)
     return kernel(draw_start, n_draws, 0, depth, {})

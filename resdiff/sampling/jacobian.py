@@ -22,6 +22,7 @@ CPU and for any thread count (each draw is one thread's work). Every product run
 fixed order (:func:`_matmul_into`). The cost is ``O(L D^3)`` per draw and method, as for
 any exact Jacobian (docs/jacobian.md, "Cost").
 """
+
 import math
 
 import numpy as np
@@ -34,8 +35,8 @@ RESNET, SDE, NETWORK = 0, 1, 2
 # columns of the statistics array returned by :func:`jacobian_draws`
 LOGDET, MOMENT1, MOMENT2, SMAX, SMIN, INVERSE_ERROR = range(6)
 STATISTICS = ("logdet", "moment1", "moment2", "smax", "smin", "inverse_error")
-JACOBI_SWEEPS = 60   # a sweep without a rotation ends the iteration long before this
-JACOBI_TOL = 1e-15   # rows i, j count as orthogonal when |<a_i, a_j>| <= tol |a_i| |a_j|
+JACOBI_SWEEPS = 60  # a sweep without a rotation ends the iteration long before this
+JACOBI_TOL = 1e-15  # rows i, j count as orthogonal when |<a_i, a_j>| <= tol |a_i| |a_j|
 LN2 = math.log(2.0)
 
 
@@ -174,8 +175,28 @@ def _inverse_error(J, G, work):
 
 
 @njit(cache=True)
-def _resnet_layers(key, draw, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mode, eps_W,
-                   eps_b, x, h, fp, J, Jn, G, Gn):
+def _resnet_layers(
+    key,
+    draw,
+    lo,
+    hi,
+    depth,
+    sigma_w2,
+    sigma_b2,
+    act,
+    d1,
+    d2,
+    mode,
+    eps_W,
+    eps_b,
+    x,
+    h,
+    fp,
+    J,
+    Jn,
+    G,
+    Gn,
+):
     """Layers ``lo .. hi - 1`` of one draw of ``mode`` RESNET or SDE: the state ``x``,
     the Jacobian ``J`` (``Jn`` a work array), the inverse ``G`` (eq. 28; ``Gn``).
     Returns False on divergence. The results end in ``J``, ``G`` (swapped back)."""
@@ -183,7 +204,7 @@ def _resnet_layers(key, draw, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mo
     dt = 1.0 / depth
     w_scale = math.sqrt(sigma_w2 * dt / width)  # eq. (16)
     b_scale = math.sqrt(sigma_b2 * dt)
-    a_dt = sigma_w2 / width * dt                # d[W]_t = a I dt
+    a_dt = sigma_w2 / width * dt  # d[W]_t = a I dt
     cw = d1 * w_scale
     kd = d2 * a_dt
     grow = 1.0 + d1 * d1 * a_dt
@@ -192,7 +213,7 @@ def _resnet_layers(key, draw, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mo
         q = _dot(x, x) / width
         for r in range(width):
             h[r] = w_scale * _dot(eps_W[r], x) + b_scale * eps_b[r]
-        _matmul_into(eps_W, J, Jn, width)   # Jn = eps_W J, states at time t
+        _matmul_into(eps_W, J, Jn, width)  # Jn = eps_W J, states at time t
         if mode == RESNET:
             for r in range(width):
                 f = w_scale * dphi(act, h[r])
@@ -209,7 +230,7 @@ def _resnet_layers(key, draw, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mo
                 for c in range(width):
                     Jn[r, c] = J[r, c] + cw * Jn[r, c] + kd * fp[c]
         # eq. (28): G (I - c dW - k a 1 x^T dt + c^2 a I dt)
-        _matmul_into(G, eps_W, Gn, width)   # Gn = G eps_W
+        _matmul_into(G, eps_W, Gn, width)  # Gn = G eps_W
         for r in range(width):
             row_sum = 0.0
             for c in range(width):
@@ -231,8 +252,9 @@ def _resnet_layers(key, draw, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mo
 
 
 @njit(cache=True)
-def _network_layers(key, draw, z, lo, hi, sigma_w2, sigma_b2, act, eps_W, eps_b, eps_W0, h,
-                    hn, fp, J, Jn, work):
+def _network_layers(
+    key, draw, z, lo, hi, sigma_w2, sigma_b2, act, eps_W, eps_b, eps_W0, h, hn, fp, J, Jn, work
+):
     """Layers ``lo .. hi - 1`` of one draw of the feedforward network: layer 0 sets
     ``h_1 = w_0 z + b_0`` and ``J = I``; layer ``l >= 1``, ``h_{l+1} = W_l phi(h_l) +
     b_l`` and ``J <- W_l diag(phi'(h_l)) J`` (``J = d h_L / d h_1`` at the end)."""
@@ -275,8 +297,26 @@ def _finish(J, G, with_inverse, work, norms, out):
 
 
 @njit(parallel=True, cache=True)
-def jacobian_advance(key, draw_start, x0, z, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2,
-                     mode, X, J, G, alive, out):
+def jacobian_advance(
+    key,
+    draw_start,
+    x0,
+    z,
+    lo,
+    hi,
+    depth,
+    sigma_w2,
+    sigma_b2,
+    act,
+    d1,
+    d2,
+    mode,
+    X,
+    J,
+    G,
+    alive,
+    out,
+):
     """Advance draws ``draw_start ...`` through layers ``lo .. hi - 1``. Their states
     ``X`` (draws x D), Jacobians ``J`` and inverses ``G`` (draws x D x D; ``G`` unused
     for NETWORK) and flags ``alive`` are set at ``lo = 0`` and carried between calls, so
@@ -303,13 +343,48 @@ def jacobian_advance(key, draw_start, x0, z, lo, hi, depth, sigma_w2, sigma_b2, 
         h = np.empty(width)
         fp = np.empty(width)
         if mode == NETWORK:
-            ok = _network_layers(key, draw_start + i, z, lo, hi, sigma_w2, sigma_b2, act,
-                                 eps_W, eps_b, np.empty((width, 1)), X[i], h, fp, J[i], Jn,
-                                 Jn)
+            ok = _network_layers(
+                key,
+                draw_start + i,
+                z,
+                lo,
+                hi,
+                sigma_w2,
+                sigma_b2,
+                act,
+                eps_W,
+                eps_b,
+                np.empty((width, 1)),
+                X[i],
+                h,
+                fp,
+                J[i],
+                Jn,
+                Jn,
+            )
         else:
-            ok = _resnet_layers(key, draw_start + i, lo, hi, depth, sigma_w2, sigma_b2, act,
-                                d1, d2, mode, eps_W, eps_b, X[i], h, fp, J[i], Jn, G[i],
-                                np.empty((width, width)))
+            ok = _resnet_layers(
+                key,
+                draw_start + i,
+                lo,
+                hi,
+                depth,
+                sigma_w2,
+                sigma_b2,
+                act,
+                d1,
+                d2,
+                mode,
+                eps_W,
+                eps_b,
+                X[i],
+                h,
+                fp,
+                J[i],
+                Jn,
+                G[i],
+                np.empty((width, width)),
+            )
         alive[i] = ok
         if not ok:
             out[i, :] = np.nan
@@ -331,16 +406,32 @@ def stepper(key, x0, z, depth, sigma_w2, sigma_b2, act, d1, d2, mode):
             state["G"] = np.empty((count, width, width) if mode != NETWORK else (count, 1, 1))
             state["alive"] = np.empty(count, np.bool_)
             state["out"] = np.empty((count, 6))
-        jacobian_advance(key, start, x0, float(z), lo, hi, depth, sigma_w2, sigma_b2, act, d1,
-                         d2, mode, state["X"], state["J"], state["G"], state["alive"],
-                         state["out"])
+        jacobian_advance(
+            key,
+            start,
+            x0,
+            float(z),
+            lo,
+            hi,
+            depth,
+            sigma_w2,
+            sigma_b2,
+            act,
+            d1,
+            d2,
+            mode,
+            state["X"],
+            state["J"],
+            state["G"],
+            state["alive"],
+            state["out"],
+        )
         return state["out"].copy() if hi == depth else None
 
     return kernel
 
 
-def jacobian_draws(key, draw_start, n_draws, x0, z, depth, sigma_w2, sigma_b2, act, d1, d2,
-                   mode):
+def jacobian_draws(key, draw_start, n_draws, x0, z, depth, sigma_w2, sigma_b2, act, d1, d2, mode):
     """(n_draws, 6): the :data:`STATISTICS` of draws ``draw_start ...``, all layers in
     one call. Draw ``i`` uses only the streams ``(key, i, layer + 1)``."""
     kernel = stepper(key, x0, z, depth, sigma_w2, sigma_b2, act, d1, d2, mode)
@@ -356,4 +447,4 @@ def memory_bytes(width, threads, draws_in_chunk=None):
 
 def multiply_adds(depth, width, draws):
     """Multiply-adds of one method: two D x D products per layer and draw."""
-    return 2 * draws * depth * width ** 3
+    return 2 * draws * depth * width**3

@@ -5,6 +5,7 @@ contraction, no BLAS. Each result is therefore the same, bit for bit, whatever t
 width, the FMA support or the BLAS build of the CPU, and so is every decision made from
 it (pivots, factor ranks, the sampler, the Chebyshev node count).
 """
+
 import math
 
 import numpy as np

@@ -39,6 +39,7 @@ The points are then simulated by :func:`resdiff.sampling.draws.point_draws`. Div
 draws (swish) are counted and reported in :class:`Evaluation`; the statistics
 (:mod:`resdiff.statistics`) leave them out.
 """
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,7 +60,7 @@ from .linalg import matmul, matmul_nt
 # error against direct evaluation with the same explicit weights is below 1e-7 on every
 # draw checked (tests/test_samples.py).
 PILOT_DRAWS, PILOT_NODES, PILOT_WINDOW, PILOT_SAFETY = 16, 48, 5, 100.0
-INTERP_TOL = 1e-6        # target of the a posteriori estimate (warn when not met)
+INTERP_TOL = 1e-6  # target of the a posteriori estimate (warn when not met)
 # automatic K: while the run's own estimate exceeds INTERP_TOL, simulate again with
 # K + max(NODES_STEP, K // 4) nodes, up to MAX_NODES (then warn)
 NODES_STEP, MAX_NODES = 2, 64
@@ -86,8 +87,9 @@ def evaluation_plan(model, activation, sigma_b2, input_dim, nodes, n_out):
     return "chebyshev", int(nodes)  # nodes >= 2 (constraints.SAMPLES)
 
 
-def choose_nodes(model, activation, depth, width, sigma_w2, sigma_b2, z_min, z_max, seed,
-                 store=None):
+def choose_nodes(
+    model, activation, depth, width, sigma_w2, sigma_b2, z_min, z_max, seed, store=None
+):
     """Chebyshev nodes per axis from a pilot; returns ``(K, pilot record)``.
 
     The pilot simulates PILOT_DRAWS draws (their own streams) of the 1-D model at
@@ -100,9 +102,20 @@ def choose_nodes(model, activation, depth, width, sigma_w2, sigma_b2, z_min, z_m
     100x below the tolerance because the run's maximum is over thousands of draws.
     """
     pts = chebyshev.nodes(PILOT_NODES, z_min, z_max)
-    pilot = point_draws(model, activation, depth, width, sigma_w2, sigma_b2, pts,
-                        PILOT_DRAWS, seed, f"pilot {model} {activation}", purpose="pilot",
-                        store=store)
+    pilot = point_draws(
+        model,
+        activation,
+        depth,
+        width,
+        sigma_w2,
+        sigma_b2,
+        pts,
+        PILOT_DRAWS,
+        seed,
+        f"pilot {model} {activation}",
+        purpose="pilot",
+        store=store,
+    )
     y = pilot.y[np.isfinite(pilot.y).all(axis=1)]
     if len(y) == 0:
         return PILOT_NODES - PILOT_WINDOW, {"draws": PILOT_DRAWS, "finite": 0}
@@ -111,8 +124,12 @@ def choose_nodes(model, activation, depth, width, sigma_w2, sigma_b2, z_min, z_m
     # K nodes: the a posteriori estimate looks at c_{K-2} and c_{K-1}; bound e_{K-2..K+2}
     ok = np.flatnonzero(window[4:] <= INTERP_TOL / PILOT_SAFETY)
     k = int(ok[0]) + 6 if ok.size else PILOT_NODES - PILOT_WINDOW
-    return k, {"draws": PILOT_DRAWS, "nodes": PILOT_NODES, "finite": int(len(y)),
-               "envelope": [float(v) for v in env]}
+    return k, {
+        "draws": PILOT_DRAWS,
+        "nodes": PILOT_NODES,
+        "finite": int(len(y)),
+        "envelope": [float(v) for v in env],
+    }
 
 
 def resolve_estimator(model, plan, estimator):
@@ -132,11 +149,15 @@ def points_and_map(plan, k, z_out, z_min, z_max, input_dim):
         return points, P
     if plan == "chebyshev":
         if input_dim == 1:
-            return (chebyshev.nodes(k, z_min, z_max),
-                    chebyshev.interpolation_matrix(k, z_min, z_max, z_out))
+            return (
+                chebyshev.nodes(k, z_min, z_max),
+                chebyshev.interpolation_matrix(k, z_min, z_max, z_out),
+            )
         axis = np.unique(z_out[:, 0])
-        return (chebyshev.tensor_nodes(k, z_min, z_max),
-                chebyshev.tensor_interpolation_matrix(k, z_min, z_max, axis, axis))
+        return (
+            chebyshev.tensor_nodes(k, z_min, z_max),
+            chebyshev.tensor_interpolation_matrix(k, z_min, z_max, axis, axis),
+        )
     return z_out, None  # direct: P = I
 
 
@@ -147,8 +168,7 @@ def tail_estimate(values, k, input_dim):
     if input_dim == 1:
         return np.abs(matmul_nt(values, T[-2:])).sum(axis=1)
     C = np.array([matmul_nt(matmul(T, v.reshape(k, k)), T) for v in values])  # T V T^T
-    return np.maximum(np.abs(C[:, -2:, :]).sum(axis=(1, 2)),
-                      np.abs(C[:, :, -2:]).sum(axis=(1, 2)))
+    return np.maximum(np.abs(C[:, -2:, :]).sum(axis=(1, 2)), np.abs(C[:, :, -2:]).sum(axis=(1, 2)))
 
 
 def memory_estimate(model, n_points, n_out, width, draws, plan):
@@ -159,9 +179,9 @@ def memory_estimate(model, n_points, n_out, width, draws, plan):
     outputs are mapped in blocks."""
     import numba
     from ..statistics import QUANTILE_BLOCK_BYTES
+
     gram = choose_sampler(model, n_points, width) == "gram"
-    per_thread = 8 * (2 * n_points ** 2 * gram + 4 * n_points * width
-                      + width * width * (not gram))
+    per_thread = 8 * (2 * n_points**2 * gram + 4 * n_points * width + width * width * (not gram))
     outputs = 8 * draws * n_points * (3 if model == "feedforward" else 1)
     mapping = 0 if plan == "direct" else 8 * n_out * n_points
     return outputs + numba.get_num_threads() * per_thread + mapping + QUANTILE_BLOCK_BYTES
@@ -176,6 +196,7 @@ class Evaluation:
     diverge, in draw order; ``estimator`` (``empirical`` or ``conditional``); ``meta``,
     what the sidecar records; ``warnings``, lines for the user.
     """
+
     draws: PointDraws
     P: np.ndarray
     good: np.ndarray
@@ -184,8 +205,25 @@ class Evaluation:
     warnings: list = field(default_factory=list)
 
 
-def evaluate(model, activation, depth, width, sigma_w2, sigma_b2, z_out, z_min, z_max,
-             input_dim, draws, nodes, estimator, seed, label, want_cov, store=None):
+def evaluate(
+    model,
+    activation,
+    depth,
+    width,
+    sigma_w2,
+    sigma_b2,
+    z_out,
+    z_min,
+    z_max,
+    input_dim,
+    draws,
+    nodes,
+    estimator,
+    seed,
+    label,
+    want_cov,
+    store=None,
+):
     """Plan, check the memory, simulate: the draws of the outputs at ``z_out`` ((n,) or
     (n, 2)) as an :class:`Evaluation` (parameters already checked against
     constraints.SAMPLES or CORRELATION, sigmas resolved). Raises
@@ -198,16 +236,36 @@ def evaluate(model, activation, depth, width, sigma_w2, sigma_b2, z_out, z_min, 
     pilot = None
     auto_nodes = plan == "chebyshev" and k is None
     if auto_nodes:
-        driver.check_memory(memory_estimate(model, PILOT_NODES, z_out.shape[0], width,
-                                            draws, plan), f"{model} {activation}")
-        k, pilot = choose_nodes(model, activation, depth, width, sigma_w2, sigma_b2, z_min,
-                                z_max, seed, store)
+        driver.check_memory(
+            memory_estimate(model, PILOT_NODES, z_out.shape[0], width, draws, plan),
+            f"{model} {activation}",
+        )
+        k, pilot = choose_nodes(
+            model, activation, depth, width, sigma_w2, sigma_b2, z_min, z_max, seed, store
+        )
     estimator = resolve_estimator(model, plan, estimator)
     tried = []
     while True:
-        sim, points, P, est, tail = _simulate(model, activation, depth, width, sigma_w2,
-                                              sigma_b2, z_out, z_min, z_max, input_dim, draws,
-                                              plan, k, estimator, seed, label, want_cov, store)
+        sim, points, P, est, tail = _simulate(
+            model,
+            activation,
+            depth,
+            width,
+            sigma_w2,
+            sigma_b2,
+            z_out,
+            z_min,
+            z_max,
+            input_dim,
+            draws,
+            plan,
+            k,
+            estimator,
+            seed,
+            label,
+            want_cov,
+            store,
+        )
         tried.append(k)
         if not auto_nodes or est <= INTERP_TOL or k >= MAX_NODES:
             break
@@ -217,16 +275,26 @@ def evaluate(model, activation, depth, width, sigma_w2, sigma_b2, z_out, z_min, 
     n_bad = int(bad.sum())
     warnings = []
     if n_bad:
-        warnings.append(f"{n_bad} of {draws} draws diverged (output non-finite or beyond "
-                        f"{driver.DIVERGENCE_BOUND:g}); they are left out of every statistic")
+        warnings.append(
+            f"{n_bad} of {draws} draws diverged (output non-finite or beyond "
+            f"{driver.DIVERGENCE_BOUND:g}); they are left out of every statistic"
+        )
     n_points = points.shape[0]
     meta = {
-        "model": model, "activation": activation, "sigma_w2": sigma_w2,
-        "sigma_b2": sigma_b2, "phi_prime_0": act.d1_at_0, "phi_second_0": act.d2_at_0,
-        "evaluation": plan, "nodes": k, "points": int(n_points), "sampler": sim.sampler,
+        "model": model,
+        "activation": activation,
+        "sigma_w2": sigma_w2,
+        "sigma_b2": sigma_b2,
+        "phi_prime_0": act.d1_at_0,
+        "phi_second_0": act.d2_at_0,
+        "evaluation": plan,
+        "nodes": k,
+        "points": int(n_points),
+        "sampler": sim.sampler,
         "estimator": estimator,
         "layer_cost": {s: layer_cost(model, s, n_points, width) for s in ("gram", "explicit")},
-        "divergent": n_bad, "draws_used": draws - n_bad,
+        "divergent": n_bad,
+        "draws_used": draws - n_bad,
     }
     if sim.rank is not None and np.isfinite(sim.rank).any():
         meta["mean_factor_rank"] = float(np.nanmean(sim.rank))
@@ -240,28 +308,64 @@ def evaluate(model, activation, depth, width, sigma_w2, sigma_b2, z_out, z_min, 
         meta["interp_error_estimate"] = est
         meta["interp_error_estimate_median"] = float(np.median(tail))
         if est > INTERP_TOL:
-            more = (f"even at {MAX_NODES} nodes; " if auto_nodes else "") + \
-                "raise --nodes or use --nodes 0 for direct evaluation"
-            warnings.append(f"interpolation error estimate {est:.2g} exceeds {INTERP_TOL:g} "
-                            f"(last Chebyshev coefficients of the worst draw); {more}")
+            more = (
+                f"even at {MAX_NODES} nodes; " if auto_nodes else ""
+            ) + "raise --nodes or use --nodes 0 for direct evaluation"
+            warnings.append(
+                f"interpolation error estimate {est:.2g} exceeds {INTERP_TOL:g} "
+                f"(last Chebyshev coefficients of the worst draw); {more}"
+            )
     return Evaluation(sim, P, np.flatnonzero(~bad), estimator, meta, warnings)
 
 
-def _simulate(model, activation, depth, width, sigma_w2, sigma_b2, z_out, z_min, z_max,
-              input_dim, draws, plan, k, estimator, seed, label, want_cov, store):
+def _simulate(
+    model,
+    activation,
+    depth,
+    width,
+    sigma_w2,
+    sigma_b2,
+    z_out,
+    z_min,
+    z_max,
+    input_dim,
+    draws,
+    plan,
+    k,
+    estimator,
+    seed,
+    label,
+    want_cov,
+    store,
+):
     """One simulation of :func:`evaluate` at ``k`` nodes: ``(draws at the points, points,
     P, worst a posteriori estimate (NaN unless Chebyshev), per-draw estimates)``."""
     points, P = points_and_map(plan, k, z_out, z_min, z_max, input_dim)
     n_points, n_out = points.shape[0], z_out.shape[0]
-    driver.check_memory(memory_estimate(model, n_points, n_out, width, draws, plan),
-                        f"{model} {activation} ({n_points} simulated points, {draws} draws)")
-    sim = point_draws(model, activation, depth, width, sigma_w2, sigma_b2, points, draws,
-                      seed, label, want_cov=want_cov and estimator == "conditional",
-                      store=store)
+    driver.check_memory(
+        memory_estimate(model, n_points, n_out, width, draws, plan),
+        f"{model} {activation} ({n_points} simulated points, {draws} draws)",
+    )
+    sim = point_draws(
+        model,
+        activation,
+        depth,
+        width,
+        sigma_w2,
+        sigma_b2,
+        points,
+        draws,
+        seed,
+        label,
+        want_cov=want_cov and estimator == "conditional",
+        store=store,
+    )
     bad = sim.divergent
     if int(bad.sum()) == draws:
-        raise AllDiverged(f"all {draws} draws of {model} {activation} diverged (L = {depth}, "
-                          f"D = {width}, sigma_w2 = {sigma_w2:g}, sigma_b2 = {sigma_b2:g})")
+        raise AllDiverged(
+            f"all {draws} draws of {model} {activation} diverged (L = {depth}, "
+            f"D = {width}, sigma_w2 = {sigma_w2:g}, sigma_b2 = {sigma_b2:g})"
+        )
     if plan != "chebyshev":
         return sim, points, P, float("nan"), None
     tail = tail_estimate(sim.y[~bad], k, input_dim)

@@ -18,6 +18,7 @@ States are stored input-major (``X[n, d]``), so Gram entries are contiguous dot
 products. A draw whose state stops being finite is marked divergent: its outputs are
 NaN and the caller counts and reports it.
 """
+
 import math
 
 import numpy as np
@@ -91,8 +92,7 @@ def _combine(F, k, Z, H):
 
 
 @njit(cache=True, error_model="numpy")
-def _gram_layers(s, X, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mode, S, F, Z, H,
-                 buf):
+def _gram_layers(s, X, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mode, S, F, Z, H, buf):
     """Advance one draw's states ``X`` (N x D) through layers ``lo .. hi - 1``, drawing
     from the generator state ``s``; returns False on divergence."""
     n, width = X.shape
@@ -121,8 +121,9 @@ def _gram_layers(s, X, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mode, S, 
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def gram_advance(key, draw_start, x0, X, gen, alive, lo, hi, depth, sigma_w2, sigma_b2, act,
-                 d1, d2, mode):
+def gram_advance(
+    key, draw_start, x0, X, gen, alive, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mode
+):
     """Advance draws ``draw_start ...`` through layers ``lo .. hi - 1`` by the Gram
     sampler. Their states ``X`` (draws x N x D), generator states ``gen`` (draws x 4)
     and flags ``alive`` (draws,) are set from ``x0`` and stream ``(key, i, 0)`` at
@@ -140,8 +141,9 @@ def gram_advance(key, draw_start, x0, X, gen, alive, lo, hi, depth, sigma_w2, si
             Z = np.empty((n, width))
             H = np.empty((n, width))
             buf = np.empty(width)
-            alive[i] = _gram_layers(gen[i], X[i], lo, hi, depth, sigma_w2, sigma_b2, act, d1,
-                                    d2, mode, S, F, Z, H, buf)
+            alive[i] = _gram_layers(
+                gen[i], X[i], lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mode, S, F, Z, H, buf
+            )
 
 
 @njit(cache=True, error_model="numpy")
@@ -156,8 +158,9 @@ def _explicit_layers(key, draw, X, lo, hi, depth, sigma_w2, sigma_b2, act, eps_W
             xa = X[a]
             top = width - width % 4
             for r in range(0, top, 4):  # four rows at a time, each with dot()'s bits
-                s0, s1, s2, s3 = dots4(xa, eps_W[r], eps_W[r + 1], eps_W[r + 2],
-                                        eps_W[r + 3], width)
+                s0, s1, s2, s3 = dots4(
+                    xa, eps_W[r], eps_W[r + 1], eps_W[r + 2], eps_W[r + 3], width
+                )
                 h[r] = w_scale * s0 + b_scale * eps_b[r]
                 h[r + 1] = w_scale * s1 + b_scale * eps_b[r + 1]
                 h[r + 2] = w_scale * s2 + b_scale * eps_b[r + 2]
@@ -184,12 +187,12 @@ def explicit_advance(key, draw_start, x0, X, alive, lo, hi, depth, sigma_w2, sig
             eps_W = np.empty((width, width))
             eps_b = np.empty(width)
             h = np.empty(width)
-            alive[i] = _explicit_layers(key, draw_start + i, X[i], lo, hi, depth, sigma_w2,
-                                        sigma_b2, act, eps_W, eps_b, h)
+            alive[i] = _explicit_layers(
+                key, draw_start + i, X[i], lo, hi, depth, sigma_w2, sigma_b2, act, eps_W, eps_b, h
+            )
 
 
-def stepper(sampler, key, x0, depth, sigma_w2, sigma_b2, act, d1=1.0, d2=0.0, mode=RESNET,
-            coord=0):
+def stepper(sampler, key, x0, depth, sigma_w2, sigma_b2, act, d1=1.0, d2=0.0, mode=RESNET, coord=0):
     """``kernel(start, count, lo, hi, state)`` for :func:`resdiff.sampling.driver.run_chunked`:
     coordinate ``coord`` of ``x_T`` (count x N, NaN rows for divergent draws) once
     ``hi = depth``. ``sampler``: ``"gram"`` (any ``mode``) or ``"explicit"``."""
@@ -201,11 +204,27 @@ def stepper(sampler, key, x0, depth, sigma_w2, sigma_b2, act, d1=1.0, d2=0.0, mo
             state["gen"] = np.empty((count, 4), np.uint64)
             state["alive"] = np.empty(count, np.bool_)
         if sampler == "gram":
-            gram_advance(key, start, x0, state["X"], state["gen"], state["alive"], lo, hi,
-                         depth, sigma_w2, sigma_b2, act, d1, d2, mode)
+            gram_advance(
+                key,
+                start,
+                x0,
+                state["X"],
+                state["gen"],
+                state["alive"],
+                lo,
+                hi,
+                depth,
+                sigma_w2,
+                sigma_b2,
+                act,
+                d1,
+                d2,
+                mode,
+            )
         else:
-            explicit_advance(key, start, x0, state["X"], state["alive"], lo, hi, depth,
-                             sigma_w2, sigma_b2, act)
+            explicit_advance(
+                key, start, x0, state["X"], state["alive"], lo, hi, depth, sigma_w2, sigma_b2, act
+            )
         if hi < depth:
             return None
         out = state["X"][:, :, coord].copy()
@@ -215,8 +234,7 @@ def stepper(sampler, key, x0, depth, sigma_w2, sigma_b2, act, d1=1.0, d2=0.0, mo
     return kernel
 
 
-def gram_outputs(key, draw_start, n_draws, x0, depth, sigma_w2, sigma_b2, act, d1, d2,
-                 mode, coord):
+def gram_outputs(key, draw_start, n_draws, x0, depth, sigma_w2, sigma_b2, act, d1, d2, mode, coord):
     """Coordinate ``coord`` of ``x_T`` for draws ``draw_start ...``: (n_draws, N), all
     layers in one call."""
     kernel = stepper("gram", key, x0, depth, sigma_w2, sigma_b2, act, d1, d2, mode, coord)

@@ -7,6 +7,7 @@ process and hands it to every experiment that can use it (``draw_store=``, not a
 parameter: it changes no number, only whether a simulation is run again). This module
 imports nothing heavy, so the pipeline can create a store before any kernel is loaded.
 """
+
 from collections import OrderedDict
 
 STORE_BYTES = 512 * 2**20
