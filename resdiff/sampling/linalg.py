@@ -121,6 +121,51 @@ def gram_dots(X, width, S):
             S[a, a] = dot(xa, xa, width)
 
 
+@njit(inline="always")
+def combine(F, k, Z, H):
+    """``H = F[:, :k] @ Z[:k]`` (N x D), each entry summed over ``j`` in order as
+    ``h += F[a, j] Z[j, d]`` from 0; four rows of ``H`` and four ``j`` at a time, so each
+    entry of ``H`` is read and written once per four products and each row of ``Z`` is
+    read once per four inputs (the bits do not depend on the blocking)."""
+    n, width = H.shape
+    kq = k - k % 4
+    for a in range(0, n, 4):
+        rows = min(4, n - a)
+        for r in range(rows):
+            H[a + r, :] = 0.0
+        if rows < 4:
+            for r in range(rows):
+                h = H[a + r]
+                for j in range(k):
+                    f = F[a + r, j]
+                    z = Z[j]
+                    for d in range(width):
+                        h[d] += f * z[d]
+            continue
+        h0, h1, h2, h3 = H[a], H[a + 1], H[a + 2], H[a + 3]
+        for j in range(0, kq, 4):
+            za, zb, zc, zd = Z[j], Z[j + 1], Z[j + 2], Z[j + 3]
+            f0a, f0b, f0c, f0d = F[a, j], F[a, j + 1], F[a, j + 2], F[a, j + 3]
+            f1a, f1b, f1c, f1d = F[a + 1, j], F[a + 1, j + 1], F[a + 1, j + 2], F[a + 1, j + 3]
+            f2a, f2b, f2c, f2d = F[a + 2, j], F[a + 2, j + 1], F[a + 2, j + 2], F[a + 2, j + 3]
+            f3a, f3b, f3c, f3d = F[a + 3, j], F[a + 3, j + 1], F[a + 3, j + 2], F[a + 3, j + 3]
+            for d in range(width):
+                va, vb, vc, vd = za[d], zb[d], zc[d], zd[d]
+                h0[d] = (((h0[d] + f0a * va) + f0b * vb) + f0c * vc) + f0d * vd
+                h1[d] = (((h1[d] + f1a * va) + f1b * vb) + f1c * vc) + f1d * vd
+                h2[d] = (((h2[d] + f2a * va) + f2b * vb) + f2c * vc) + f2d * vd
+                h3[d] = (((h3[d] + f3a * va) + f3b * vb) + f3c * vc) + f3d * vd
+        for j in range(kq, k):
+            z = Z[j]
+            f0, f1, f2, f3 = F[a, j], F[a + 1, j], F[a + 2, j], F[a + 3, j]
+            for d in range(width):
+                zd_ = z[d]
+                h0[d] += f0 * zd_
+                h1[d] += f1 * zd_
+                h2[d] += f2 * zd_
+                h3[d] += f3 * zd_
+
+
 @njit(parallel=True, cache=True)
 def _matmul_nt(A, B, out):
     for i in prange(A.shape[0]):

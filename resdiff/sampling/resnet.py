@@ -26,7 +26,7 @@ import numpy as np
 from ..jit import njit, prange
 from ..activations import RELU, SWISH, TANH, phi, tanh_into
 from ..rng import fill_normal, layer_noise, new_state
-from .linalg import dot, dots4, gram_dots, pivoted_cholesky
+from .linalg import combine, dot, dots4, gram_dots, pivoted_cholesky
 
 RESNET, SDE = 0, 1
 CHOL_REL_TOL = 1e-13
@@ -59,38 +59,6 @@ def _add_phi(x, h, act, buf):
             x[d] += phi(act, h[d])
 
 
-@njit(inline="always")
-def _combine(F, k, Z, H):
-    """``H = F[:, :k] @ Z[:k]`` (N x D), each entry summed over ``j`` in order as
-    ``h += F[a, j] Z[j, d]``; four rows of ``H`` at a time, so each row of ``Z`` is read
-    once per four inputs (the bits do not depend on the blocking)."""
-    n, width = H.shape
-    top = n - n % 4
-    for a in range(0, top, 4):
-        h0, h1, h2, h3 = H[a], H[a + 1], H[a + 2], H[a + 3]
-        h0[:] = 0.0
-        h1[:] = 0.0
-        h2[:] = 0.0
-        h3[:] = 0.0
-        for j in range(k):
-            f0, f1, f2, f3 = F[a, j], F[a + 1, j], F[a + 2, j], F[a + 3, j]
-            z = Z[j]
-            for d in range(width):
-                zd = z[d]
-                h0[d] += f0 * zd
-                h1[d] += f1 * zd
-                h2[d] += f2 * zd
-                h3[d] += f3 * zd
-    for a in range(top, n):
-        h = H[a]
-        h[:] = 0.0
-        for j in range(k):
-            f = F[a, j]
-            z = Z[j]
-            for d in range(width):
-                h[d] += f * z[d]
-
-
 @njit(cache=True, error_model="numpy")
 def _gram_layers(s, X, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mode, S, F, Z, H, buf):
     """Advance one draw's states ``X`` (N x D) through layers ``lo .. hi - 1``, drawing
@@ -108,7 +76,7 @@ def _gram_layers(s, X, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mode, S, 
                 return False
         k = pivoted_cholesky(S, F, CHOL_REL_TOL)
         fill_normal(s, Z[:k])
-        _combine(F, k, Z, H)  # pre-activations: row a is input a at every coordinate
+        combine(F, k, Z, H)  # pre-activations: row a is input a at every coordinate
         for a in range(n):
             h = H[a]
             if mode == RESNET:
@@ -142,7 +110,22 @@ def gram_advance(
             H = np.empty((n, width))
             buf = np.empty(width)
             alive[i] = _gram_layers(
-                gen[i], X[i], lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mode, S, F, Z, H, buf
+                gen[i],
+                X[i],
+                lo,
+                hi,
+                depth,
+                sigma_w2,
+                sigma_b2,
+                act,
+                d1,
+                d2,
+                mode,
+                S,
+                F,
+                Z,
+                H,
+                buf,
             )
 
 
