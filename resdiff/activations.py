@@ -349,6 +349,35 @@ def phi(code, x):
 
 
 @njit(inline="always")
+def _phi_loop(code, h, out):
+    for d in range(h.size):
+        out[d] = phi(code, h[d])
+
+
+@njit(inline="always")
+def phi_into(code, h, out):
+    """``out[:] = phi(h)`` (1-D arrays) with the activation chosen once, outside the
+    loop: each loop is then compiled for one activation (the same bits as :func:`phi`),
+    and those without libm calls run in SIMD lanes. A loop over :func:`phi` with a code
+    known only at run time carries every activation's code in its body and is several
+    times slower."""
+    if code == TANH:
+        tanh_into(h, out)
+    elif code == SWISH:
+        _phi_loop(SWISH, h, out)
+    elif code == GELU:
+        _phi_loop(GELU, h, out)
+    elif code == ERF:
+        _phi_loop(ERF, h, out)
+    elif code == SIN:
+        _phi_loop(SIN, h, out)
+    elif code == IDENTITY:
+        _phi_loop(IDENTITY, h, out)
+    else:
+        _phi_loop(RELU, h, out)
+
+
+@njit(inline="always")
 def dphi(code, x):
     if code == TANH:
         t = tanh(x)

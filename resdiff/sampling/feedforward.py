@@ -28,11 +28,11 @@ import math
 import numpy as np
 
 from ..jit import njit, prange
-from ..activations import phi
+from ..activations import phi, phi_into
 from ..rng import fill_normal, layer_noise, new_state
 from . import driver
 from .driver import within_bound
-from .linalg import dot, dots4, next_pivot, pivot_floor
+from .linalg import combine, dot, dots4, next_pivot, pivot_floor
 
 CHOL_REL_TOL = 1e-13
 
@@ -101,21 +101,6 @@ def lazy_pivoted_cholesky(A, scale, shift, F, d, used, rel_tol):
 
 
 @njit(cache=True, error_model="numpy")
-def _combine(F, k, Z, H):
-    """``H = F[:, :k] @ Z[:k]`` (rows of ``H`` are the inputs, columns the coordinates)."""
-    n, width = H.shape
-    for a in range(n):
-        row = H[a]
-        row[:] = 0.0
-        for j in range(k):
-            f = F[a, j]
-            if f != 0.0:  # pivoted factor: rows pivoted before column j are zero there
-                zj = Z[j]
-                for c in range(width):
-                    row[c] += f * zj[c]
-
-
-@njit(cache=True, error_model="numpy")
 def _last_layer(A, scale, shift, y_cov, var, cov):
     """Conditional covariance of ``y = h_{depth,1}`` given the last hidden layer."""
     n = A.shape[0]
@@ -172,13 +157,12 @@ def _gram_layers(
                 y[a] = dot(F[a], eps, k)
             return np.isfinite(y).all() and np.isfinite(var).all(), layer + 1
         fill_normal(s, Z[:k])
-        _combine(F, k, Z, H)  # h_{layer+1}
+        combine(F, k, Z, H)  # h_{layer+1}
         finite = True
         for a in range(n):
+            phi_into(act, H[a], Phi[a])
             for c in range(width):
-                v = phi(act, H[a, c])
-                Phi[a, c] = v
-                finite &= math.isfinite(v)  # no temporary arrays: allocations serialise threads
+                finite &= math.isfinite(Phi[a, c])  # no temporaries: allocations serialise threads
         if not finite:
             return False, layer + 1
     return True, hi

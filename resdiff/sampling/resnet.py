@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from ..jit import njit, prange
-from ..activations import RELU, SWISH, TANH, phi, tanh_into
+from ..activations import phi, phi_into
 from ..rng import fill_normal, layer_noise, new_state
 from .linalg import combine, dot, dots4, gram_dots, pivoted_cholesky
 
@@ -43,20 +43,10 @@ def _all_finite(X):
 
 @njit(inline="always")
 def _add_phi(x, h, act, buf):
-    """x += phi(h), with the activation branch outside the loops."""
-    if act == TANH:
-        tanh_into(h, buf)
-        for d in range(x.size):
-            x[d] += buf[d]
-    elif act == SWISH:
-        for d in range(x.size):
-            x[d] += phi(SWISH, h[d])
-    elif act == RELU:
-        for d in range(x.size):
-            x[d] += phi(RELU, h[d])
-    else:  # gelu, erf, sin, identity
-        for d in range(x.size):
-            x[d] += phi(act, h[d])
+    """x += phi(h) (eq. 26), the activation chosen outside the loop."""
+    phi_into(act, h, buf)
+    for d in range(x.size):
+        x[d] += buf[d]
 
 
 @njit(cache=True, error_model="numpy")
