@@ -159,11 +159,14 @@ def tanh(x):
 def tanh_into(h, out):
     """``out[:] = tanh(h)``: a branch-free (SIMD) Pade pass, then libm for the rare
     |h| > 1.5."""
+    outside = False
     for d in range(h.size):
         out[d] = _tanh_pade(min(max(h[d], -TANH_PADE_MAX), TANH_PADE_MAX))
-    for d in range(h.size):
-        if abs(h[d]) > TANH_PADE_MAX:
-            out[d] = math.tanh(h[d])
+        outside |= abs(h[d]) > TANH_PADE_MAX  # a branch-free OR, in the same SIMD pass
+    if outside:
+        for d in range(h.size):
+            if abs(h[d]) > TANH_PADE_MAX:
+                out[d] = math.tanh(h[d])
 
 
 # --- erf: Taylor series and continued fraction, exp by resdiff.fixedmath ----------------
