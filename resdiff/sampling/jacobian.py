@@ -30,6 +30,7 @@ import numpy as np
 from ..activations import dphi, phi
 from ..jit import njit, prange
 from ..rng import layer_noise
+from .linalg import combine, dot
 
 RESNET, SDE, NETWORK = 0, 1, 2
 # columns of the statistics array returned by :func:`jacobian_draws`
@@ -38,40 +39,6 @@ STATISTICS = ("logdet", "moment1", "moment2", "smax", "smin", "inverse_error")
 JACOBI_SWEEPS = 60  # a sweep without a rotation ends the iteration long before this
 JACOBI_TOL = 1e-15  # rows i, j count as orthogonal when |<a_i, a_j>| <= tol |a_i| |a_j|
 LN2 = math.log(2.0)
-
-
-@njit(cache=True)
-def _matmul_into(A, B, out, rows):
-    """``out[:rows] = A[:rows] @ B``: each entry summed over k = 0, 1, ... in order; four
-    rows of A at a time share each pass over a row of B."""
-    n = B.shape[0]
-    m = B.shape[1]
-    r = 0
-    while r + 4 <= rows:
-        o0, o1, o2, o3 = out[r], out[r + 1], out[r + 2], out[r + 3]
-        o0[:] = 0.0
-        o1[:] = 0.0
-        o2[:] = 0.0
-        o3[:] = 0.0
-        for k in range(n):
-            a0, a1, a2, a3 = A[r, k], A[r + 1, k], A[r + 2, k], A[r + 3, k]
-            bk = B[k]
-            for j in range(m):
-                b = bk[j]
-                o0[j] += a0 * b
-                o1[j] += a1 * b
-                o2[j] += a2 * b
-                o3[j] += a3 * b
-        r += 4
-    while r < rows:
-        o = out[r]
-        o[:] = 0.0
-        for k in range(n):
-            a = A[r, k]
-            bk = B[k]
-            for j in range(m):
-                o[j] += a * bk[j]
-        r += 1
 
 
 @njit(cache=True)
@@ -92,14 +59,14 @@ def singular_values(A, norms):
         sweeps += 1
         rotated = False
         for i in range(n):
-            norms[i] = _dot(A[i], A[i])
+            norms[i] = dot(A[i], A[i], n)
         for i in range(n - 1):
             ai = A[i]
             for j in range(i + 1, n):
                 aj = A[j]
                 alpha = norms[i]
                 beta = norms[j]
-                gamma = _dot(ai, aj)
+                gamma = dot(ai, aj, n)
                 if abs(gamma) <= JACOBI_TOL * math.sqrt(alpha * beta) or gamma == 0.0:
                     continue
                 rotated = True
@@ -117,24 +84,8 @@ def singular_values(A, norms):
         if not rotated:
             break
     for i in range(n):
-        norms[i] = math.sqrt(_dot(A[i], A[i]))
+        norms[i] = math.sqrt(dot(A[i], A[i], n))
     return sweeps
-
-
-@njit(inline="always")
-def _dot(x, y):
-    s0 = s1 = s2 = s3 = 0.0
-    n = x.shape[0]
-    m = n - n % 4
-    for i in range(0, m, 4):
-        s0 += x[i] * y[i]
-        s1 += x[i + 1] * y[i + 1]
-        s2 += x[i + 2] * y[i + 2]
-        s3 += x[i + 3] * y[i + 3]
-    acc = (s0 + s1) + (s2 + s3)
-    for i in range(m, n):
-        acc += x[i] * y[i]
-    return acc
 
 
 @njit(cache=True)
@@ -166,11 +117,11 @@ def _statistics(J, work, norms, out):
 def _inverse_error(J, G, work):
     """``||J G - I||_F / sqrt(D)``."""
     n = J.shape[0]
-    _matmul_into(J, G, work, n)
+    combine(J, n, G, work)
     acc = 0.0
     for i in range(n):
         work[i, i] -= 1.0
-        acc += _dot(work[i], work[i])
+        acc += dot(work[i], work[i], n)
     return math.sqrt(acc / n)
 
 
@@ -210,10 +161,10 @@ def _resnet_layers(
     grow = 1.0 + d1 * d1 * a_dt
     for layer in range(lo, hi):
         layer_noise(key, draw, layer, eps_W, eps_b)
-        q = _dot(x, x) / width
+        q = dot(x, x, width) / width
         for r in range(width):
-            h[r] = w_scale * _dot(eps_W[r], x) + b_scale * eps_b[r]
-        _matmul_into(eps_W, J, Jn, width)  # Jn = eps_W J, states at time t
+            h[r] = w_scale * dot(eps_W[r], x, width) + b_scale * eps_b[r]
+        combine(eps_W, width, J, Jn)  # Jn = eps_W J, states at time t
         if mode == RESNET:
             for r in range(width):
                 f = w_scale * dphi(act, h[r])
@@ -230,7 +181,7 @@ def _resnet_layers(
                 for c in range(width):
                     Jn[r, c] = J[r, c] + cw * Jn[r, c] + kd * fp[c]
         # eq. (28): G (I - c dW - k a 1 x^T dt + c^2 a I dt)
-        _matmul_into(G, eps_W, Gn, width)  # Gn = G eps_W
+        combine(G, width, eps_W, Gn)  # Gn = G eps_W
         for r in range(width):
             row_sum = 0.0
             for c in range(width):
@@ -246,7 +197,7 @@ def _resnet_layers(
                 x[r] += d1 * h[r] + drift
         J[:, :] = Jn  # copies keep the caller's arrays the state (O(D^2) against O(D^3))
         G[:, :] = Gn
-        if not (math.isfinite(_dot(x, x)) and math.isfinite(J[0, 0] + G[0, 0])):
+        if not (math.isfinite(dot(x, x, width)) and math.isfinite(J[0, 0] + G[0, 0])):
             return False
     return True
 
@@ -274,14 +225,14 @@ def _network_layers(
         for c in range(width):
             fp[c] = phi(act, h[c])
         for r in range(width):
-            hn[r] = w_scale * _dot(eps_W[r], fp) + b_scale * eps_b[r]
+            hn[r] = w_scale * dot(eps_W[r], fp, width) + b_scale * eps_b[r]
         for r in range(width):  # diag(phi'(h)) J, scaled by sigma_w / sqrt(D)
             f = w_scale * dphi(act, h[r])
             for c in range(width):
                 work[r, c] = f * J[r, c]
-        _matmul_into(eps_W, work, J, width)
+        combine(eps_W, width, work, J)
         h[:] = hn
-        if not (math.isfinite(_dot(h, h)) and math.isfinite(J[0, 0])):
+        if not (math.isfinite(dot(h, h, width)) and math.isfinite(J[0, 0])):
             return False
     return True
 
