@@ -29,15 +29,10 @@ def _median_time(fn, repeats):
 
 
 def machine():
-    model = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    from resdiff.machine import describe
+
+    cpu = describe()
+    model = f"{cpu['cpu']} ({cpu['kernel_target']})"  # e.g. AMD EPYC (znver5)
     import numba
 
     return {
@@ -197,7 +192,8 @@ def figure_workloads(budget_draws):
         if number in (6, 7):  # training: seconds per epoch are in docs/training.md
             continue
         fig = FIGURES[number]
-        for name, ds in fig.datasets.items():
+        for name in fig.names("paper"):
+            ds = fig.datasets[name]
             params = dict(ds.params["paper"])
             factor = 1.0
             if "draws" in params and params["draws"] > budget_draws.get(number, 10**9):
@@ -302,9 +298,16 @@ def main():
         print(f"{label}: {t:.1f} s ({run}{frac})", flush=True)
     # the Jacobian at the size asked of it: D = L = 500, resnet and sde, 100 draws
     # (2 L D^3 multiply-adds per draw and method), from 2 draws (one per core)
-    label, t = "jacobian D = L = 500, 100 draws (resnet + sde)", jacobian_500(2) * 50
-    rows.append((label, t, "2 draws measured, x50 (linear in draws)", None))
-    print(f"{label}: {t:.1f} s", flush=True)
+    label, jac_t = "jacobian D = L = 500, 100 draws (resnet + sde)", jacobian_500(2) * 50
+    rows.append((label, jac_t, "2 draws measured, x50 (linear in draws)", None))
+    from resdiff.sampling.jacobian import multiply_adds
+
+    jac_flops = 2 * 2 * multiply_adds(500, 500, 100)  # two methods, 2 flops a multiply-add
+    # the dgemm rate above is that of OpenBLAS's threads (make bench: one); the kernel
+    # runs one draw per Numba thread
+    blas_threads = int(os.environ.get("OPENBLAS_NUM_THREADS") or os.cpu_count())
+    jac_bound = jac_flops / (flops / blas_threads * info["threads"])
+    print(f"{label}: {jac_t:.1f} s (dgemm bound {jac_bound:.0f} s)", flush=True)
 
     lines = [
         "# Benchmarks",
@@ -375,6 +378,15 @@ def main():
             f"backward pass) at the measured rate = {n3 / ours:.1f} s; measured "
             f"{fig3:.1f} s ({n3 / ours / fig3:.0%} of the RNG limit).",
         ]
+
+    lines += [
+        "",
+        f"Jacobian at D = L = 500: {jac_flops:.3g} flops for 100 draws of resnet and sde "
+        "(two D x D products per layer, draw and method: J and its inverse G); at the "
+        f"dgemm rate measured above ({flops / blas_threads / 1e9:.1f} GFLOP/s a thread) "
+        f"on {info['threads']} threads the lower bound is {jac_bound:.0f} s; measured "
+        f"{jac_t:.0f} s ({jac_bound / jac_t:.0%} of the dgemm bound).",
+    ]
 
     from bench.time_epochs import bench_tables
 

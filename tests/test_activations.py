@@ -15,6 +15,7 @@ from resdiff.activations import (
     dphi,
     erf,
     phi,
+    phi_into,
     second_derivative_numpy,
     sin,
     tanh,
@@ -183,3 +184,23 @@ def test_swish_within_three_ulp_everywhere():
     assert ulps.mean() < 0.4, ulps.mean()
     # the check has power: a relative error of 1e-15 is more than 3 ulp somewhere
     assert (np.abs(got * (1 + 1e-15) - ref) / np.spacing(np.abs(ref))).max() > 3.0
+
+
+@njit(error_model="numpy")
+def _phi_into(code, x):
+    out = np.empty_like(x)
+    phi_into(code, x, out)
+    return out
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_phi_into_has_the_bits_of_phi(name):
+    """The row form the samplers use (the activation chosen outside the loop) gives
+    phi's bits everywhere, tanh's libm range, infinities and NaN included."""
+    rng = np.random.default_rng(5)
+    x = np.concatenate(
+        [rng.standard_normal(997) * 10.0 ** rng.uniform(-8, 2, 997), [0.0, -0.0, 1.5, -1.6]]
+    )
+    x = np.concatenate([x, [np.inf, -np.inf, np.nan, 800.0, -800.0]])
+    code = activation(name).code
+    assert _phi_into(code, x).tobytes() == _apply(code, x).tobytes()
