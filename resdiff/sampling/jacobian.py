@@ -19,8 +19,8 @@ the explicit samplers), for ``c = phi'(0)``, ``k = phi''(0)``, ``a = sigma_w^2 /
 The statistics of each Jacobian come from its singular values, found by one-sided
 (Hestenes) Jacobi rotations in a fixed cyclic order: no LAPACK, so the same bits on any
 CPU and for any thread count (each draw is one thread's work). Every product runs in a
-fixed order (:func:`_matmul_into`). The cost is ``O(L D^3)`` per draw and method, as for
-any exact Jacobian (docs/jacobian.md, "Cost").
+fixed order (:func:`resdiff.sampling.linalg.combine`). The cost is ``O(L D^3)`` per draw
+and method, as for any exact Jacobian (docs/jacobian.md, "Cost").
 """
 
 import math
