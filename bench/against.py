@@ -1,5 +1,5 @@
 """The Monte Carlo workloads of the paper preset timed in this checkout and in another
-one (an earlier commit), alternately, in one run: the speed-up ratios that issue 41's
+one (an earlier commit), alternately, in one run: the speed-up ratios that the speed
 targets are stated in.
 
     git worktree add /tmp/base 0f831cd
