@@ -198,11 +198,11 @@ def combine(F, k, Z, H):
             z = Z[j]
             f0, f1, f2, f3 = F[a, j], F[a + 1, j], F[a + 2, j], F[a + 3, j]
             for d in range(width):
-                zd_ = z[d]
-                h0[d] += f0 * zd_
-                h1[d] += f1 * zd_
-                h2[d] += f2 * zd_
-                h3[d] += f3 * zd_
+                zj = z[d]
+                h0[d] += f0 * zj
+                h1[d] += f1 * zj
+                h2[d] += f2 * zj
+                h3[d] += f3 * zj
 
 
 @njit(parallel=True, cache=True)
