@@ -256,31 +256,23 @@ def data_path(out_dir, preset, number, name, seed=0, precision=None):
 
 def show_params(number, request):
     """The parameters of every dataset of a figure, and what its sidecars recorded."""
-    preset, seed, precision, max_size = (
-        request.preset,
-        request.seed,
-        request.precision,
-        request.max_size,
-    )
-    check_max_size(number, preset, max_size)
+    check_max_size(number, request.preset, request.max_size)
     spec = figure_spec(number)
-    lines = [f"figure {number}: {spec.title} (preset {preset})"]
-    left_out = spec.left_out(preset, max_size)
+    lines = [f"figure {number}: {spec.title} (preset {request.preset})"]
+    left_out = spec.left_out(request.preset, request.max_size)
     if left_out:
         lines.append(f"  partial: D = L = {', '.join(map(str, left_out))} left out")
-    for name in spec.names(preset, max_size):
-        params = spec.params(name, preset, seed, precision)
-        path = request.data_path(number, name)
-        lines.append(f"  {name}: {spec.datasets[name].experiment}")
-        lines.append(f"    params: {json.dumps(params, sort_keys=True)}")
-        side = files.read_sidecar(path)
+    for unit in units(number, request):
+        lines.append(f"  {unit.name}: {unit.dataset.experiment}")
+        lines.append(f"    params: {json.dumps(unit.params, sort_keys=True)}")
+        side = files.read_sidecar(unit.path)
         if side is None:
-            lines.append(f"    csv: {path} (not computed yet)")
+            lines.append(f"    csv: {unit.path} (not computed yet)")
         else:
-            check = files.check_cached(path, params, dataset_numerics(spec.datasets[name], params))
+            check = unit.check_cached()
             state = "cached" if check.reusable else f"stale: {check.reason}"
             lines.append(
-                f"    csv: {path} ({state}; numerics {side.get('numerics')}, "
+                f"    csv: {unit.path} ({state}; numerics {side.get('numerics')}, "
                 f"resdiff {side.get('version')}, commit {side.get('git_commit')}, "
                 f"{side.get('wall_time_s')} s, {side.get('threads')} threads)"
             )
