@@ -12,38 +12,44 @@ import math
 
 import numpy as np
 
-from ..activations import phi
+from ..activations import phi_into
 from ..jit import njit, prange
 from ..rng import fill_normal, new_state
 from .resnet import RESNET, SDE  # noqa: F401  (the modes, re-exported)
 
 
-@njit(cache=True)
+@njit(inline="always")
+def _mean_square(x, width):
+    q = 0.0
+    for d in range(width):
+        q += x[d] * x[d]
+    return q / width
+
+
+@njit(cache=True, error_model="numpy")
 def _first_passage(s, x, z, depth, horizon, threshold, sigma_w2, sigma_b2, act, d1, d2, mode):
     """The first ``(layer + 1) dt`` after which ``q > threshold``; NaN if none by T.
-    ``x``: 2 D work values, the state and one layer's normals."""
-    width = x.shape[0] // 2
+    ``x``: 3 D work values, the state, one layer's normals and their activations."""
+    width = x.shape[0] // 3
+    state, h, out = x[:width], x[width : 2 * width], x[2 * width :]
     dt = horizon / depth
-    x[:] = z
+    state[:] = z
+    q = _mean_square(state, width)
     for layer in range(depth):
-        q = 0.0
-        for d in range(width):
-            q += x[d] * x[d]
-        q /= width
         var = dt * (sigma_w2 * q + sigma_b2)
         sd = math.sqrt(var)
-        fill_normal(s, x[width:])  # the normals, in the second half of the buffer
+        fill_normal(s, h)
         if mode == RESNET:
             for d in range(width):
-                x[d] += phi(act, sd * x[width + d])
+                h[d] = sd * h[d]
+            phi_into(act, h, out)  # the activation chosen once, not per coordinate
+            for d in range(width):
+                state[d] += out[d]
         else:
             drift = 0.5 * d2 * var
             for d in range(width):
-                x[d] += d1 * sd * x[width + d] + drift
-        q = 0.0
-        for d in range(width):
-            q += x[d] * x[d]
-        q /= width
+                state[d] += d1 * sd * h[d] + drift
+        q = _mean_square(state, width)  # also the next layer's
         if not q <= threshold:  # NaN (overflow) counts as beyond
             return (layer + 1) * dt
     return np.nan
@@ -70,7 +76,7 @@ def passage_times(
     out = np.empty(n_draws)
     for i in prange(n_draws):
         s = new_state(key, draw_start + i, 0)
-        buf = np.empty(2 * width)
+        buf = np.empty(3 * width)
         out[i] = _first_passage(
             s, buf, z, depth, horizon, threshold, sigma_w2, sigma_b2, act, d1, d2, mode
         )
