@@ -70,6 +70,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("workloads", nargs="*", default=WORKLOADS, metavar="FIG:DATASET:DRAWS")
     args = ap.parse_args()
+    if not (args.base / "resdiff" / "__init__.py").is_file():
+        ap.error(f"--base {args.base}: not a resdiff checkout (no resdiff/__init__.py)")
     here = Path(__file__).resolve().parents[1]
     best = {"base": {}, "here": {}}
     with tempfile.TemporaryDirectory() as tmp:
