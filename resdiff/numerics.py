@@ -68,8 +68,10 @@ FAMILIES = {
         "resdiff.mnist.models and train: the FC ResNet, its initialisation "
         "stream (resdiff.rng_xoshiro) and its training (PyTorch)",
     ),
+    # train-conv 2: the conv residual stack (models.ConvResidualStack) on CPU by
+    # default (was PyTorch's per-layer graph; float32 sums in another order)
     "train-conv": (
-        1,
+        2,
         "resdiff.mnist.models and train: the conv ResNet, its "
         "initialisation stream (resdiff.rng_xoshiro) and its training "
         "(PyTorch)",

@@ -582,6 +582,13 @@ def test_resume_after_an_interrupted_epoch_repeats_the_uninterrupted_run(
     monkeypatch.setitem(numerics.FAMILIES, "train-fc", (version + 1, what))
     with pytest.raises(UserError, match="differs in: numerics"):
         _train(optimizer=optimizer, checkpoint=str(ckpt), resume=True)
+    monkeypatch.setitem(numerics.FAMILIES, "train-fc", (version, what))
+    # ... nor on a CPU whose PyTorch runs other SIMD kernels (other float32 rounding)
+    from resdiff.experiments import mnist_train
+
+    monkeypatch.setattr(mnist_train, "_torch_cpu_capability", lambda: "SSE4")
+    with pytest.raises(UserError, match="differs in: torch_cpu_capability.*resume it on a CPU"):
+        _train(optimizer=optimizer, checkpoint=str(ckpt), resume=True)
 
 
 @needs_mnist

@@ -134,6 +134,9 @@ def _train_one(
         sigma_b2=float(sigma_b2),
         n_test=None if n_test is None else int(n_test),
         numerics=training_numerics(arch),
+        # float32 rounding depends on PyTorch's SIMD kernels: a run started with
+        # AVX-512 kernels is not resumed with AVX2 ones (a CPU of another sitting)
+        torch_cpu_capability=_torch_cpu_capability() if dev.type == "cpu" else None,
     )
     rows, meta = train.fit(
         model,

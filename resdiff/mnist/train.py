@@ -270,6 +270,12 @@ def _resume(checkpoint, config, device, model, opt, label):
             f"checkpoint {checkpoint} belongs to a different run "
             f"(differs in: {', '.join(diff) or 'format'}); delete it or "
             "drop --resume"
+            + (
+                f" (it was trained with PyTorch's {old['torch_cpu_capability']} kernels: "
+                "resume it on a CPU that has them)"
+                if "torch_cpu_capability" in diff and old.get("torch_cpu_capability")
+                else ""
+            )
         )
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
