@@ -10,7 +10,10 @@ mean is compared by a two-sample z-score, ``(mean_new - mean_old) / sqrt(var_old
 across the points of one draw), so the fraction beyond 1.96 is about 5% and the largest
 of G groups is about ``sqrt(2 log G)``. NaNs (no explosion by the horizon, a diverged
 draw) are counted, not dropped silently: their fractions are compared the same way.
-CSVs without draws (Fig. 5's correlations) are reported by their largest difference.
+The quantile rows of Figs. 1, 4 and 8 (from all the draws, not the few drawn paths) are
+compared by a normal approximation of a quantile's standard error
+(:func:`quantile_z_scores`). CSVs without draws (Fig. 5's correlations) are reported by
+their largest difference.
 """
 
 import math
@@ -65,6 +68,38 @@ def z_scores(old, new):
     return out
 
 
+def quantile_z_scores(old, new, draws):
+    """z-scores of the quantile rows (``kind == "quantile"``, ``id`` the level) of two
+    frames of ``draws`` draws each: the difference over ``sqrt(2)`` times the standard
+    error of an empirical ``p``-quantile of a normal law whose spread is read off the
+    5% and 95% quantiles at the same point, ``sqrt(p (1 - p) / n) sigma / phi(z_p)``.
+    (The conditional estimator's error is smaller, so these scores are conservative.)"""
+    from scipy import stats
+
+    if "kind" not in old or not (old["kind"] == "quantile").any():
+        return None
+    keys = [c for c in old.columns if c not in ("kind", "id", "value")]
+    a, b = (f[f["kind"] == "quantile"].set_index(keys + ["id"])["value"] for f in (old, new))
+    a, b = a.align(b, join="inner")
+    levels = a.index.get_level_values("id").to_numpy(float)
+    spread = {}
+    for frame in (a, b):
+        wide = frame.unstack("id")
+        spread[len(spread)] = (wide[0.95] - wide[0.05]) / (2 * stats.norm.ppf(0.95))
+    sigma = ((spread[0] + spread[1]) / 2).reindex(a.index.droplevel("id")).to_numpy()
+    zp = stats.norm.ppf(levels)
+    se = np.sqrt(levels * (1 - levels) / draws) * sigma / stats.norm.pdf(zp)
+    z = (b.to_numpy() - a.to_numpy()) / (np.sqrt(2) * se)
+    return z[np.isfinite(z)]
+
+
+def _draws(directory, name):
+    import json
+
+    side = json.loads((directory / f"{name}.csv.json").read_text())
+    return int(side["params"]["draws"])
+
+
 def report(old_dir, new_dir, names=None):
     """Markdown lines: one row per dataset and value column."""
     old_dir, new_dir = Path(old_dir), Path(new_dir)
@@ -77,6 +112,9 @@ def report(old_dir, new_dir, names=None):
     for name in names:
         old, new = (pd.read_csv(d / f"{name}.csv") for d in (old_dir, new_dir))
         scores = z_scores(old, new)
+        quantiles = quantile_z_scores(old, new, _draws(new_dir, name))
+        if quantiles is not None and quantiles.size:
+            scores = [("quantiles", quantiles, np.array([]))] + (scores or [])
         if scores is None:
             value = next(c for c in VALUE_COLUMNS if c in old)
             diff = np.nanmax(np.abs(new[value].to_numpy() - old[value].to_numpy()))
