@@ -25,18 +25,6 @@ from .jit import njit
 
 
 @intrinsic
-def float_bits(typingctx, x):
-    """The IEEE 754 bits of a float64 as an int64 (a register move)."""
-    if not isinstance(x, types.Float) or x.bitwidth != 64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int64))
-
-    return types.int64(types.float64), codegen
-
-
-@intrinsic
 def bits_float(typingctx, n):
     """The float64 whose IEEE 754 bits are the int64 ``n``."""
     if not isinstance(n, types.Integer) or n.bitwidth != 64:
@@ -46,21 +34,6 @@ def bits_float(typingctx, n):
         return builder.bitcast(args[0], context.get_value_type(types.float64))
 
     return types.float64(n), codegen
-
-
-@intrinsic
-def sqrt(typingctx, x):
-    """IEEE square root (correctly rounded, so the same everywhere) as LLVM's
-    ``llvm.sqrt``: unlike ``math.sqrt``, which Numba lowers to a libm call, it runs in
-    SIMD lanes."""
-    if not isinstance(x, types.Float) or x.bitwidth != 64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        fn = builder.module.declare_intrinsic("llvm.sqrt", [ir.DoubleType()])
-        return builder.call(fn, args)
-
-    return types.float64(types.float64), codegen
 
 
 @intrinsic
