@@ -48,7 +48,7 @@ def machine():
 # --- machine limits -------------------------------------------------------------------
 def rng_throughput(repeats=3):
     """Normals/s (all threads, parallel streams) of resdiff's generator
-    (:mod:`resdiff.rng`, Philox4x32-10 + Box-Muller), of the earlier one the training
+    (:mod:`resdiff.rng`, Philox4x32-10 + float32 Box-Muller), of the earlier one the training
     runs keep (:mod:`resdiff.rng_xoshiro`, xoshiro256** + ziggurat), and numpy's (one
     thread): ``(ours, earlier, numpy)``, timed alternately, medians."""
     from numba import njit, prange
@@ -230,7 +230,7 @@ def main():
     ours, earlier, numpy_rate = rng_throughput()
     flops = blas_flops()
     print(
-        f"normals/s: resdiff {ours:.3g} (Philox + Box-Muller), earlier {earlier:.3g} "
+        f"normals/s: resdiff {ours:.3g} (Philox + float32 Box-Muller), earlier {earlier:.3g} "
         f"(xoshiro256** + ziggurat; {ours / earlier:.2f}x), numpy {numpy_rate:.3g}; "
         f"BLAS {flops / 1e9:.1f} GFLOP/s",
         flush=True,
@@ -326,7 +326,8 @@ def main():
         "",
         "| what | throughput |",
         "|---|---|",
-        f"| resdiff normals (Philox4x32-10 + Box-Muller, all threads) | {ours / 1e9:.2f} G/s |",
+        f"| resdiff normals (Philox4x32-10 + float32 Box-Muller, all threads) | "
+        f"{ours / 1e9:.2f} G/s |",
         f"| earlier generator, kept for training (xoshiro256** + ziggurat, all threads) | "
         f"{earlier / 1e9:.2f} G/s |",
         f"| ratio ours / earlier (timed alternately in this run) | {ours / earlier:.2f}x |",

@@ -7,31 +7,21 @@ fixed order (with explicit fused multiply-adds, :func:`fma`, which every x86-64 
 FMA rounds identically), without branches (selects only), so Numba vectorises them (in
 a kernel compiled with ``error_model="numpy"``: Python's model adds a zero-division
 branch to every ``/``) and their bits are the same on every x86-64 CPU: no fast-math,
-no implicit contraction, no libm. Their coefficients are fdlibm's (Sun Microsystems,
-1993: ``e_log.c``, ``k_sin.c``, ``k_cos.c``; exp is a Taylor polynomial after fdlibm's
-reduction), evaluated by Horner's rule with FMA; their error against
-libm is a few ulp at most on the ranges used (tests/test_fixedmath.py measures it).
+no implicit contraction, no libm. The generator's ``log``, ``sin`` and ``cos`` are
+float32, with Cephes' coefficients; ``exp`` (the activations') is float64, a Taylor
+polynomial after fdlibm's reduction (Sun Microsystems, 1993). Both are evaluated by
+Horner's rule with FMA; their error against libm is a few ulp at most on the ranges
+used (tests/test_fixedmath.py measures it).
 """
 
 import math
 
+import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
 from .jit import njit
-
-
-@intrinsic
-def float_bits(typingctx, x):
-    """The IEEE 754 bits of a float64 as an int64 (a register move)."""
-    if not isinstance(x, types.Float) or x.bitwidth != 64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int64))
-
-    return types.int64(types.float64), codegen
 
 
 @intrinsic
@@ -44,21 +34,6 @@ def bits_float(typingctx, n):
         return builder.bitcast(args[0], context.get_value_type(types.float64))
 
     return types.float64(n), codegen
-
-
-@intrinsic
-def sqrt(typingctx, x):
-    """IEEE square root (correctly rounded, so the same everywhere) as LLVM's
-    ``llvm.sqrt``: unlike ``math.sqrt``, which Numba lowers to a libm call, it runs in
-    SIMD lanes."""
-    if not isinstance(x, types.Float) or x.bitwidth != 64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        fn = builder.module.declare_intrinsic("llvm.sqrt", [ir.DoubleType()])
-        return builder.call(fn, args)
-
-    return types.float64(types.float64), codegen
 
 
 @intrinsic
@@ -77,76 +52,138 @@ def fma(typingctx, a, b, c):
     return types.float64(types.float64, types.float64, types.float64), codegen
 
 
-# --- log (fdlibm e_log.c) --------------------------------------------------------------
-LN2_HI = 6.93147180369123816490e-01
-LN2_LO = 1.90821492927058770002e-10
-_LG1 = 6.666666666666735130e-01
-_LG2 = 3.999999999940941908e-01
-_LG3 = 2.857142874366239149e-01
-_LG4 = 2.222219843214978396e-01
-_LG5 = 1.818357216161805012e-01
-_LG6 = 1.531383769920937332e-01
-_LG7 = 1.479819860511658591e-01
-_MANTISSA = 0x000FFFFFFFFFFFFF
+# --- float32: the generator's Box-Muller (resdiff.rng) ---------------------------------
+# Cephes (Moshier 1984-2000: logf.c, sinf.c, cosf.c) minimax coefficients for float32,
+# evaluated by Horner's rule with FMA; a few ulp of float32 at most on the ranges the
+# generator uses (tests/test_fixedmath.py measures it). Every constant is a float32, so
+# Numba keeps the arithmetic in float32 and vectorises it 16 lanes to an AVX-512 register.
+F32 = np.float32
+F32_ONE = F32(1.0)
+F32_HALF = F32(0.5)
+_LOGF = tuple(
+    F32(c)
+    for c in (
+        7.0376836292e-2,
+        -1.1514610310e-1,
+        1.1676998740e-1,
+        -1.2420140846e-1,
+        1.4249322787e-1,
+        -1.6668057665e-1,
+        2.0000714765e-1,
+        -2.4999993993e-1,
+        3.3333331174e-1,
+    )
+)
+# ln 2 rounded to float32 (relative error 2.7e-9): k ln 2 is then within 2.7e-9 of
+# itself for the |k| <= 32 of the generator, far below float32's 6e-8
+_LN2F = F32(0.6931471805599453)
+_SINF = (F32(-1.9515295891e-4), F32(8.3321608736e-3), F32(-1.6666654611e-1))
+_COSF = (F32(2.443315711809948e-5), F32(-1.388731625493765e-3), F32(4.166664568298827e-2))
+
+
+@intrinsic
+def fma_f32(typingctx, a, b, c):
+    """``a * b + c`` in float32, rounded once (``llvm.fma.f32``)."""
+    if not all(isinstance(v, types.Float) and v.bitwidth == 32 for v in (a, b, c)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        f = ir.FloatType()
+        fn = builder.module.declare_intrinsic("llvm.fma", [f], ir.FunctionType(f, [f, f, f]))
+        return builder.call(fn, args)
+
+    return types.float32(types.float32, types.float32, types.float32), codegen
+
+
+@intrinsic
+def sqrt_f32(typingctx, x):
+    """IEEE float32 square root (``llvm.sqrt.f32``, correctly rounded)."""
+    if not isinstance(x, types.Float) or x.bitwidth != 32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        fn = builder.module.declare_intrinsic("llvm.sqrt", [ir.FloatType()])
+        return builder.call(fn, args)
+
+    return types.float32(types.float32), codegen
+
+
+@intrinsic
+def bit_field_f32(typingctx, word, shift, width):
+    """``float32((word >> shift) & (2^width - 1))`` for the low 32 bits of an unsigned
+    ``word``, ``width <= 24`` (exact), in 32-bit integer arithmetic: Numba would widen
+    it to 64 bits and halve the SIMD lanes."""
+    if not all(isinstance(v, types.Integer) for v in (word, shift, width)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        w, sh, wd = (builder.trunc(a, i32) if a.type.width > 32 else a for a in args)
+        mask = builder.sub(builder.shl(ir.Constant(i32, 1), wd), ir.Constant(i32, 1))
+        field = builder.and_(builder.lshr(w, sh), mask)
+        return builder.sitofp(field, ir.FloatType())
+
+    return types.float32(word, shift, width), codegen
+
+
+@intrinsic
+def _log_reduce_f32(typingctx, x):
+    """``(m, k)`` with ``x = 2^k m``, ``m`` in ``[sqrt(2)/2, sqrt(2))``, for a positive
+    normal float32 ``x`` (``k`` as a float32), in 32-bit integer arithmetic."""
+    if not isinstance(x, types.Float) or x.bitwidth != 32:
+        return None
+    sig = types.UniTuple(types.float32, 2)(types.float32)
+
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+
+        def c(v):
+            return ir.Constant(i32, v)
+
+        bits = builder.bitcast(args[0], i32)
+        hm = builder.and_(bits, c(0x7FFFFF))
+        # i = 2^23 when the mantissa 1.hm >= sqrt(2) (0x3504F3; 0x4AFB0D = 2^23 - that)
+        i = builder.and_(builder.add(hm, c(0x4AFB0D)), c(0x800000))
+        m = builder.bitcast(builder.or_(hm, builder.xor(i, c(0x3F800000))), ir.FloatType())
+        k = builder.add(builder.sub(builder.lshr(bits, c(23)), c(127)), builder.lshr(i, c(23)))
+        kf = builder.sitofp(k, ir.FloatType())
+        return context.make_tuple(builder, signature.return_type, [m, kf])
+
+    return sig, codegen
 
 
 @njit(inline="always")
-def log_normal(x):
-    """``log(x)`` for a positive normal float64 ``x`` (no check: zero, subnormals,
-    infinities and NaN are the caller's to exclude). ``x = 2^k m`` with ``m`` in
-    ``[sqrt(2)/2, sqrt(2))``, ``f = m - 1``, ``s = f / (2 + f)``, and
-    ``log(1 + f) = 2s + s R(s^2)`` with fdlibm's degree-14 minimax ``R``."""
-    bits = float_bits(x)
-    k = (bits >> 52) - 1023
-    hm = bits & _MANTISSA
-    # m = 1.hm, or m / 2 (and k + 1) when 1.hm >= sqrt(2) (0x6a09e... is sqrt(2) - 1)
-    i = (hm + 0x00095F6400000000) & 0x0010000000000000
-    m = bits_float(hm | (i ^ 0x3FF0000000000000))
-    k = k + (i >> 52)
-    f = m - 1.0
-    s = f / (2.0 + f)
-    dk = float(k)
-    z = s * s
-    r = z * fma(z, fma(z, fma(z, fma(z, fma(z, fma(z, _LG7, _LG6), _LG5), _LG4), _LG3), _LG2), _LG1)
-    hfsq = 0.5 * f * f
-    return dk * LN2_HI - ((hfsq - fma(s, hfsq + r, dk * LN2_LO)) - f)
-
-
-# --- sin, cos on [-pi/4, pi/4] (fdlibm k_sin.c, k_cos.c) -------------------------------
-_S1 = -1.66666666666666324348e-01
-_S2 = 8.33333333332248946124e-03
-_S3 = -1.98412698298579493134e-04
-_S4 = 2.75573137070700676789e-06
-_S5 = -2.50507602534068634195e-08
-_S6 = 1.58969099521155010221e-10
-_C1 = 4.16666666666666019037e-02
-_C2 = -1.38888888888741095749e-03
-_C3 = 2.48015872894767294178e-05
-_C4 = -2.75573143513906633035e-07
-_C5 = 2.08757232129817482790e-09
-_C6 = -1.13596475577881948265e-11
+def log_f32(x):
+    """``log(x)`` in float32 for a positive normal float32 ``x`` (no check): ``x = 2^k m``,
+    ``f = m - 1`` (exact), ``log(1 + f) = f - f^2/2 + f^3 P(f)`` (Cephes' degree-8 ``P``)."""
+    m, k = _log_reduce_f32(x)
+    f = m - F32_ONE
+    z = f * f
+    p = _LOGF[0]
+    for c in _LOGF[1:]:
+        p = fma_f32(p, f, c)
+    return fma_f32(k, _LN2F, fma_f32(f * z, p, fma_f32(-F32_HALF, z, f)))
 
 
 @njit(inline="always")
-def sin_kernel(x):
-    """``sin(x)`` for ``|x| <= pi/4``: ``x + x^3 S(x^2)``, fdlibm's degree-13 minimax."""
+def sin_kernel_f32(x):
+    """``sin(x)`` in float32 for ``|x| <= pi/4``: ``x + x^3 S(x^2)`` (Cephes)."""
     z = x * x
-    p = fma(z, fma(z, fma(z, fma(z, fma(z, _S6, _S5), _S4), _S3), _S2), _S1)
-    return fma(z * x, p, x)
+    p = fma_f32(fma_f32(_SINF[0], z, _SINF[1]), z, _SINF[2])
+    return fma_f32(z * x, p, x)
 
 
 @njit(inline="always")
-def cos_kernel(x):
-    """``cos(x)`` for ``|x| <= pi/4``: ``1 - x^2/2 + x^4 C(x^2)``, fdlibm's degree-14
-    minimax, with ``1 - x^2/2`` summed in two parts for the last bit."""
+def cos_kernel_f32(x):
+    """``cos(x)`` in float32 for ``|x| <= pi/4``: ``1 - x^2/2 + x^4 C(x^2)`` (Cephes)."""
     z = x * x
-    r = z * fma(z, fma(z, fma(z, fma(z, fma(z, _C6, _C5), _C4), _C3), _C2), _C1)
-    hz = 0.5 * z
-    w = 1.0 - hz
-    return w + fma(z, r, (1.0 - w) - hz)
+    p = fma_f32(fma_f32(_COSF[0], z, _COSF[1]), z, _COSF[2])
+    return fma_f32(z * z, p, fma_f32(-F32_HALF, z, F32_ONE))
 
 
 # --- exp ------------------------------------------------------------------------------
+LN2_HI = 6.93147180369123816490e-01  # ln 2 in two parts (fdlibm)
+LN2_LO = 1.90821492927058770002e-10
 _INV_LN2 = 1.44269504088896338700e00
 # exp(r) = sum r^m / m! to m = 13 on |r| <= ln2 / 2: the first term left out is below
 # 2^-57 relative; no division (it would bound a SIMD loop: one per element is enough)

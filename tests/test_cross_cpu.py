@@ -309,9 +309,10 @@ def functions(x, out):
     for i in range(x.size):
         v = x[i]
         out[0, i] = fm.exp_nonpositive(-abs(v))
-        out[1, i] = fm.log_normal(abs(v) + 1e-300)
-        out[2, i] = fm.sin_kernel(v * 0.1)
-        out[3, i] = fm.cos_kernel(v * 0.1)
+        w = np.float32(v)
+        out[1, i] = fm.log_f32(np.float32(abs(w) + np.float32(1e-30)))
+        out[2, i] = fm.sin_kernel_f32(w * np.float32(0.1))
+        out[3, i] = fm.cos_kernel_f32(w * np.float32(0.1))
         out[4, i] = phi(SWISH, v)
         out[5, i] = dphi(SWISH, v)
 

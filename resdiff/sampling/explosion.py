@@ -14,7 +14,7 @@ import numpy as np
 
 from ..activations import phi_into
 from ..jit import njit, prange
-from ..rng import fill_normal, new_state
+from ..rng import fill_normal_using, new_state, workspace
 from .resnet import RESNET, SDE  # noqa: F401  (the modes, re-exported)
 
 
@@ -27,9 +27,10 @@ def _mean_square(x, width):
 
 
 @njit(cache=True, error_model="numpy")
-def _first_passage(s, x, z, depth, horizon, threshold, sigma_w2, sigma_b2, act, d1, d2, mode):
+def _first_passage(s, x, work, z, depth, horizon, threshold, sigma_w2, sigma_b2, act, d1, d2, mode):
     """The first ``(layer + 1) dt`` after which ``q > threshold``; NaN if none by T.
-    ``x``: 3 D work values, the state, one layer's normals and their activations."""
+    ``x``: 3 D work values, the state, one layer's normals and their activations;
+    ``work``: the generator's (:func:`resdiff.rng.workspace`)."""
     width = x.shape[0] // 3
     state, h, out = x[:width], x[width : 2 * width], x[2 * width :]
     dt = horizon / depth
@@ -38,7 +39,7 @@ def _first_passage(s, x, z, depth, horizon, threshold, sigma_w2, sigma_b2, act, 
     for layer in range(depth):
         var = dt * (sigma_w2 * q + sigma_b2)
         sd = math.sqrt(var)
-        fill_normal(s, h)
+        fill_normal_using(s, h, work)
         if mode == RESNET:
             for d in range(width):
                 h[d] = sd * h[d]
@@ -78,6 +79,18 @@ def passage_times(
         s = new_state(key, draw_start + i, 0)
         buf = np.empty(3 * width)
         out[i] = _first_passage(
-            s, buf, z, depth, horizon, threshold, sigma_w2, sigma_b2, act, d1, d2, mode
+            s,
+            buf,
+            workspace(width),
+            z,
+            depth,
+            horizon,
+            threshold,
+            sigma_w2,
+            sigma_b2,
+            act,
+            d1,
+            d2,
+            mode,
         )
     return out

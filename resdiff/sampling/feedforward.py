@@ -29,7 +29,7 @@ import numpy as np
 
 from ..jit import njit, prange
 from ..activations import phi, phi_into
-from ..rng import fill_normal, layer_noise, new_state
+from ..rng import fill_normal_using, layer_noise, new_state, workspace
 from . import driver
 from .driver import within_bound
 from .linalg import combine, dot, dots4, next_pivot, pivot_floor
@@ -135,11 +135,13 @@ def _gram_layers(
     want_cov,
     cov,
     rank_sum,
+    work,
 ):
     """Layers ``lo .. hi - 1`` of one draw; the hidden state is ``Phi`` (N x width), the
     inputs ``zz`` before layer 1. At the last layer: ``y`` (N,), ``var`` (N,) and, if
     ``want_cov``, ``cov`` (N x N) of the conditional law of ``y``. ``rank_sum[0]`` adds
-    up the factors' numerical ranks. Returns ``(finite, layers done)``."""
+    up the factors' numerical ranks; ``work`` is the generator's work space. Returns
+    ``(finite, layers done)``."""
     n = zz.shape[0]
     for layer in range(lo, hi):
         # layer 1: Cov = sigma_w^2 <z, z'> / d_in + sigma_b^2
@@ -152,11 +154,11 @@ def _gram_layers(
         if layer == depth - 1:
             # only coordinate 1 of the last layer is needed: one Gaussian vector
             eps = Z[0, :k]
-            fill_normal(s, eps)
+            fill_normal_using(s, eps, work)
             for a in range(n):
                 y[a] = dot(F[a], eps, k)
             return np.isfinite(y).all() and np.isfinite(var).all(), layer + 1
-        fill_normal(s, Z[:k])
+        fill_normal_using(s, Z[:k], work)
         combine(F, k, Z, H)  # h_{layer+1}
         finite = True
         for a in range(n):
@@ -231,6 +233,7 @@ def gram_advance(
             want_cov,
             cov,
             rank_sum,
+            workspace(n * width),
         )
         rank[i] = rank_sum[0]
         if not ok:

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..jit import njit, prange
 from ..activations import phi, phi_into
-from ..rng import fill_normal, layer_noise, new_state
+from ..rng import fill_normal_using, layer_noise, new_state, workspace
 from .linalg import combine, dot, dots4, gram_dots, pivoted_cholesky
 
 RESNET, SDE = 0, 1
@@ -50,9 +50,10 @@ def _add_phi(x, h, act, buf):
 
 
 @njit(cache=True, error_model="numpy")
-def _gram_layers(s, X, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mode, S, F, Z, H, buf):
+def _gram_layers(s, X, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mode, S, F, Z, H, buf, work):
     """Advance one draw's states ``X`` (N x D) through layers ``lo .. hi - 1``, drawing
-    from the generator state ``s``; returns False on divergence."""
+    from the generator state ``s`` (``work``: its work space); returns False on
+    divergence."""
     n, width = X.shape
     dt = 1.0 / depth
     for _ in range(lo, hi):
@@ -65,7 +66,7 @@ def _gram_layers(s, X, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mode, S, 
             if not math.isfinite(S[a, a]):
                 return False
         k = pivoted_cholesky(S, F, CHOL_REL_TOL)
-        fill_normal(s, Z[:k])
+        fill_normal_using(s, Z[:k], work)
         combine(F, k, Z, H)  # pre-activations: row a is input a at every coordinate
         for a in range(n):
             h = H[a]
@@ -99,6 +100,7 @@ def gram_advance(
             Z = np.empty((n, width))
             H = np.empty((n, width))
             buf = np.empty(width)
+            work = workspace(n * width)
             alive[i] = _gram_layers(
                 gen[i],
                 X[i],
@@ -116,6 +118,7 @@ def gram_advance(
                 Z,
                 H,
                 buf,
+                work,
             )
 
 
