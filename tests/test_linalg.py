@@ -49,10 +49,13 @@ def test_dot_dots4_and_the_gram_have_dots_order(n):
     X = _vectors(rng, 6, n)
     assert linalg.dot(X[0], X[1], n) == dot_in_order(X[0], X[1], n)
     assert _dots4(X[0], X[1:5], n) == tuple(dot_in_order(X[0], X[j], n) for j in range(1, 5))
-    S = _gram(X)
-    for a in range(6):
-        for b in range(6):
-            assert S[a, b] == dot_in_order(X[a], X[b], n)
+    for rows in (6, 2, 1):  # the general path, the one-pass path of N = 2, one row
+        S = _gram(np.ascontiguousarray(X[:rows]))
+        for a in range(rows):
+            for b in range(rows):
+                assert S[a, b] == dot_in_order(X[a], X[b], n)
+    S = _gram(X[:2, ::-1])  # strided rows (negative stride)
+    assert S[1, 0] == S[0, 1] == dot_in_order(X[0, ::-1], X[1, ::-1], n)
 
 
 def test_a_strided_view_has_the_same_bits():

@@ -20,8 +20,9 @@ from ..jit import njit, prange
 _LANES4 = ir.VectorType(ir.DoubleType(), 4)
 
 
-def _lane_sums(k):
-    """The typing of an intrinsic ``(x, y_1 .. y_k, m) -> (r_1 .. r_k)``: ``r_j`` is
+def _lane_sums(k, paired=False):
+    """The typing of an intrinsic ``(x, y_1 .. y_k, m) -> (r_1 .. r_k)`` (with
+    ``paired``: ``(x_1, y_1 .. x_k, y_k, m)``, ``x_j`` in place of ``x``): ``r_j`` is
     ``(s0 + s1) + (s2 + s3)`` with ``s_l = sum x[i] y_j[i]`` over ``i = l (mod 4)``,
     ``i < m`` (a multiple of 4), each sum in increasing ``i`` as ``s_l += x[i] * y_j[i]``
     (a product, then a sum: two roundings, no FMA). These are :func:`dot`'s four running
@@ -34,7 +35,9 @@ def _lane_sums(k):
         ok = all(
             isinstance(a, types.Array) and a.ndim == 1 and a.dtype == types.float64 for a in arrays
         )
-        if not ok or len(arrays) != k + 1 or not isinstance(m, types.Integer):
+        if not ok or len(arrays) != (2 * k if paired else k + 1):
+            return None
+        if not isinstance(m, types.Integer):
             return None
 
         def codegen(context, builder, signature, args):
@@ -62,9 +65,12 @@ def _lane_sums(k):
             ]
             zero, four = ir.Constant(intp, 0), ir.Constant(intp, 4)
             with cgutils.for_range_slice(builder, zero, stop, four, intp) as (i, _):
-                xv = lanes(views[0], arrays[0], i)
+                xv = None if paired else lanes(views[0], arrays[0], i)
                 for j in range(k):
-                    product = builder.fmul(xv, lanes(views[j + 1], arrays[j + 1], i))
+                    if paired:
+                        xv = lanes(views[2 * j], arrays[2 * j], i)
+                    y = 2 * j + 1 if paired else j + 1
+                    product = builder.fmul(xv, lanes(views[y], arrays[y], i))
                     builder.store(builder.fadd(builder.load(sums[j]), product), sums[j])
             results = []
             for j in range(k):
@@ -94,6 +100,11 @@ def _lane_sums2(typingctx, x, y, z, m):
 @intrinsic
 def _lane_sums4(typingctx, x, y, z, u, v, m):
     return _lane_sums(4)(typingctx, x, y, z, u, v, m)
+
+
+@intrinsic
+def _pair_sums3(typingctx, x1, y1, x2, y2, x3, y3, m):
+    return _lane_sums(3, paired=True)(typingctx, x1, y1, x2, y2, x3, y3, m)
 
 
 @njit(cache=True)
@@ -141,6 +152,17 @@ def gram_dots(X, width, S):
     sums keep the FP units busy (1.6x over one :func:`dot` per entry at N = 20,
     D = 500)."""
     n = X.shape[0]
+    if n == 2:  # Fig. 2: the three entries in one pass, three sums interleaved
+        x0, x1 = X[0], X[1]
+        m = width - width % 4
+        s00, s10, s11 = _pair_sums3(x0, x0, x1, x0, x1, x1, m)
+        for i in range(m, width):
+            s00 += x0[i] * x0[i]
+            s10 += x1[i] * x0[i]
+            s11 += x1[i] * x1[i]
+        S[0, 0], S[1, 1] = s00, s11
+        S[1, 0] = S[0, 1] = s10
+        return
     for a in range(n):
         xa = X[a]
         b = 0
@@ -263,11 +285,18 @@ def pivoted_cholesky(S, F, rel_tol):
     ``S`` is left unchanged; ``F`` is overwritten (columns ``k:`` are zero).
     """
     n = S.shape[0]
+    return pivoted_cholesky_using(S, F, rel_tol, np.empty(n), np.empty(n, np.bool_))
+
+
+@njit(inline="always")
+def pivoted_cholesky_using(S, F, rel_tol, d, used):
+    """:func:`pivoted_cholesky` with the caller's work arrays ``d`` (N floats) and
+    ``used`` (N booleans): a layer's factor without a heap allocation."""
+    n = S.shape[0]
     F[:, :] = 0.0
-    d = np.empty(n)
     for i in range(n):
         d[i] = S[i, i]
-    used = np.zeros(n, np.bool_)
+        used[i] = False
     floor = pivot_floor(d, rel_tol)
     if floor < 0.0:
         return 0

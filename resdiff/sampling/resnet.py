@@ -26,7 +26,7 @@ import numpy as np
 from ..jit import njit, prange
 from ..activations import phi, phi_into
 from ..rng import fill_normal_using, layer_noise, new_state, workspace
-from .linalg import combine, dot, dots4, gram_dots, pivoted_cholesky
+from .linalg import combine, dot, dots4, gram_dots, pivoted_cholesky_using
 
 RESNET, SDE = 0, 1
 CHOL_REL_TOL = 1e-13
@@ -56,6 +56,7 @@ def _gram_layers(s, X, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mode, S, 
     divergence."""
     n, width = X.shape
     dt = 1.0 / depth
+    pivots, used = np.empty(n), np.empty(n, np.bool_)  # the factor's work arrays
     for _ in range(lo, hi):
         # covariance of the pre-activations at each coordinate (docs/figures.md, exactness)
         gram_dots(X, width, S)
@@ -65,7 +66,7 @@ def _gram_layers(s, X, lo, hi, depth, sigma_w2, sigma_b2, act, d1, d2, mode, S, 
         for a in range(n):  # an overflowed state shows on the diagonal (no allocation)
             if not math.isfinite(S[a, a]):
                 return False
-        k = pivoted_cholesky(S, F, CHOL_REL_TOL)
+        k = pivoted_cholesky_using(S, F, CHOL_REL_TOL, pivots, used)
         fill_normal_using(s, Z[:k], work)
         combine(F, k, Z, H)  # pre-activations: row a is input a at every coordinate
         for a in range(n):
