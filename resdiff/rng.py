@@ -91,6 +91,7 @@ def philox4x32(c0, c1, c2, c3, k0, k1):
 
 @njit(inline="always")
 def _philox_block(key, stream, substream, block):
+    """The four 32-bit words of block ``block`` of stream ``(key, stream, substream)``."""
     return philox4x32(
         block & _MASK32,
         block >> _U64(32),
