@@ -172,7 +172,8 @@ def workspace(n):
 
 @njit(error_model="numpy")
 def _philox_words(key, stream, substream, first_block, radii, angles):
-    """Pass 1: the Philox words of blocks ``first_block ...``, four a block, in ``words``."""
+    """Pass 1: blocks ``first_block ...``: block ``j``'s radius words ``x0, x2`` in
+    ``radii[2j], radii[2j + 1]``, its angle words ``x1, x3`` in ``angles``."""
     for j in range(radii.size // 2):
         x0, x1, x2, x3 = _philox_block(key, stream, substream, first_block + _U64(j))
         radii[2 * j] = x0
@@ -183,7 +184,7 @@ def _philox_words(key, stream, substream, first_block, radii, angles):
 
 @njit(error_model="numpy")
 def _box_muller_pairs(radii, angles, first, second):
-    """Pass 2: pair ``i`` of ``words`` (radius ``2i``, angle ``2i + 1``) in float32."""
+    """Pass 2: pair ``i`` (``radii[i]``, ``angles[i]``) in float32."""
     for i in range(first.size):
         first[i], second[i] = normal_pair(radii[i], angles[i])
 

@@ -9,11 +9,15 @@ from resdiff.jit import njit
 RNG = np.random.default_rng(20261204)
 
 
+FLOAT64 = ("exp", "fma")  # apply(name): the float64 forms
+FLOAT32 = ("log", "sin", "cos", "sqrt", "fma")  # apply(name + "_f32"): the generator's
+
+
 @njit(error_model="numpy")
 def _apply(code, x, out):
     for i in range(x.size):
         v = x[i]
-        if code == 3:
+        if code == 0:
             out[i] = fm.exp_nonpositive(v)
         else:
             out[i] = fm.fma(v, v, -1.0)
@@ -29,23 +33,21 @@ def _apply_f32(code, x, out):
             out[i] = fm.sin_kernel_f32(v)
         elif code == 2:
             out[i] = fm.cos_kernel_f32(v)
-        elif code == 4:
+        elif code == 3:
             out[i] = fm.sqrt_f32(v)
         else:
             out[i] = fm.fma_f32(v, v, np.float32(-1.0))
 
 
 def apply(name, x):
-    names = ["log", "sin", "cos", "exp", "sqrt", "fma"]
+    """``name`` (one of FLOAT64, or of FLOAT32 with ``_f32``) of each entry of ``x``."""
     if name.endswith("_f32"):
-        code = names.index(name[:-4])
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        out = np.empty_like(x)
-        _apply_f32(code, x, out)
-        return out
-    x = np.ascontiguousarray(x, dtype=float)
+        code, kernel, dtype = FLOAT32.index(name[:-4]), _apply_f32, np.float32
+    else:
+        code, kernel, dtype = FLOAT64.index(name), _apply, np.float64
+    x = np.ascontiguousarray(x, dtype=dtype)
     out = np.empty_like(x)
-    _apply(names.index(name), x, out)
+    kernel(code, x, out)
     return out
 
 

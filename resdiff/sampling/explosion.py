@@ -77,20 +77,8 @@ def passage_times(
     out = np.empty(n_draws)
     for i in prange(n_draws):
         s = new_state(key, draw_start + i, 0)
-        buf = np.empty(3 * width)
+        buf, work = np.empty(3 * width), workspace(width)
         out[i] = _first_passage(
-            s,
-            buf,
-            workspace(width),
-            z,
-            depth,
-            horizon,
-            threshold,
-            sigma_w2,
-            sigma_b2,
-            act,
-            d1,
-            d2,
-            mode,
+            s, buf, work, z, depth, horizon, threshold, sigma_w2, sigma_b2, act, d1, d2, mode
         )
     return out
